@@ -1,0 +1,34 @@
+/* error: the one error convention of libdm.
+ *
+ * Every fallible library function returns -1 (or NULL) on failure and fills
+ * the caller's struct dm_error; on success it returns 0 (or a non-negative
+ * result) and leaves the error untouched.  The code is an errno value; the
+ * message is one line that names the file or object and what is wrong.  The
+ * library never prints and never exits: only src/ reports. */
+#ifndef DM_ERROR_H
+#define DM_ERROR_H
+
+#include <stddef.h>
+
+#define DM_ERR_MSG_MAX 1024
+
+typedef struct dm_error {
+	int code;                  /* errno value; 0 when no error is set */
+	char msg[DM_ERR_MSG_MAX];  /* one line, no trailing newline */
+} dm_error;
+
+/* Sets code and a printf-style message; returns -1 so callers can `return dm_err_set(...)`.
+ * err may be NULL, in which case the error is discarded. */
+int dm_err_set(dm_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Like dm_err_set with code = errno, appending ": strerror(errno)". */
+int dm_err_sys(dm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prepends context ("layer sha256:…: ") to an error already set; returns -1. */
+int dm_err_prefix(dm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Resets err to "no error". */
+void dm_err_clear(dm_error *err);
+
+#endif

@@ -1,0 +1,8 @@
+# libdm: the internal convenience library that does all the work.
+noinst_LTLIBRARIES += lib/libdm.la
+lib_libdm_la_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS) $(NETTLE_CFLAGS) $(JSONC_CFLAGS) \
+	$(LIBARCHIVE_CFLAGS) $(ZLIB_CFLAGS)
+lib_libdm_la_LIBADD = $(ZSTD_LIBS) $(NETTLE_LIBS) $(JSONC_LIBS) $(LIBARCHIVE_LIBS) $(ZLIB_LIBS)
+lib_libdm_la_SOURCES = \
+	lib/error.c lib/error.h \
+	lib/digest.c lib/digest.h

@@ -1,0 +1,16 @@
+# Unit tests use check; shell tests exit 77 to skip (e.g. when not root).
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = \
+	top_srcdir='$(abs_top_srcdir)'; top_builddir='$(abs_top_builddir)'; \
+	DM='$(abs_top_builddir)/src/dockerd-migrate'; \
+	export top_srcdir top_builddir DM;
+
+TEST_UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JSONC_CFLAGS) $(NETTLE_CFLAGS)
+TEST_UNIT_LIBS = lib/libdm.la $(CHECK_LIBS)
+
+check_PROGRAMS += tests/test_digest
+tests_test_digest_SOURCES = tests/test_digest.c
+tests_test_digest_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_digest_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_digest
