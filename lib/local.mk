@@ -1,4 +1,5 @@
 # libdm: the internal convenience library that does all the work.
+# Each module appends its own sources below (one block per module).
 noinst_LTLIBRARIES += lib/libdm.la
 lib_libdm_la_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS) $(NETTLE_CFLAGS) $(JSONC_CFLAGS) \
 	$(LIBARCHIVE_CFLAGS) $(ZLIB_CFLAGS)

@@ -1,4 +1,5 @@
 # Unit tests use check; shell tests exit 77 to skip (e.g. when not root).
+# Each module appends its own block of tests below.
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
 AM_TESTS_ENVIRONMENT = \
@@ -6,7 +7,7 @@ AM_TESTS_ENVIRONMENT = \
 	DM='$(abs_top_builddir)/src/dockerd-migrate'; \
 	export top_srcdir top_builddir DM;
 
-TEST_UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JSONC_CFLAGS) $(NETTLE_CFLAGS)
+TEST_UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JSONC_CFLAGS) $(NETTLE_CFLAGS) $(ZLIB_CFLAGS)
 TEST_UNIT_LIBS = lib/libdm.la $(CHECK_LIBS)
 
 check_PROGRAMS += tests/test_digest
