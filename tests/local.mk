@@ -15,3 +15,10 @@ tests_test_digest_SOURCES = tests/test_digest.c
 tests_test_digest_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_digest_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_digest
+
+# bolt: files written by real containerd 1.6.20 (fixtures/containerd/make.sh)
+# and the helper that runs a private containerd for shell tests.
+EXTRA_DIST += tests/lib-containerd.sh \
+	fixtures/containerd/make.sh \
+	fixtures/containerd/meta.db fixtures/containerd/meta.db.dump \
+	fixtures/containerd/overlayfs-metadata.db fixtures/containerd/overlayfs-metadata.db.dump
