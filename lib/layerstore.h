@@ -1,0 +1,150 @@
+/* layerstore: read-only model of Docker's legacy image store (<root>/image/<driver>, graphdrivers
+ * overlay2 and vfs): images, tags, layers and containers, which images must be migrated and why
+ * the others are not, and each layer's exact tar stream (via tarsplit).
+ *
+ * dm_store_open fails only when the store as a whole cannot be trusted: no image/<driver> tree,
+ * an ambiguous or unsupported driver, an unreadable directory, or a repositories.json that exists
+ * but is not valid JSON of the right shape (dockerd itself refuses to start then, and going on
+ * would silently drop every tag).  Any other damage (a bad config, a broken layer chain, a missing
+ * driver directory or tar-split) marks that image or layer as not migratable with a one-line
+ * reason naming the file, and is also listed in store->problems.
+ *
+ * Every struct below is filled by dm_store_open and read-only for callers; arrays are sorted
+ * (images by id, layers by chain ID, containers by id, names lexically) so output is stable.
+ * A store may be read from several threads at once. */
+#ifndef DM_LAYERSTORE_H
+#define DM_LAYERSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "error.h"
+#include "tarsplit.h"
+
+/* moby's maxLayerDepth: deeper chains are refused. */
+#define DM_MAX_LAYER_DEPTH 125
+
+typedef enum dm_driver { DM_DRIVER_OVERLAY2, DM_DRIVER_VFS } dm_driver;
+
+typedef struct dm_layer dm_layer;
+
+/* One layerdb/sha256/<chain> entry.  Digests are "" (s[0] == '\0') when absent or unreadable. */
+struct dm_layer {
+	dm_digest chain_id;
+	dm_digest diff_id;
+	dm_digest parent_id;     /* "" for a bottom layer */
+	const dm_layer *parent;  /* NULL at the bottom or when parent_id is not in the store */
+	char *cache_id;          /* NULL when unreadable or unsafe */
+	char *dir;               /* <root>/overlay2/<cache-id>/diff or <root>/vfs/dir/<cache-id>; may be NULL */
+	char *tarsplit_path;     /* <layerdb>/sha256/<hex>/tar-split.json.gz */
+	int64_t size;            /* the `size` file: informational only */
+	unsigned depth;          /* 1 at the bottom; 0 when the chain is broken */
+	unsigned refcount;       /* images (in any state) whose layer chain includes it */
+	unsigned migrate_refs;   /* of those, images that will be migrated */
+	bool usable;             /* its stream can be rebuilt: files, chain and driver dir present */
+	char *reason;            /* why not usable (one line naming the file); NULL when usable */
+};
+
+typedef enum dm_image_state {
+	DM_IMAGE_MIGRATE,      /* tagged, digest-referenced, or a dangling head */
+	DM_IMAGE_BUILD_CACHE,  /* no reference and has children: a legacy-builder intermediate */
+	DM_IMAGE_UNSUPPORTED,  /* config os is not linux */
+	DM_IMAGE_BROKEN,       /* config or layer chain unusable (see reason) */
+} dm_image_state;
+
+typedef struct dm_image {
+	dm_digest id;              /* sha256 of the config bytes */
+	char *config_path;         /* imagedb/content/sha256/<hex>: copy these bytes, never re-serialise */
+	uint64_t config_size;
+	dm_digest *diff_ids;       /* rootfs.diff_ids, bottom first */
+	dm_layer **layers;         /* the layer for each diff_id; an entry is NULL when missing */
+	size_t n_layers;
+	char **tags;               /* normalised "docker.io/library/busybox:latest", sorted */
+	size_t n_tags;
+	char **digests;            /* normalised "docker.io/library/busybox@sha256:…", sorted */
+	size_t n_digests;
+	dm_digest parent;          /* imagedb/metadata parent; "" when none */
+	unsigned n_children;       /* valid images whose parent is this one */
+	bool head;                 /* valid and no children (moby's Heads()) */
+	bool dangling;             /* no tag and no digest reference */
+	char *os, *arch, *variant; /* from the config; NULL when absent */
+	uint64_t size;             /* sum of the layers' `size` */
+	dm_image_state state;
+	bool migrate;              /* state == DM_IMAGE_MIGRATE */
+	char *reason;              /* why not migrated; NULL when migrate */
+} dm_image;
+
+/* A container's RW layer (layerdb/mounts/<id>).  Containers are never migrated. */
+typedef struct dm_container {
+	char *id;
+	dm_digest image;         /* containers/<id>/config.v2.json "Image"; "" when unknown */
+	char *mount_id;          /* NULL when unreadable */
+	char *init_id;           /* NULL when absent */
+	dm_digest parent_id;     /* chain ID of the image's top layer; "" when none */
+	const dm_layer *parent;  /* NULL when none or not in the store */
+	char *reason;            /* what is inconsistent about it; NULL when nothing */
+} dm_container;
+
+typedef enum dm_item_kind {
+	DM_ITEM_IMAGE,
+	DM_ITEM_LAYER,
+	DM_ITEM_CONTAINER,
+	DM_ITEM_REFERENCE,  /* a repositories.json entry that could not be used */
+} dm_item_kind;
+
+/* Something that will not be migrated, or a store inconsistency, with a one-line reason. */
+typedef struct dm_problem {
+	dm_item_kind kind;
+	char *id;      /* image ID, chain ID, container ID or reference string */
+	char *reason;
+} dm_problem;
+
+typedef struct dm_store {
+	char *root;               /* the docker data-root as given */
+	dm_driver driver;
+	char *image_dir;          /* <root>/image/<driver> */
+	dm_image *images;
+	size_t n_images;
+	dm_layer *layers;
+	size_t n_layers;
+	dm_container *containers;
+	size_t n_containers;
+	dm_problem *problems;     /* images, then layers, containers, references; each sorted by id */
+	size_t n_problems;
+	int home_fd;              /* private: O_PATH fd of overlay2/ or vfs/dir/ */
+} dm_store;
+
+/* "overlay2" or "vfs". */
+const char *dm_driver_name(dm_driver driver);
+
+/* Reads the store under docker_root.  driver ("overlay2", "vfs") may be NULL to detect it from
+ * docker_root/image/<driver>.  Returns 0 and *out (free with dm_store_close), or -1. */
+int dm_store_open(const char *docker_root, const char *driver, dm_store **out, dm_error *err);
+
+/* Frees everything dm_store_open allocated; NULL is allowed. */
+void dm_store_close(dm_store *store);
+
+/* The image whose id is "sha256:<hex>", or NULL. */
+const dm_image *dm_store_image(const dm_store *store, const char *id);
+
+/* The layer with that chain ID, or NULL. */
+const dm_layer *dm_store_layer(const dm_store *store, const char *chain_id);
+
+/* Rebuilds layer's tar stream into sink (NULL: verify only) and checks it against its DiffID;
+ * stats may be NULL.  Errors are prefixed with the layer's chain ID.  Thread-safe. */
+int dm_layer_stream(const dm_store *store, const dm_layer *layer, dm_sink_fn sink, void *opaque,
+                    dm_tarsplit_stats *stats, dm_error *err);
+
+/* Called once per layer by dm_store_verify, never concurrently: ok is true when the stream
+ * matched; otherwise err says why (stats is NULL when the layer was not usable at all). */
+typedef void (*dm_verify_fn)(void *opaque, const dm_layer *layer, bool ok, const dm_error *err,
+                             const dm_tarsplit_stats *stats);
+
+/* Rebuilds every layer of the store (in chain-ID order of assignment) with up to jobs threads
+ * (0 means 1); unusable layers are reported through cb as failures without being read.
+ * Returns the number of layers that failed. */
+size_t dm_store_verify(const dm_store *store, unsigned jobs, dm_verify_fn cb, void *opaque);
+
+#endif
