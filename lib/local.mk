@@ -7,3 +7,9 @@ lib_libdm_la_LIBADD = $(ZSTD_LIBS) $(NETTLE_LIBS) $(JSONC_LIBS) $(LIBARCHIVE_LIB
 lib_libdm_la_SOURCES = \
 	lib/error.c lib/error.h \
 	lib/digest.c lib/digest.h
+
+# resolve
+lib_libdm_la_SOURCES += lib/resolve.c lib/resolve.h
+
+# tarsplit
+lib_libdm_la_SOURCES += lib/tarsplit.c lib/tarsplit.h

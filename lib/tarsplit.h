@@ -1,0 +1,36 @@
+/* tarsplit: rebuilds a Docker layer's exact uncompressed tar stream from its
+ * tar-split.json.gz (the tar's headers and padding) and its graphdriver
+ * directory (the files' contents), verifying every file's size and CRC-64 and
+ * the stream's sha256 against the DiffID.  Memory use is constant whatever
+ * the layer size. */
+#ifndef DM_TARSPLIT_H
+#define DM_TARSPLIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "error.h"
+
+/* Receives the rebuilt stream in order.  Returns 0, or -1 with err set; that error is returned
+ * unchanged by the caller of the sink. */
+typedef int (*dm_sink_fn)(void *opaque, const void *buf, size_t len, dm_error *err);
+
+typedef struct dm_tarsplit_stats {
+	uint64_t bytes;     /* bytes of tar stream emitted */
+	uint64_t files;     /* FileType entries (tar headers of every kind) */
+	dm_digest digest;   /* sha256 of the emitted stream */
+} dm_tarsplit_stats;
+
+/* Go hash/crc64 with the ISO table: crc = dm_crc64_iso(0, ...) then feed further pieces. */
+uint64_t dm_crc64_iso(uint64_t crc, const void *buf, size_t len);
+
+/* Streams the tar described by tarsplit_path, reading file contents beneath layer_root_fd, to
+ * sink (NULL: verify only).  When expected_diff_id is not NULL the stream's sha256 must equal it.
+ * The sink sees bytes before they are verified: on -1 the caller must discard what it got.
+ * stats (may be NULL) is filled on success and on a final digest mismatch. */
+int dm_tarsplit_assemble(const char *tarsplit_path, int layer_root_fd,
+                         const dm_digest *expected_diff_id, dm_sink_fn sink, void *opaque,
+                         dm_tarsplit_stats *stats, dm_error *err);
+
+#endif
