@@ -104,7 +104,8 @@ static char *clean_dup(const char *path, size_t len, int flags, dm_error *err)
 	char q[QUOTE_MAX];
 	char *clean;
 
-	if (flags & (O_CREAT | O_TMPFILE)) {
+	/* O_TMPFILE includes the O_DIRECTORY bit, so test it as a whole. */
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
 		dm_err_set(err, EINVAL, "open %s: creating files beneath a root is not supported",
 		           dm_quote_name(path, len, q, sizeof q));
 		return NULL;

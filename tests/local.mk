@@ -22,3 +22,9 @@ EXTRA_DIST += tests/lib-containerd.sh \
 	fixtures/containerd/make.sh \
 	fixtures/containerd/meta.db fixtures/containerd/meta.db.dump \
 	fixtures/containerd/overlayfs-metadata.db fixtures/containerd/overlayfs-metadata.db.dump
+
+check_PROGRAMS += tests/test_resolve
+tests_test_resolve_SOURCES = tests/test_resolve.c
+tests_test_resolve_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_resolve_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_resolve

@@ -1,0 +1,317 @@
+/* Unit tests for resolve: lexical cleaning, and opening names beneath a root
+ * through openat2 and through the fallback walk, including every way a name
+ * or a symlink inside the root could try to reach the host. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "resolve.h"
+
+typedef int (*open_fn)(int, const char *, size_t, int, dm_error *);
+
+/* Loop index 0 tests dm_open_beneath (openat2 on this kernel), 1 the walk. */
+static const open_fn openers[] = { dm_open_beneath, dm_open_beneath_walk };
+
+static char base[256];   /* holds root/ and host/ side by side */
+static char host_secret[512];
+static int root_fd = -1;
+
+static void put(const char *rel, const char *content)
+{
+	char p[PATH_MAX];
+	FILE *f;
+
+	snprintf(p, sizeof p, "%s/%s", base, rel);
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+static void dir(const char *rel)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof p, "%s/%s", base, rel);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+}
+
+static void link_(const char *target, const char *rel)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof p, "%s/%s", base, rel);
+	ck_assert_int_eq(symlink(target, p), 0);
+}
+
+static void setup(void)
+{
+	char t[512];
+
+	snprintf(base, sizeof base, "%s/dm-resolve-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+	dir("root");
+	dir("host");
+	put("host/secret", "HOST");
+	snprintf(host_secret, sizeof host_secret, "%s/host/secret", base);
+	dir("root/etc");
+	put("root/etc/passwd", "ROOT");
+	dir("root/a");
+	dir("root/a/b");
+	put("root/a/b/f", "F");
+	put("root/file", "FILE");
+	dir("root/host");
+	link_("/etc", "root/etcl");
+	snprintf(t, sizeof t, "%s/host", base);
+	link_(t, "root/hostl");                 /* absolute, at the real host dir */
+	link_("..", "root/up");                 /* naive resolution reaches base/ */
+	link_("../../..", "root/up3");
+	link_("/", "root/slash");
+	link_("a/b", "root/rel");
+	link_("../../file", "root/a/b/back");
+	link_("../../../../../../etc", "root/a/b/deep");
+	link_("loop2", "root/loop1");
+	link_("loop1", "root/loop2");
+	link_("self", "root/self");
+	link_("nowhere", "root/dangling");
+	link_("/proc/self/root/etc/passwd", "root/magic");
+	snprintf(t, sizeof t, "%s/root", base);
+	root_fd = open(t, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(root_fd, 0);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(p);
+}
+
+static void teardown(void)
+{
+	close(root_fd);
+	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Opens path with opener i and returns its content (static buffer), or NULL with *err set. */
+static const char *read_via(int i, const char *path, size_t len, dm_error *err)
+{
+	static char buf[256];
+	ssize_t n;
+	int fd = openers[i](root_fd, path, len, O_RDONLY, err);
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	return buf;
+}
+
+static const char *read_s(int i, const char *path, dm_error *err)
+{
+	return read_via(i, path, strlen(path), err);
+}
+
+static void expect_fail(int i, const char *path, size_t len, int code, const char *text)
+{
+	dm_error err = { 0 };
+
+	ck_assert_msg(read_via(i, path, len, &err) == NULL, "opener %d opened %s", i, path);
+	ck_assert_int_eq(err.code, code);
+	ck_assert_msg(strstr(err.msg, text) != NULL, "message \"%s\" lacks \"%s\"", err.msg, text);
+}
+
+START_TEST(clean_like_filepath_join)
+{
+	static const struct { const char *in, *out; } ok[] = {
+		{ "", "" }, { ".", "" }, { "/", "" }, { "./x", "x" }, { "x/", "x" }, { "a//b", "a/b" },
+		{ "/a/../b", "b" }, { "a/..", "" }, { "a/b/../../c/./d/", "c/d" }, { "///etc/passwd", "etc/passwd" },
+		{ "...", "..." }, { "..a/b..", "..a/b.." },
+	};
+	static const char *escape[] = { "..", "../x", "a/../../x", "/../etc", "a/b/../../../etc/passwd" };
+	char out[64];
+	dm_error err = { 0 };
+
+	for (size_t k = 0; k < sizeof ok / sizeof *ok; k++) {
+		long n = dm_path_clean(ok[k].in, strlen(ok[k].in), out, sizeof out, &err);
+		ck_assert_int_eq(n, (long)strlen(ok[k].out));
+		ck_assert_str_eq(out, ok[k].out);
+	}
+	for (size_t k = 0; k < sizeof escape / sizeof *escape; k++) {
+		dm_err_clear(&err);
+		ck_assert_int_eq(dm_path_clean(escape[k], strlen(escape[k]), out, sizeof out, &err), -1);
+		ck_assert_int_eq(err.code, EXDEV);
+		ck_assert_ptr_nonnull(strstr(err.msg, escape[k]));
+	}
+	ck_assert_int_eq(dm_path_clean("a\0b", 3, out, sizeof out, &err), -1);
+	ck_assert_int_eq(err.code, EINVAL);
+	ck_assert_int_eq(dm_path_clean("abcdef", 6, out, 4, &err), -1);
+	ck_assert_int_eq(err.code, ENAMETOOLONG);
+}
+END_TEST
+
+START_TEST(quote_is_printable)
+{
+	char q[64];
+
+	ck_assert_str_eq(dm_quote_name("caf\xe9\"\\\n", 7, q, sizeof q), "\"caf\\xe9\\\"\\\\\\x0a\"");
+	dm_quote_name("0123456789012345678901234567890123456789", 40, q, 16);
+	ck_assert_uint_lt(strlen(q), 16);
+	ck_assert_ptr_nonnull(strstr(q, "..."));
+}
+END_TEST
+
+START_TEST(plain_names)
+{
+	dm_error err = { 0 };
+	struct stat a, b;
+	int fd;
+
+	ck_assert_str_eq(read_s(_i, "etc/passwd", &err), "ROOT");
+	ck_assert_str_eq(read_s(_i, "./etc//passwd", &err), "ROOT");
+	ck_assert_str_eq(read_s(_i, "etc/passwd/", &err), "ROOT");
+	ck_assert_str_eq(read_s(_i, "a/b/../../etc/passwd", &err), "ROOT");
+	ck_assert_str_eq(read_s(_i, "a/b/f", &err), "F");
+	/* The empty name and "." are the root itself. */
+	fd = openers[_i](root_fd, "", 0, O_RDONLY | O_DIRECTORY, &err);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &a), 0);
+	ck_assert_int_eq(fstat(root_fd, &b), 0);
+	ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	close(fd);
+	expect_fail(_i, "nope", 4, ENOENT, "\"nope\"");
+	expect_fail(_i, "file/x", 6, ENOTDIR, "\"file/x\"");
+}
+END_TEST
+
+START_TEST(escaping_names_refused)
+{
+	expect_fail(_i, "../../etc/passwd", 16, EXDEV, "\"../../etc/passwd\" escapes");
+	expect_fail(_i, "a/../../x", 9, EXDEV, "escapes");
+	expect_fail(_i, "etc\0passwd", 10, EINVAL, "NUL");
+}
+END_TEST
+
+START_TEST(absolute_names_stay_inside)
+{
+	dm_error err = { 0 };
+
+	ck_assert_str_eq(read_s(_i, "/etc/passwd", &err), "ROOT");
+	/* The absolute path of a real host file must not reach it. */
+	expect_fail(_i, host_secret, strlen(host_secret), ENOENT, host_secret);
+}
+END_TEST
+
+START_TEST(symlinks_resolve_as_if_chrooted)
+{
+	dm_error err = { 0 };
+	char p[1024];
+
+	ck_assert_str_eq(read_s(_i, "etcl/passwd", &err), "ROOT");
+	ck_assert_str_eq(read_s(_i, "slash/etc/passwd", &err), "ROOT");
+	ck_assert_str_eq(read_s(_i, "up/etc/passwd", &err), "ROOT");
+	ck_assert_str_eq(read_s(_i, "up3/etc/passwd", &err), "ROOT");
+	ck_assert_str_eq(read_s(_i, "rel/f", &err), "F");
+	ck_assert_str_eq(read_s(_i, "a/b/back", &err), "FILE");
+	ck_assert_str_eq(read_s(_i, "a/b/deep/passwd", &err), "ROOT");
+	ck_assert_str_eq(read_s(_i, "rel/../rel/../etc/passwd", &err), "ROOT");
+	/* Each of these reads base/host/secret when resolved naively. */
+	expect_fail(_i, "hostl/secret", 12, ENOENT, "\"hostl/secret\"");
+	expect_fail(_i, "up/host/secret", 14, ENOENT, "\"up/host/secret\"");
+	snprintf(p, sizeof p, "up3%s", host_secret);
+	expect_fail(_i, p, strlen(p), ENOENT, "up3");
+	/* /proc magic links are plain paths inside the root, where there is no proc. */
+	expect_fail(_i, "magic", 5, ENOENT, "\"magic\"");
+	expect_fail(_i, "dangling", 8, ENOENT, "\"dangling\"");
+}
+END_TEST
+
+START_TEST(symlink_loops)
+{
+	expect_fail(_i, "loop1", 5, ELOOP, "\"loop1\"");
+	expect_fail(_i, "self/x", 6, ELOOP, "\"self/x\"");
+}
+END_TEST
+
+START_TEST(flags_respected)
+{
+	dm_error err = { 0 };
+	int fd;
+
+	/* O_NOFOLLOW refuses a final symlink but still follows intermediate ones. */
+	ck_assert_int_eq(openers[_i](root_fd, "rel", 3, O_RDONLY | O_NOFOLLOW, &err), -1);
+	ck_assert_int_eq(err.code, ELOOP);
+	fd = openers[_i](root_fd, "rel/f", 5, O_RDONLY | O_NOFOLLOW, &err);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ne(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+	close(fd);
+	ck_assert_int_eq(openers[_i](root_fd, "etc", 3, O_RDONLY | O_DIRECTORY, &err) >= 0, 1);
+	ck_assert_int_eq(openers[_i](root_fd, "file", 4, O_RDONLY | O_DIRECTORY, &err), -1);
+	ck_assert_int_eq(err.code, ENOTDIR);
+	ck_assert_int_eq(openers[_i](root_fd, "new", 3, O_RDWR | O_CREAT, &err), -1);
+	ck_assert_int_eq(err.code, EINVAL);
+}
+END_TEST
+
+/* Tar names may exceed PATH_MAX; dm_open_beneath must not fail where the walk succeeds. */
+START_TEST(longer_than_path_max)
+{
+	char comp[201], path[24 * 202 + 8];
+	size_t o = 0;
+	dm_error err = { 0 };
+	int d = dup(root_fd), fd;
+
+	memset(comp, 'd', 200);
+	comp[200] = '\0';
+	for (int k = 0; k < 24; k++) {
+		int nd;
+		ck_assert_int_eq(mkdirat(d, comp, 0755), 0);
+		nd = openat(d, comp, O_PATH | O_DIRECTORY);
+		ck_assert_int_ge(nd, 0);
+		close(d);
+		d = nd;
+		o += (size_t)sprintf(path + o, "%s/", comp);
+	}
+	close(d);
+	ck_assert_uint_gt(o, PATH_MAX);
+	path[o - 1] = '\0';
+	fd = openers[_i](root_fd, path, o - 1, O_RDONLY | O_DIRECTORY, &err);
+	ck_assert_msg(fd >= 0, "%s", err.msg);
+	close(fd);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("resolve");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, clean_like_filepath_join);
+	tcase_add_test(tc, quote_is_printable);
+	tcase_add_loop_test(tc, plain_names, 0, 2);
+	tcase_add_loop_test(tc, escaping_names_refused, 0, 2);
+	tcase_add_loop_test(tc, absolute_names_stay_inside, 0, 2);
+	tcase_add_loop_test(tc, symlinks_resolve_as_if_chrooted, 0, 2);
+	tcase_add_loop_test(tc, symlink_loops, 0, 2);
+	tcase_add_loop_test(tc, flags_respected, 0, 2);
+	tcase_add_loop_test(tc, longer_than_path_max, 0, 2);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
