@@ -99,6 +99,7 @@ typedef struct dm_problem {
 	dm_item_kind kind;
 	char *id;      /* image ID, chain ID, container ID or reference string */
 	char *reason;
+	bool warning;  /* the item is still migrated: this only reports an inconsistency */
 } dm_problem;
 
 typedef struct dm_store {
@@ -142,9 +143,9 @@ int dm_layer_stream(const dm_store *store, const dm_layer *layer, dm_sink_fn sin
 typedef void (*dm_verify_fn)(void *opaque, const dm_layer *layer, bool ok, const dm_error *err,
                              const dm_tarsplit_stats *stats);
 
-/* Rebuilds every layer of the store (in chain-ID order of assignment) with up to jobs threads
- * (0 means 1); unusable layers are reported through cb as failures without being read.
- * Returns the number of layers that failed. */
+/* Rebuilds every layer of the store with up to jobs threads (0 means 1).  cb is called in
+ * store->layers order whatever order the threads finish in, so output is stable; unusable layers
+ * are reported as failures without being read.  Returns the number of layers that failed. */
 size_t dm_store_verify(const dm_store *store, unsigned jobs, dm_verify_fn cb, void *opaque);
 
 #endif
