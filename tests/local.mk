@@ -28,3 +28,9 @@ tests_test_resolve_SOURCES = tests/test_resolve.c
 tests_test_resolve_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_resolve_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_resolve
+
+check_PROGRAMS += tests/test_tarsplit
+tests_test_tarsplit_SOURCES = tests/test_tarsplit.c tests/tarsplit_helpers.c tests/tarsplit_helpers.h
+tests_test_tarsplit_CFLAGS = $(TEST_UNIT_CFLAGS) $(LIBARCHIVE_CFLAGS)
+tests_test_tarsplit_LDADD = $(TEST_UNIT_LIBS) $(LIBARCHIVE_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
+TESTS += tests/test_tarsplit
