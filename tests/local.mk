@@ -34,3 +34,9 @@ tests_test_tarsplit_SOURCES = tests/test_tarsplit.c tests/tarsplit_helpers.c tes
 tests_test_tarsplit_CFLAGS = $(TEST_UNIT_CFLAGS) $(LIBARCHIVE_CFLAGS)
 tests_test_tarsplit_LDADD = $(TEST_UNIT_LIBS) $(LIBARCHIVE_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
 TESTS += tests/test_tarsplit
+
+# Peak-RSS and throughput measurement for tarsplit; built by `make check`, not run.
+check_PROGRAMS += tests/bench_tarsplit
+tests_bench_tarsplit_SOURCES = tests/bench_tarsplit.c tests/tarsplit_helpers.c tests/tarsplit_helpers.h
+tests_bench_tarsplit_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_bench_tarsplit_LDADD = lib/libdm.la $(JSONC_LIBS) $(ZLIB_LIBS)
