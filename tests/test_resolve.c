@@ -24,6 +24,7 @@ static const open_fn openers[] = { dm_open_beneath, dm_open_beneath_walk };
 static char base[256];   /* holds root/ and host/ side by side */
 static char host_secret[512];
 static int root_fd = -1;
+static int first_free_fd;   /* error paths must not leak descriptors */
 
 static void put(const char *rel, const char *content)
 {
@@ -85,6 +86,8 @@ static void setup(void)
 	link_("nowhere", "root/dangling");
 	link_("/proc/self/root/etc/passwd", "root/magic");
 	snprintf(t, sizeof t, "%s/root", base);
+	first_free_fd = dup(0);
+	close(first_free_fd);
 	root_fd = open(t, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(root_fd, 0);
 }
@@ -97,6 +100,10 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
 
 static void teardown(void)
 {
+	int probe = dup(0);
+
+	close(probe);
+	ck_assert_int_eq(probe, first_free_fd + 1);
 	close(root_fd);
 	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -255,7 +262,9 @@ START_TEST(flags_respected)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_ne(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
 	close(fd);
-	ck_assert_int_eq(openers[_i](root_fd, "etc", 3, O_RDONLY | O_DIRECTORY, &err) >= 0, 1);
+	fd = openers[_i](root_fd, "etc", 3, O_RDONLY | O_DIRECTORY, &err);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
 	ck_assert_int_eq(openers[_i](root_fd, "file", 4, O_RDONLY | O_DIRECTORY, &err), -1);
 	ck_assert_int_eq(err.code, ENOTDIR);
 	ck_assert_int_eq(openers[_i](root_fd, "new", 3, O_RDWR | O_CREAT, &err), -1);
@@ -269,25 +278,27 @@ START_TEST(longer_than_path_max)
 	char comp[201], path[24 * 202 + 8];
 	size_t o = 0;
 	dm_error err = { 0 };
-	int d = dup(root_fd), fd;
+	int dirs[25], fd;
 
 	memset(comp, 'd', 200);
 	comp[200] = '\0';
+	dirs[0] = root_fd;
 	for (int k = 0; k < 24; k++) {
-		int nd;
-		ck_assert_int_eq(mkdirat(d, comp, 0755), 0);
-		nd = openat(d, comp, O_PATH | O_DIRECTORY);
-		ck_assert_int_ge(nd, 0);
-		close(d);
-		d = nd;
+		ck_assert_int_eq(mkdirat(dirs[k], comp, 0755), 0);
+		dirs[k + 1] = openat(dirs[k], comp, O_PATH | O_DIRECTORY);
+		ck_assert_int_ge(dirs[k + 1], 0);
 		o += (size_t)sprintf(path + o, "%s/", comp);
 	}
-	close(d);
 	ck_assert_uint_gt(o, PATH_MAX);
 	path[o - 1] = '\0';
 	fd = openers[_i](root_fd, path, o - 1, O_RDONLY | O_DIRECTORY, &err);
 	ck_assert_msg(fd >= 0, "%s", err.msg);
 	close(fd);
+	/* nftw in teardown cannot remove paths longer than PATH_MAX. */
+	for (int k = 24; k > 0; k--) {
+		close(dirs[k]);
+		ck_assert_int_eq(unlinkat(dirs[k - 1], comp, AT_REMOVEDIR), 0);
+	}
 }
 END_TEST
 

@@ -23,6 +23,7 @@
 
 static char base[256], ts[300], host_secret[300];
 static int root_fd = -1;
+static int first_free_fd;   /* error paths must not leak descriptors */
 static th_jsonl jl;
 
 struct mem {
@@ -76,6 +77,16 @@ static void symlink_(const char *target, const char *rel)
 	ck_assert_int_eq(symlink(target, p), 0);
 }
 
+/* Starts a new set of entries, dropping any not yet written. */
+static void fresh(void)
+{
+	if (jl.f) {
+		fclose(jl.f);
+		free(jl.buf);
+	}
+	th_jl_open(&jl);
+}
+
 static void setup(void)
 {
 	char p[300];
@@ -91,9 +102,11 @@ static void setup(void)
 	put("root/etc/passwd", "ROOT");
 	put("root/hello", "hello\n");
 	snprintf(p, sizeof p, "%s/root", base);
+	first_free_fd = dup(0);
+	close(first_free_fd);
 	root_fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(root_fd, 0);
-	th_jl_open(&jl);
+	fresh();
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -104,9 +117,14 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
 
 static void teardown(void)
 {
-	if (jl.f)
+	int probe = dup(0);
+
+	close(probe);
+	ck_assert_int_eq(probe, first_free_fd + 1);
+	if (jl.f) {
 		fclose(jl.f);
-	free(jl.buf);
+		free(jl.buf);
+	}
 	close(root_fd);
 	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -162,10 +180,8 @@ START_TEST(crc64_vectors)
 	ck_assert_uint_eq(dm_crc64_iso(0, "hello\n", 6), UINT64_C(0x614C3EEEE2D81000));
 	ck_assert_uint_eq(dm_crc64_iso(0, "", 0), 0);
 	/* Uneven pieces cross the 8-byte fast path in every alignment. */
-	for (size_t i = 0, step = 1; s[i]; i += step, step = step % 11 + 1) {
-		size_t n = strlen(s + i) < step ? strlen(s + i) : step;
-		c = dm_crc64_iso(c, s + i, n);
-	}
+	for (size_t i = 0, step = 1, len = strlen(s); i < len; i += step, step = step % 11 + 1)
+		c = dm_crc64_iso(c, s + i, len - i < step ? len - i : step);
 	ck_assert_uint_eq(c, dm_crc64_iso(0, s, strlen(s)));
 	ck_assert_uint_eq(dm_crc64_iso(dm_crc64_iso(0, "1234", 4), "56789", 5),
 	                  UINT64_C(0xB90956C775A41001));
@@ -396,10 +412,10 @@ START_TEST(empty_streams)
 	ck_assert_uint_eq(st.bytes, 0);
 	ck_assert_str_eq(st.digest.s, EMPTY_SHA);
 	/* The empty layer: 1024 zero bytes, with the old trailing empty segment, in two gzip members. */
-	th_jl_open(&jl);
+	fresh();
 	th_jl_seg(&jl, zeros, 600);
 	th_jl_gz(&jl, ts, "wb");
-	th_jl_open(&jl);
+	fresh();
 	th_jl_seg(&jl, zeros, 424);
 	jseg("");
 	th_jl_gz(&jl, ts, "ab");
@@ -448,7 +464,7 @@ START_TEST(absolute_name_resolves_inside)
 	ck_assert(memcmp(m.p, "ROOT", 4) == 0);
 	free(m.p);
 	/* The absolute path of a real host file, with its CRC: reading it would succeed. */
-	th_jl_open(&jl);
+	fresh();
 	jfile(host_secret, "HOST");
 	expect_err(NULL, ENOENT, host_secret);
 }
@@ -464,10 +480,10 @@ START_TEST(symlinked_component_outside)
 	symlink_("../../../../../../../..", "root/up8");
 	jfile("abs/secret", "HOST");
 	expect_err(NULL, ENOENT, "\"abs/secret\"");
-	th_jl_open(&jl);
+	fresh();
 	jfile("up/host/secret", "HOST");
 	expect_err(NULL, ENOENT, "\"up/host/secret\"");
-	th_jl_open(&jl);
+	fresh();
 	snprintf(target, sizeof target, "up8%s", host_secret);
 	jfile(target, "HOST");
 	expect_err(NULL, ENOENT, "up8");
@@ -492,7 +508,7 @@ START_TEST(not_a_regular_file)
 	/* Opening a FIFO for reading would block forever without O_NONBLOCK. */
 	jfile("fifo", "x");
 	expect_err(NULL, EBADMSG, "\"fifo\": not a regular file");
-	th_jl_open(&jl);
+	fresh();
 	jfile("etc", "x");
 	expect_err(NULL, EBADMSG, "\"etc\": not a regular file");
 }
@@ -511,7 +527,7 @@ START_TEST(file_shorter_and_longer)
 {
 	th_jl_file(&jl, "hello", 5, 10, crc_of("hello\n"));
 	expect_err(NULL, EBADMSG, "\"hello\": size mismatch: expected 10 bytes, got 6");
-	th_jl_open(&jl);
+	fresh();
 	th_jl_file(&jl, "hello", 5, 3, crc_of("hel"));
 	expect_err(NULL, EBADMSG, "\"hello\": size mismatch: expected 3 bytes, got 6");
 }
@@ -570,7 +586,7 @@ START_TEST(gzip_damage)
 	expect_err(NULL, EBADMSG, "truncated gzip stream");
 
 	/* The trailer's CRC-32 no longer matches. */
-	th_jl_open(&jl);
+	fresh();
 	jseg("abc");
 	th_jl_gz(&jl, ts, "wb");
 	ck_assert_int_eq(stat(ts, &sb), 0);
@@ -579,7 +595,7 @@ START_TEST(gzip_damage)
 	close(fd);
 	expect_err(NULL, EBADMSG, "corrupt gzip data: incorrect data check");
 
-	th_jl_open(&jl);
+	fresh();
 	jseg("abc");
 	th_jl_gz(&jl, ts, "wb");
 	fd = open(ts, O_WRONLY | O_APPEND);
@@ -624,7 +640,7 @@ START_TEST(malformed_json)
 	};
 
 	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-		th_jl_open(&jl);
+		fresh();
 		jseg("ok");
 		th_jl_raw(&jl, cases[k].line);
 		expect_err(NULL, EBADMSG, cases[k].text);
@@ -647,21 +663,21 @@ START_TEST(bad_base64)
 	struct mem m = { 0 };
 
 	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-		th_jl_open(&jl);
+		fresh();
 		snprintf(line, sizeof line, "{\"type\":2,\"payload\":\"%s\"}", cases[k].payload);
 		th_jl_raw(&jl, line);
 		expect_err(NULL, EBADMSG, cases[k].text);
 	}
 	/* Go ignores CR and LF inside base64; the FileType payload is checked even when size is 0. */
-	th_jl_open(&jl);
+	fresh();
 	th_jl_raw(&jl, "{\"type\":2,\"payload\":\"QU\\r\\nJD\\nQQ==\"}");
 	expect_ok(NULL, &m, NULL);
 	ck_assert_uint_eq(m.len, 4);
 	ck_assert(memcmp(m.p, "ABCA", 4) == 0);
-	th_jl_open(&jl);
+	fresh();
 	th_jl_raw(&jl, "{\"type\":1,\"name\":\"d\",\"payload\":\"!!\"}");
 	expect_err(NULL, EBADMSG, "entry 0: field \"payload\" is not valid base64");
-	th_jl_open(&jl);
+	fresh();
 	th_jl_raw(&jl, "{\"type\":1,\"name_raw\":\"aGVsbG8\",\"size\":6,\"payload\":\"YUw+7uLYEAA=\"}");
 	expect_err(NULL, EBADMSG, "entry 0: field \"name_raw\" is not valid base64");
 	free(m.p);
@@ -680,7 +696,7 @@ START_TEST(oversize_entry)
 	th_jl_raw(&jl, line);
 	expect_err(NULL, EMSGSIZE, "entry 0 is longer than 4194304 bytes");
 	/* The limit is on one entry, not on the file. */
-	th_jl_open(&jl);
+	fresh();
 	memset(line, 'x', 700000);
 	for (int k = 0; k < 8; k++)
 		th_jl_seg(&jl, line, 700000);
