@@ -13,3 +13,6 @@ lib_libdm_la_SOURCES += lib/resolve.c lib/resolve.h
 
 # tarsplit
 lib_libdm_la_SOURCES += lib/tarsplit.c lib/tarsplit.h
+
+# bolt
+lib_libdm_la_SOURCES += lib/bolt.c lib/bolt.h lib/bolt_int.h lib/bolt_tree.c lib/bolt_check.c
