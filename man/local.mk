@@ -1,1 +1,2 @@
 # The manual page.
+dist_man_MANS += man/dockerd-migrate.8
