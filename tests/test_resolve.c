@@ -8,10 +8,16 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "resolve.h"
@@ -302,6 +308,44 @@ START_TEST(longer_than_path_max)
 }
 END_TEST
 
+#ifdef SYS_openat2
+/* Old kernels and some container seccomp profiles answer openat2 with ENOSYS:
+ * dm_open_beneath must then fall back to the walk, with the same confinement. */
+START_TEST(fallback_when_openat2_is_missing)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof f / sizeof *f, .filter = f };
+	int status;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dm_error err = { 0 };
+		const char *s;
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+			_exit(2);
+		if (syscall(SYS_openat2, root_fd, "etc", NULL, 0) >= 0 || errno != ENOSYS)
+			_exit(3);
+		s = read_via(0, "up3/etcl/passwd", 15, &err);
+		if (!s || strcmp(s, "ROOT") != 0)
+			_exit(4);
+		if (read_via(0, "hostl/secret", 12, &err) || err.code != ENOENT)
+			_exit(5);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+#endif
+
 int main(void)
 {
 	Suite *s = suite_create("resolve");
@@ -319,6 +363,9 @@ int main(void)
 	tcase_add_loop_test(tc, symlink_loops, 0, 2);
 	tcase_add_loop_test(tc, flags_respected, 0, 2);
 	tcase_add_loop_test(tc, longer_than_path_max, 0, 2);
+#ifdef SYS_openat2
+	tcase_add_test(tc, fallback_when_openat2_is_missing);
+#endif
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
