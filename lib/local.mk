@@ -16,3 +16,9 @@ lib_libdm_la_SOURCES += lib/tarsplit.c lib/tarsplit.h
 
 # bolt
 lib_libdm_la_SOURCES += lib/bolt.c lib/bolt.h lib/bolt_int.h lib/bolt_tree.c lib/bolt_check.c
+
+# mounts
+lib_libdm_la_SOURCES += lib/mounts.c lib/mounts.h
+
+# treecopy
+lib_libdm_la_SOURCES += lib/treecopy.c lib/treecopy.h

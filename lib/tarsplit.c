@@ -170,14 +170,25 @@ struct field {
 	bool set;            /* present and not null */
 };
 
-static int bad(struct asm_ctx *c, int code, const char *fmt, const char *a)
+static int bad(struct asm_ctx *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Fails the current entry: "tar-split <path>: entry <n>: <what>". */
+static int bad(struct asm_ctx *c, int code, const char *fmt, ...)
 {
-	return dm_err_set(c->err, code, "tar-split %s: entry %" PRIu64 ": %s%s", c->path, c->entry,
-	                  fmt, a);
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return dm_err_set(c->err, code, "tar-split %s: entry %" PRIu64 ": %s", c->path, c->entry, what);
 }
 
 static int emit(struct asm_ctx *c, const void *buf, size_t len)
 {
+	if (len == 0)
+		return 0;
 	dm_sha256_update(&c->sha, buf, len);
 	c->bytes += len;
 	if (c->sink && c->sink(c->opaque, buf, len, c->err) < 0)
@@ -196,9 +207,8 @@ static int get_field(struct asm_ctx *c, json_object *obj, const char *key, bool 
 		return 0;
 	if (want_string ? !json_object_is_type(v, json_type_string)
 	                : !json_object_is_type(v, json_type_int))
-		return dm_err_set(c->err, EBADMSG,
-		                  "tar-split %s: entry %" PRIu64 ": field \"%s\" is not %s", c->path,
-		                  c->entry, key, want_string ? "a string" : "an integer");
+		return bad(c, EBADMSG, "field \"%s\" is not %s", key,
+		           want_string ? "a string" : "an integer");
 	f->set = true;
 	if (want_string) {
 		f->s = json_object_get_string(v);
@@ -222,12 +232,9 @@ static long decode_field(struct asm_ctx *c, const struct field *f, const char *k
 		size_t n = f->len - off < step ? f->len - off : step, at;
 		long got = b64_feed(&b, f->s + off, n, c->io, &at);
 
-		if (got < 0) {
-			char msg[96];
-			snprintf(msg, sizeof msg, "field \"%s\" is not valid base64 (at character %zu)",
-			         key, off + at);
-			return bad(c, EBADMSG, msg, "");
-		}
+		if (got < 0)
+			return bad(c, EBADMSG, "field \"%s\" is not valid base64 (at character %zu)", key,
+			           off + at);
 		if (emit_out && emit(c, c->io, (size_t)got) < 0)
 			return -1;
 		if (!emit_out && total < keep_max)
@@ -235,11 +242,8 @@ static long decode_field(struct asm_ctx *c, const struct field *f, const char *k
 			                                                            : keep_max - total);
 		total += (size_t)got;
 	}
-	if (!b64_complete(&b)) {
-		char msg[96];
-		snprintf(msg, sizeof msg, "field \"%s\" is not valid base64 (truncated)", key);
-		return bad(c, EBADMSG, msg, "");
-	}
+	if (!b64_complete(&b))
+		return bad(c, EBADMSG, "field \"%s\" is not valid base64 (truncated)", key);
 	return (long)total;
 }
 
@@ -336,31 +340,28 @@ static int file_entry(struct asm_ctx *c, const struct field *name, const struct 
 
 	c->files++;
 	if (size->i < 0)
-		return bad(c, EBADMSG, "negative size", "");
+		return bad(c, EBADMSG, "negative size");
 	/* Go decodes every payload, so bad base64 fails even where it is unused. */
 	got = decode_field(c, payload, "payload", false, crc, sizeof crc);
 	if (got < 0)
 		return -1;
 	if (size->i == 0)
 		return 0;
-	if (got != 8) {
-		char msg[64];
-		snprintf(msg, sizeof msg, "CRC-64 payload is %ld bytes, expected 8", got);
-		return bad(c, EBADMSG, msg, "");
-	}
+	if (got != 8)
+		return bad(c, EBADMSG, "CRC-64 payload is %ld bytes, expected 8", got);
 	for (int i = 0; i < 8; i++)
 		want = want << 8 | crc[i];
 	if (name_raw->set) {
 		/* name_raw is a single base64 string of at most ENTRY_MAX chars. */
 		raw = malloc(name_raw->len / 4 * 3 + 3);
 		if (!raw)
-			return bad(c, ENOMEM, "out of memory decoding name_raw", "");
+			return bad(c, ENOMEM, "out of memory decoding name_raw");
 		struct b64 b = { 0 };
 		size_t at;
 		got = b64_feed(&b, name_raw->s, name_raw->len, (unsigned char *)raw, &at);
 		if (got < 0 || !b64_complete(&b)) {
 			free(raw);
-			return bad(c, EBADMSG, "field \"name_raw\" is not valid base64", "");
+			return bad(c, EBADMSG, "field \"name_raw\" is not valid base64");
 		}
 		n = raw;
 		nlen = (size_t)got;
@@ -368,7 +369,7 @@ static int file_entry(struct asm_ctx *c, const struct field *name, const struct 
 		n = name->s;
 		nlen = name->len;
 	} else {
-		return bad(c, EBADMSG, "file entry with content has no name", "");
+		return bad(c, EBADMSG, "file entry with content has no name");
 	}
 	rc = copy_file(c, n, nlen, (uint64_t)size->i, want);
 	free(raw);
@@ -380,7 +381,7 @@ static int handle_entry(struct asm_ctx *c, json_object *obj)
 	struct field type, name, name_raw, size, payload, position;
 
 	if (!obj || !json_object_is_type(obj, json_type_object))
-		return bad(c, EBADMSG, "not a JSON object", "");
+		return bad(c, EBADMSG, "not a JSON object");
 	if (get_field(c, obj, "type", false, &type) < 0 || get_field(c, obj, "name", true, &name) < 0 ||
 	    get_field(c, obj, "name_raw", true, &name_raw) < 0 ||
 	    get_field(c, obj, "size", false, &size) < 0 ||
@@ -425,7 +426,7 @@ static int feed_json(struct asm_ctx *c, const char *p, size_t n)
 			return 0;
 		}
 		if (jerr != json_tokener_success)
-			return bad(c, EBADMSG, "malformed JSON: ", json_tokener_error_desc(jerr));
+			return bad(c, EBADMSG, "malformed JSON: %s", json_tokener_error_desc(jerr));
 		used = (size_t)c->tok->char_offset;
 		if (c->obj_bytes + used > ENTRY_MAX) {
 			json_object_put(obj);

@@ -28,7 +28,9 @@ uint64_t dm_crc64_iso(uint64_t crc, const void *buf, size_t len);
 /* Streams the tar described by tarsplit_path, reading file contents beneath layer_root_fd, to
  * sink (NULL: verify only).  When expected_diff_id is not NULL the stream's sha256 must equal it.
  * The sink sees bytes before they are verified: on -1 the caller must discard what it got.
- * stats (may be NULL) is filled on success and on a final digest mismatch. */
+ * stats (may be NULL) is filled on success and on a final digest mismatch.  err->code tells
+ * why: ENOENT (tar-split or file missing), EBADMSG (corrupt or mismatching data), EXDEV (name
+ * escapes the root), ELOOP, EMSGSIZE (entry over 4 MiB), other errno from I/O or the sink. */
 int dm_tarsplit_assemble(const char *tarsplit_path, int layer_root_fd,
                          const dm_digest *expected_diff_id, dm_sink_fn sink, void *opaque,
                          dm_tarsplit_stats *stats, dm_error *err);

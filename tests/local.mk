@@ -40,3 +40,18 @@ check_PROGRAMS += tests/bench_tarsplit
 tests_bench_tarsplit_SOURCES = tests/bench_tarsplit.c tests/tarsplit_helpers.c tests/tarsplit_helpers.h
 tests_bench_tarsplit_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_bench_tarsplit_LDADD = lib/libdm.la $(JSONC_LIBS) $(ZLIB_LIBS)
+
+# mounts
+check_PROGRAMS += tests/test_mounts
+tests_test_mounts_SOURCES = tests/test_mounts.c
+tests_test_mounts_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_mounts_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_mounts
+
+# treecopy: the unit tests, and their root-only half (owners, whiteouts, overlay mount)
+check_PROGRAMS += tests/test_treecopy
+tests_test_treecopy_SOURCES = tests/test_treecopy.c
+tests_test_treecopy_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_treecopy_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_treecopy tests/treecopy-root.sh
+EXTRA_DIST += tests/treecopy-root.sh
