@@ -22,3 +22,15 @@ lib_libdm_la_SOURCES += lib/mounts.c lib/mounts.h
 
 # treecopy
 lib_libdm_la_SOURCES += lib/treecopy.c lib/treecopy.h
+
+# labels
+lib_libdm_la_SOURCES += lib/labels.c lib/labels.h
+
+# compress
+lib_libdm_la_SOURCES += lib/compress.c lib/compress.h
+
+# content
+lib_libdm_la_SOURCES += lib/content.c lib/content.h
+
+# image
+lib_libdm_la_SOURCES += lib/image.c lib/image.h

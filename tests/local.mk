@@ -55,3 +55,15 @@ tests_test_treecopy_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_treecopy_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_treecopy tests/treecopy-root.sh
 EXTRA_DIST += tests/treecopy-root.sh
+
+check_PROGRAMS += tests/test_content
+tests_test_content_SOURCES = tests/test_content.c
+tests_test_content_CFLAGS = $(TEST_UNIT_CFLAGS) $(ZSTD_CFLAGS)
+tests_test_content_LDADD = $(TEST_UNIT_LIBS) $(ZSTD_LIBS) $(ZLIB_LIBS)
+TESTS += tests/test_content
+
+check_PROGRAMS += tests/test_image
+tests_test_image_SOURCES = tests/test_image.c
+tests_test_image_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_image_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_image

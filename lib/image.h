@@ -1,0 +1,103 @@
+/* image: what a migrated image consists of on containerd's side, apart from
+ * the layer blobs themselves: the platform and DiffIDs read from the Docker
+ * config, the OCI manifest (deterministic bytes and digest), the labels each
+ * blob record must carry so that containerd's GC keeps the image whole
+ * (containerd-store.md §4.3, §8), and the names of the image records
+ * (tags, moby-dangling@<manifest digest>, digest references kept as labels).
+ * Pure computation: writes nothing. */
+#ifndef DM_IMAGE_H
+#define DM_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "error.h"
+#include "labels.h"
+
+#define DM_MEDIA_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define DM_MEDIA_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+
+#define DM_LABEL_GC_CONFIG "containerd.io/gc.ref.content.config"
+#define DM_LABEL_GC_LAYER "containerd.io/gc.ref.content.l."   /* + layer index from 0 */
+#define DM_LABEL_GC_SNAPSHOT "containerd.io/gc.ref.snapshot." /* + snapshotter name */
+#define DM_LABEL_UNCOMPRESSED "containerd.io/uncompressed"
+/* + index from 0; value: a digest reference of the source image
+ * ("docker.io/library/busybox@sha256:…").  Such a reference cannot name a
+ * record, because the manifest written here has another digest than the one
+ * the reference promises; the label keeps it on the image's records. */
+#define DM_LABEL_DIGEST_REF "io.dockerd-migrate.source-digest-ref."
+#define DM_IMAGE_DANGLING_PREFIX "moby-dangling@"
+/* Longest image reference accepted (Docker: 255-byte name + tag or digest). */
+#define DM_IMAGE_REF_MAX 512
+
+/* What the manifest and platform need from a Docker image config. */
+typedef struct dm_image_config {
+	char *os;            /* "" when absent or null (moby then assumes the host's) */
+	char *architecture;  /* "" when absent or null */
+	char *variant;       /* "" when absent or null */
+	dm_digest *diff_ids; /* bottom layer first */
+	size_t n_diff_ids;   /* 0: an image without layers (diff_ids absent, null or []) */
+} dm_image_config;
+
+/* Parses config JSON (the exact imagedb bytes).  Requires one JSON object with
+ * a rootfs object whose type, if present, is "layers" and whose diff_ids are
+ * sha256 digests; os/architecture/variant must be strings when present.  what
+ * names the config (its image ID) in error messages; errors are EINVAL. */
+int dm_image_config_parse(const void *buf, size_t len, const char *what, dm_image_config *out,
+			  dm_error *err);
+void dm_image_config_free(dm_image_config *c);
+
+/* A content descriptor: media_type must be a plain token (letters, digits, . + - _ /). */
+typedef struct dm_descriptor {
+	const char *media_type;
+	dm_digest digest;
+	uint64_t size;
+} dm_descriptor;
+
+typedef struct dm_manifest {
+	char *json;  /* the blob bytes, NUL-terminated for convenience */
+	size_t len;  /* blob size, without the NUL */
+	dm_digest digest;
+} dm_manifest;
+
+/* Builds the OCI image manifest for config and layers[0..n): compact JSON
+ * with Go's field order (schemaVersion, mediaType, config, layers; descriptor
+ * mediaType, digest, size) and no annotations, as containerd's tools write it. */
+int dm_manifest_build(const dm_descriptor *config, const dm_descriptor *layers, size_t n,
+		      dm_manifest *out, dm_error *err);
+void dm_manifest_free(dm_manifest *m);
+
+/* Adds the manifest blob's GC labels: DM_LABEL_GC_CONFIG = config digest and
+ * DM_LABEL_GC_LAYER<i> = layer i's digest. */
+int dm_manifest_labels(const dm_descriptor *config, const dm_descriptor *layers, size_t n,
+		       dm_labels *out, dm_error *err);
+/* Adds the config blob's GC label DM_LABEL_GC_SNAPSHOT<snapshotter> = ChainID
+ * of all diff_ids (the unpacked top snapshot); nothing for an image without
+ * layers.  snapshotter must not contain '/' (GC ignores what follows one). */
+int dm_config_labels(const dm_image_config *c, const char *snapshotter, dm_labels *out,
+		     dm_error *err);
+/* Adds a layer blob's DM_LABEL_UNCOMPRESSED = its DiffID (set on every
+ * layer, compressed or not, so the record always says what it unpacks to). */
+int dm_layer_labels(const dm_digest *diff_id, dm_labels *out, dm_error *err);
+
+/* Record names of one migrated image. */
+typedef struct dm_image_names {
+	char **v;
+	size_t n;
+} dm_image_names;
+
+/* True when ref is a digest reference (name@sha256:…), which cannot name a record. */
+bool dm_image_ref_is_digest(const char *ref);
+/* From all references of one Docker image, fully qualified as moby's
+ * ParseNormalizedNamed gives them ("docker.io/library/alpine:3.19"): the
+ * record names are its tags (duplicates dropped), or moby-dangling@<manifest>
+ * when it has none; each digest reference becomes DM_LABEL_DIGEST_REF<i> in
+ * labels, in the order given, for every record of the image.  Familiar or
+ * malformed references are refused (EINVAL). */
+int dm_image_names_plan(const char *const *refs, size_t n, const dm_digest *manifest,
+			dm_image_names *names, dm_labels *labels, dm_error *err);
+void dm_image_names_free(dm_image_names *names);
+
+#endif

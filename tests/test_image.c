@@ -1,0 +1,368 @@
+/* Unit tests for image and labels: config parsing (good and hostile input),
+ * manifest bytes and digest against a reference produced by Go's
+ * encoding/json, GC labels, record names and digest references. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image.h"
+#include "labels.h"
+
+#define EMPTY_TAR "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+#define ABC "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define CFG "sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7"
+#define CHAIN3 "sha256:7800f80a93336d416612f372faa5f69eb67b353ce6ae9535fa0848f8784c74b1"
+
+/* Shaped like a config written by dockerd 20.10 for a pulled busybox. */
+static const char good_config[] =
+	"{\"architecture\":\"arm\",\"config\":{\"Hostname\":\"\",\"Env\":[\"PATH=/bin\"],"
+	"\"Cmd\":[\"sh\"],\"Image\":\"sha256:aa\",\"Labels\":null},\"container\":\"x\","
+	"\"created\":\"2023-07-18T23:19:33.655005962Z\",\"docker_version\":\"20.10.23\","
+	"\"history\":[{\"created\":\"2023-07-18T23:19:33Z\",\"created_by\":\"ADD file\"},"
+	"{\"created\":\"2023-07-18T23:19:33Z\",\"created_by\":\"CMD\",\"empty_layer\":true}],"
+	"\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" EMPTY_TAR "\",\"" ABC
+	"\"]},\"variant\":\"v7\"}\n";
+
+static dm_descriptor desc(const char *media_type, const char *digest, uint64_t size)
+{
+	dm_descriptor d = {media_type, {{0}}, size};
+
+	strcpy(d.digest.s, digest);
+	return d;
+}
+
+START_TEST(config_parse_good)
+{
+	dm_image_config c;
+	dm_error err = {0};
+
+	ck_assert_msg(dm_image_config_parse(good_config, strlen(good_config), "sha256:1", &c, &err) == 0,
+		      "%s", err.msg);
+	ck_assert_str_eq(c.os, "linux");
+	ck_assert_str_eq(c.architecture, "arm");
+	ck_assert_str_eq(c.variant, "v7");
+	ck_assert_uint_eq(c.n_diff_ids, 2);
+	ck_assert_str_eq(c.diff_ids[0].s, EMPTY_TAR);
+	ck_assert_str_eq(c.diff_ids[1].s, ABC);
+	dm_image_config_free(&c);
+
+	/* No layers, in the three spellings; absent and null strings are "". */
+	static const char *empty[] = {
+		"{\"rootfs\":{\"type\":\"layers\"}}",
+		"{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":null},\"os\":null}",
+		" {\"rootfs\":{\"diff_ids\":[]},\"architecture\":\"amd64\"}\r\n",
+	};
+	for (size_t i = 0; i < sizeof empty / sizeof *empty; i++) {
+		ck_assert_msg(dm_image_config_parse(empty[i], strlen(empty[i]), "e", &c, &err) == 0,
+			      "%s: %s", empty[i], err.msg);
+		ck_assert_uint_eq(c.n_diff_ids, 0);
+		ck_assert_str_eq(c.os, "");
+		ck_assert_str_eq(c.variant, "");
+		dm_image_config_free(&c);
+	}
+}
+END_TEST
+
+START_TEST(config_parse_bad)
+{
+	static const struct {
+		const char *json;
+		const char *msg;
+	} bad[] = {
+		{"", "truncated JSON (0 bytes)"},
+		{"{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:", "truncated JSON"},
+		{"{\"os\":\"linux\"}", "no rootfs"},
+		{"{\"rootfs\":null}", "no rootfs"},
+		{"{\"rootfs\":\"layers\"}", "rootfs is not an object"},
+		{"{\"rootfs\":{\"type\":\"layers+base\"}}", "rootfs.type is \"layers+base\", want \"layers\""},
+		{"{\"rootfs\":{\"type\":1}}", "rootfs.type is 1, want"},
+		{"{\"rootfs\":{\"diff_ids\":\"" EMPTY_TAR "\"}}", "rootfs.diff_ids is not an array"},
+		{"{\"rootfs\":{\"diff_ids\":[\"" EMPTY_TAR "\",7]}}", "rootfs.diff_ids[1]: not a string"},
+		{"{\"rootfs\":{\"diff_ids\":[\"sha256:5F70BF18A086007016E948B04AED3B82103A36BEA41755B6CDDFAF10ACE3C6EF\"]}}",
+		 "rootfs.diff_ids[0]: not a sha256 digest"},
+		{"{\"rootfs\":{\"diff_ids\":[\" " EMPTY_TAR "\"]}}", "rootfs.diff_ids[0]: not a sha256 digest"},
+		{"{\"rootfs\":{\"diff_ids\":[\"" EMPTY_TAR "\\u0000\"]}}", "rootfs.diff_ids[0]: not a sha256 digest"},
+		{"{\"rootfs\":{},\"os\":5}", "os is not a string"},
+		{"{\"rootfs\":{},\"architecture\":{}}", "architecture is not a string"},
+		{"{\"rootfs\":{},\"variant\":[\"v8\"]}", "variant is not a string"},
+		{"{\"rootfs\":{},\"os\":\"li\\u0000nux\"}", "os contains a NUL byte"},
+		{"[{\"rootfs\":{}}]", "not a JSON object"},
+		{"\"rootfs\"", "not a JSON object"},
+		{"{\"rootfs\":{}} {}", "invalid JSON at byte 14"},
+		{"{\"rootfs\":{}}x", "invalid JSON at byte 13"},
+		{"{\"rootfs\":{},}", "invalid JSON at byte"},
+		{"{\"rootfs\":{},\"x\":01}", "invalid JSON at byte 19"},
+		{"{\"rootfs\":{}\"a\":1}", "invalid JSON at byte"},
+	};
+	dm_image_config c;
+	dm_error err = {0};
+
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		dm_err_clear(&err);
+		ck_assert_msg(dm_image_config_parse(bad[i].json, strlen(bad[i].json), "sha256:cafe", &c,
+						    &err) == -1, "accepted %s", bad[i].json);
+		ck_assert_int_eq(err.code, EINVAL);
+		ck_assert_msg(strstr(err.msg, bad[i].msg) && strstr(err.msg, "config sha256:cafe: "),
+			      "%s: got \"%s\", want \"%s\"", bad[i].json, err.msg, bad[i].msg);
+		ck_assert_ptr_null(c.diff_ids);
+	}
+	/* A NUL byte inside the given length, and every truncation of a good config. */
+	ck_assert_int_eq(dm_image_config_parse("{\"rootfs\":{}}\0", 14, "n", &c, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "data after the JSON value at byte 13"));
+	for (size_t len = 0; len < strlen(good_config) - 1; len++) {
+		ck_assert_msg(dm_image_config_parse(good_config, len, "t", &c, &err) == -1, "len %zu", len);
+		ck_assert_int_eq(err.code, EINVAL);
+	}
+	/* Nesting deeper than any config is refused, not recursed into. */
+	{
+		char deep[2 * 200 + 32];
+		size_t n = 0;
+
+		n += (size_t)sprintf(deep, "{\"rootfs\":{},\"x\":");
+		for (int i = 0; i < 200; i++)
+			deep[n++] = '[';
+		for (int i = 0; i < 200; i++)
+			deep[n++] = ']';
+		deep[n++] = '}';
+		ck_assert_int_eq(dm_image_config_parse(deep, n, "d", &c, &err), -1);
+		ck_assert_ptr_nonnull(strstr(err.msg, "invalid JSON"));
+	}
+}
+END_TEST
+
+/* Reference bytes: Go encoding/json of a struct mirroring ocispec.Manifest
+ * (fields schemaVersion, mediaType, config, layers, annotations,omitempty),
+ * digest checked with sha256sum. */
+START_TEST(manifest_bytes)
+{
+	static const char want[] =
+		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		"\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		"\"digest\":\"" CFG "\",\"size\":1469},"
+		"\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\","
+		"\"digest\":\"" ABC "\",\"size\":3370123},"
+		"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+		"\"digest\":\"" EMPTY_TAR "\",\"size\":1024}]}";
+	static const char want_empty[] =
+		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		"\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		"\"digest\":\"" CFG "\",\"size\":1469},\"layers\":[]}";
+	dm_descriptor config = desc(DM_MEDIA_OCI_CONFIG, CFG, 1469);
+	dm_descriptor layers[2] = {
+		desc("application/vnd.oci.image.layer.v1.tar+zstd", ABC, 3370123),
+		desc("application/vnd.oci.image.layer.v1.tar", EMPTY_TAR, 1024),
+	};
+	dm_manifest m, again;
+	dm_error err = {0};
+
+	ck_assert_int_eq(dm_manifest_build(&config, layers, 2, &m, &err), 0);
+	ck_assert_str_eq(m.json, want);
+	ck_assert_uint_eq(m.len, strlen(want));
+	ck_assert_str_eq(m.digest.s,
+			 "sha256:7024773646b19c9bcee81a2239ac0a406ca2c13a33e7e341c96f97f7522ba3f2");
+	ck_assert_int_eq(dm_manifest_build(&config, layers, 2, &again, &err), 0);
+	ck_assert_str_eq(again.digest.s, m.digest.s);
+	dm_manifest_free(&again);
+	dm_manifest_free(&m);
+	ck_assert_int_eq(dm_manifest_build(&config, NULL, 0, &m, &err), 0);
+	ck_assert_str_eq(m.json, want_empty);
+	ck_assert_str_eq(m.digest.s,
+			 "sha256:b412e4c6de44006d57d2741fccc11af318d25ef0b87768280a990d2298c6bb15");
+	dm_manifest_free(&m);
+
+	/* Strings the manifest would have to escape, and broken digests. */
+	layers[1].media_type = "application/x\"y";
+	ck_assert_int_eq(dm_manifest_build(&config, layers, 2, &m, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "manifest layer 1: media type"));
+	ck_assert_ptr_null(m.json);
+	layers[1].media_type = "";
+	ck_assert_int_eq(dm_manifest_build(&config, layers, 2, &m, &err), -1);
+	layers[1] = desc("application/vnd.oci.image.layer.v1.tar", EMPTY_TAR, 1024);
+	layers[1].digest.s[10] = 'X';
+	ck_assert_int_eq(dm_manifest_build(&config, layers, 2, &m, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "manifest layer 1: invalid digest"));
+	config.size = (uint64_t)INT64_MAX + 1;
+	ck_assert_int_eq(dm_manifest_build(&config, NULL, 0, &m, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "manifest config: size"));
+}
+END_TEST
+
+START_TEST(gc_labels)
+{
+	dm_descriptor config = desc(DM_MEDIA_OCI_CONFIG, CFG, 1469);
+	dm_descriptor layers[2] = {
+		desc("application/vnd.oci.image.layer.v1.tar+zstd", ABC, 3),
+		desc("application/vnd.oci.image.layer.v1.tar", EMPTY_TAR, 1024),
+	};
+	dm_digest ids[3];
+	dm_image_config c = {NULL, NULL, NULL, ids, 3};
+	dm_labels l = DM_LABELS_INIT;
+	dm_error err = {0};
+
+	ck_assert_int_eq(dm_manifest_labels(&config, layers, 2, &l, &err), 0);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_str_eq(l.v[0].key, "containerd.io/gc.ref.content.config");
+	ck_assert_str_eq(l.v[0].value, CFG);
+	ck_assert_str_eq(l.v[1].key, "containerd.io/gc.ref.content.l.0");
+	ck_assert_str_eq(l.v[1].value, ABC);
+	ck_assert_str_eq(l.v[2].key, "containerd.io/gc.ref.content.l.1");
+	ck_assert_str_eq(l.v[2].value, EMPTY_TAR);
+	dm_labels_free(&l);
+
+	for (int i = 0; i < 3; i++)
+		strcpy(ids[i].s, EMPTY_TAR);
+	ck_assert_int_eq(dm_config_labels(&c, "overlayfs", &l, &err), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(dm_labels_get(&l, "containerd.io/gc.ref.snapshot.overlayfs"), CHAIN3);
+	c.n_diff_ids = 1;
+	ck_assert_int_eq(dm_config_labels(&c, "native", &l, &err), 0);
+	ck_assert_str_eq(dm_labels_get(&l, "containerd.io/gc.ref.snapshot.native"), EMPTY_TAR);
+	dm_labels_free(&l);
+	c.n_diff_ids = 0;
+	ck_assert_int_eq(dm_config_labels(&c, "overlayfs", &l, &err), 0);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_int_eq(dm_config_labels(&c, "overlay/fs", &l, &err), -1);
+	ck_assert_int_eq(err.code, EINVAL);
+	ck_assert_int_eq(dm_config_labels(&c, "", &l, &err), -1);
+
+	ck_assert_int_eq(dm_layer_labels(&ids[0], &l, &err), 0);
+	ck_assert_str_eq(dm_labels_get(&l, "containerd.io/uncompressed"), EMPTY_TAR);
+	dm_labels_free(&l);
+}
+END_TEST
+
+START_TEST(labels_list)
+{
+	dm_labels l = DM_LABELS_INIT;
+	dm_error err = {0};
+	char *big = malloc(DM_LABEL_MAX + 2);
+
+	ck_assert_int_eq(dm_labels_set(&l, "b", "2", &err), 0);
+	ck_assert_int_eq(dm_labels_set(&l, "a", "1", &err), 0);
+	ck_assert_int_eq(dm_labels_set(&l, "c.10", "x", &err), 0);
+	ck_assert_int_eq(dm_labels_set(&l, "c.9", "y", &err), 0);
+	ck_assert_int_eq(dm_labels_set(&l, "\xc3\xa9", "high byte sorts last", &err), 0);
+	ck_assert_int_eq(dm_labels_set(&l, "b", "3", &err), 0);
+	ck_assert_uint_eq(l.n, 5);
+	/* Bytewise order, as bolt keeps keys. */
+	ck_assert_str_eq(l.v[0].key, "a");
+	ck_assert_str_eq(l.v[1].key, "b");
+	ck_assert_str_eq(l.v[1].value, "3");
+	ck_assert_str_eq(l.v[2].key, "c.10");
+	ck_assert_str_eq(l.v[3].key, "c.9");
+	ck_assert_str_eq(l.v[4].key, "\xc3\xa9");
+	ck_assert_ptr_null(dm_labels_get(&l, "c"));
+	ck_assert_int_eq(dm_labels_set(&l, "", "v", &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "empty key"));
+	ck_assert_int_eq(dm_labels_set(&l, "k", "", &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "empty value"));
+	memset(big, 'v', DM_LABEL_MAX + 1);
+	big[DM_LABEL_MAX - 1] = '\0';  /* "k" + 4095 bytes: exactly the limit */
+	ck_assert_int_eq(dm_labels_set(&l, "k", big, &err), 0);
+	big[DM_LABEL_MAX - 1] = 'v';
+	big[DM_LABEL_MAX] = '\0';
+	ck_assert_int_eq(dm_labels_set(&l, "k", big, &err), -1);
+	ck_assert_int_eq(err.code, EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "4097 bytes (max 4096)"));
+	ck_assert_uint_eq(strlen(dm_labels_get(&l, "k")), DM_LABEL_MAX - 1);
+	dm_labels_free(&l);
+	ck_assert_uint_eq(l.n, 0);
+	free(big);
+}
+END_TEST
+
+START_TEST(record_names)
+{
+	dm_digest manifest;
+	dm_image_names names;
+	dm_labels l = DM_LABELS_INIT;
+	dm_error err = {0};
+	const char *refs[] = {
+		"docker.io/library/busybox:latest",
+		"docker.io/library/busybox@" ABC,
+		"localhost:5000/app:v1",
+		"docker.io/library/busybox:latest",
+		"ghcr.io/acme/tool@" EMPTY_TAR,
+	};
+
+	strcpy(manifest.s, CFG);
+	ck_assert_int_eq(dm_image_names_plan(refs, 5, &manifest, &names, &l, &err), 0);
+	ck_assert_uint_eq(names.n, 2);
+	ck_assert_str_eq(names.v[0], "docker.io/library/busybox:latest");
+	ck_assert_str_eq(names.v[1], "localhost:5000/app:v1");
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_str_eq(dm_labels_get(&l, "io.dockerd-migrate.source-digest-ref.0"),
+			 "docker.io/library/busybox@" ABC);
+	ck_assert_str_eq(dm_labels_get(&l, "io.dockerd-migrate.source-digest-ref.1"),
+			 "ghcr.io/acme/tool@" EMPTY_TAR);
+	dm_image_names_free(&names);
+	dm_labels_free(&l);
+
+	/* Only a digest reference, or nothing: a dangling record plus the label. */
+	ck_assert_int_eq(dm_image_names_plan(refs + 1, 1, &manifest, &names, &l, &err), 0);
+	ck_assert_uint_eq(names.n, 1);
+	ck_assert_str_eq(names.v[0], "moby-dangling@" CFG);
+	ck_assert_uint_eq(l.n, 1);
+	dm_image_names_free(&names);
+	dm_labels_free(&l);
+	ck_assert_int_eq(dm_image_names_plan(NULL, 0, &manifest, &names, &l, &err), 0);
+	ck_assert_str_eq(names.v[0], "moby-dangling@" CFG);
+	ck_assert_uint_eq(l.n, 0);
+	dm_image_names_free(&names);
+
+	ck_assert(dm_image_ref_is_digest(refs[1]));
+	ck_assert(!dm_image_ref_is_digest(refs[2]));
+
+	static const struct {
+		const char *ref;
+		const char *msg;
+	} bad[] = {
+		{"busybox:latest", "not fully qualified"},
+		{"myuser/web:dev", "not fully qualified"},
+		{"/busybox:latest", "not fully qualified"},
+		{"docker.io/library/busybox", "no tag"},
+		{"docker.io/library/busybox:", "no tag"},
+		{"localhost:5000/app", "no tag"},
+		{"docker.io/library/busybox@sha256:abc", "malformed digest reference"},
+		{"docker.io/x@" EMPTY_TAR "/y:1", "malformed digest reference"},
+		{"docker.io/library/busy box:1", "not printable ASCII"},
+		{"docker.io/library/busybox:\n", "not printable ASCII"},
+		{"", "length 0"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		const char *two[2] = {refs[0], bad[i].ref};
+
+		ck_assert_int_eq(dm_image_names_plan(two, 2, &manifest, &names, &l, &err), -1);
+		ck_assert_int_eq(err.code, EINVAL);
+		ck_assert_msg(strstr(err.msg, bad[i].msg), "%s: %s", bad[i].ref, err.msg);
+		ck_assert_uint_eq(names.n, 0);
+		ck_assert_ptr_null(names.v);
+		dm_labels_free(&l);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("image");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, config_parse_good);
+	tcase_add_test(tc, config_parse_bad);
+	tcase_add_test(tc, manifest_bytes);
+	tcase_add_test(tc, gc_labels);
+	tcase_add_test(tc, labels_list);
+	tcase_add_test(tc, record_names);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
