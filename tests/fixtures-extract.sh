@@ -16,7 +16,10 @@ set -u
 
 any_user=
 if [ "${1:-}" = --any-user ]; then any_user=1; shift; fi
-[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: $0 [--any-user] ARCHIVE [DEST]" >&2; exit 2; }
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+	echo "usage: $0 [--any-user] ARCHIVE [DEST]" >&2
+	exit 2
+fi
 archive=$1
 [ -r "$archive" ] || { echo "$0: cannot read $archive" >&2; exit 1; }
 command -v xz >/dev/null 2>&1 || { echo "$0: xz is missing (Debian package xz-utils)" >&2; exit 1; }

@@ -10,6 +10,12 @@ failed=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dm-sanity.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT
 
+# expect WHAT CMD...: CMD must succeed.
+expect() {
+	what=$1; shift
+	if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failed=1; fi
+}
+
 # has WHAT ERE FILE: FILE must have a line matching ERE.
 has() {
 	if grep -Eq -- "$2" "$3"; then
@@ -63,12 +69,11 @@ check_store() {
 	done
 	has "a digest reference" '"localhost:5000/pinned@sha256:[0-9a-f]{64}"' "$meta/repositories.json"
 	has "three tags on one image" '"myuser/web:dev"' "$meta/repositories.json"
-	[ "$(cat "$meta/layerdb/sha256/5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef/diff")" = \
-		sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef ] &&
-		echo "ok: empty layer at the bottom (ChainID = DiffID)" ||
-		{ echo "FAIL: no bottom empty layer"; failed=1; }
-	[ "$(ls "$meta/layerdb/mounts" | wc -l)" -eq 2 ] && [ "$(ls "$dir"/containers/*/config.v2.json | wc -l)" -eq 2 ] &&
-		echo "ok: two containers" || { echo "FAIL: expected two containers"; failed=1; }
+	empty=sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef
+	expect "empty layer at the bottom (ChainID = DiffID)" \
+		test "$(cat "$meta/layerdb/sha256/${empty#sha256:}/diff")" = "$empty"
+	expect "two container layers" test "$(find "$meta/layerdb/mounts" -mindepth 1 -maxdepth 1 | wc -l)" -eq 2
+	expect "two container configs" test "$(find "$dir/containers" -name config.v2.json | wc -l)" -eq 2
 	for id in $(cut -d' ' -f4 "$fixtures/expected/$driver/images.txt" | cut -c8-19 | sort -u); do
 		[ -s "$fixtures/expected/$driver/tree/$id.txt" ] ||
 			{ echo "FAIL: no expected tree for $id"; failed=1; }
