@@ -34,3 +34,9 @@ lib_libdm_la_SOURCES += lib/content.c lib/content.h
 
 # image
 lib_libdm_la_SOURCES += lib/image.c lib/image.h
+
+# reference
+lib_libdm_la_SOURCES += lib/reference.c lib/reference.h
+
+# layerstore
+lib_libdm_la_SOURCES += lib/layerstore.c lib/layerstore.h

@@ -67,3 +67,16 @@ tests_test_image_SOURCES = tests/test_image.c
 tests_test_image_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_image_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_image
+
+check_PROGRAMS += tests/test_reference
+tests_test_reference_SOURCES = tests/test_reference.c
+tests_test_reference_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_reference_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_reference
+
+check_PROGRAMS += tests/test_layerstore
+tests_test_layerstore_SOURCES = tests/test_layerstore.c
+tests_test_layerstore_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_layerstore_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_layerstore
+EXTRA_DIST += fixtures/make-broken.sh

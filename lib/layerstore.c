@@ -1,0 +1,1468 @@
+#include "config.h"
+#include "layerstore.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "reference.h"
+
+/* Caps on what is read into memory, far above anything dockerd writes. */
+#define MAX_SMALL_FILE 4096                   /* diff, size, cache-id, parent, mount-id */
+#define MAX_CONFIG_FILE (16u << 20)           /* image config, container config.v2.json */
+#define MAX_REPOSITORIES_FILE (64u << 20)
+
+#define NONE SIZE_MAX
+
+/* A repositories.json entry, normalised. */
+typedef struct ref_entry {
+	char *name;       /* fully qualified */
+	bool is_digest;
+	dm_digest image;
+} ref_entry;
+
+/* State of one dm_store_open call.  Allocation failures only set oom, so the many small
+ * allocations need no individual unwinding; the open fails at the end if it is set. */
+typedef struct loader {
+	dm_store *st;
+	int image_fd;            /* <root>/image/<driver> */
+	bool oom;
+	ref_entry *refs;
+	size_t n_refs, cap_refs;
+	dm_problem *problems;    /* sorted into store->problems at the end */
+	size_t n_problems, cap_problems;
+	bool *layer_read_ok;     /* diff, size, cache-id and parent parsed */
+	bool *image_valid;       /* what moby would restore: config ok, linux, layer chain loadable */
+	size_t *image_parent;    /* index of the parent image, or NONE */
+	size_t cap_images, cap_layers, cap_containers;
+} loader;
+
+static const char *const driver_names[] = { [DM_DRIVER_OVERLAY2] = "overlay2", [DM_DRIVER_VFS] = "vfs" };
+
+const char *dm_driver_name(dm_driver driver)
+{
+	return driver_names[driver];
+}
+
+static char *xasprintf(loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static char *xasprintf(loader *ld, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) {
+		s = NULL;
+		ld->oom = true;
+	}
+	va_end(ap);
+	return s;
+}
+
+static char *xstrdup(loader *ld, const char *s)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		ld->oom = true;
+	return d;
+}
+
+/* Makes room for one more element in *arr (of *cap elements, n used). */
+static bool grow(loader *ld, void *arr, size_t *cap, size_t n, size_t elem)
+{
+	void **p = arr;
+	size_t ncap;
+	void *q;
+
+	if (n < *cap)
+		return true;
+	ncap = *cap ? *cap * 2 : 16;
+	q = reallocarray(*p, ncap, elem);
+	if (!q) {
+		ld->oom = true;
+		return false;
+	}
+	memset((char *)q + *cap * elem, 0, (ncap - *cap) * elem);
+	*p = q;
+	*cap = ncap;
+	return true;
+}
+
+/* Reads dirfd/name (never following a symlink, refusing anything but a regular file of at most
+ * cap bytes) into a NUL-terminated buffer.  path names the file in messages.  A missing file
+ * fails with code ENOENT. */
+static int slurp_at(int dirfd, const char *name, const char *path, size_t cap, char **out,
+		    size_t *len, dm_error *err)
+{
+	struct stat sb;
+	char *buf;
+	size_t n = 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return dm_err_set(err, ELOOP, "%s: is a symbolic link", path);
+		return dm_err_sys(err, "%s", path);
+	}
+	if (fstat(fd, &sb) < 0) {
+		dm_err_sys(err, "%s", path);
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		dm_err_set(err, EINVAL, "%s: not a regular file", path);
+		goto fail;
+	}
+	if ((uint64_t)sb.st_size > cap) {
+		dm_err_set(err, EFBIG, "%s: %jd bytes, more than the %zu-byte limit", path,
+			   (intmax_t)sb.st_size, cap);
+		goto fail;
+	}
+	buf = malloc((size_t)sb.st_size + 1);
+	if (!buf) {
+		dm_err_sys(err, "%s", path);
+		goto fail;
+	}
+	/* One byte of slack detects a file that grew while being read. */
+	for (;;) {
+		ssize_t r = read(fd, buf + n, (size_t)sb.st_size + 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			dm_err_sys(err, "%s", path);
+			free(buf);
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > (size_t)sb.st_size) {
+			dm_err_set(err, EAGAIN, "%s: changed while being read", path);
+			free(buf);
+			goto fail;
+		}
+	}
+	close(fd);
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* Reads a small metadata file and trims surrounding whitespace, as moby does. */
+static int read_small(int dirfd, const char *name, const char *path, char **out, dm_error *err)
+{
+	char *buf, *s, *e;
+	size_t len;
+
+	if (slurp_at(dirfd, name, path, MAX_SMALL_FILE, &buf, &len, err) < 0)
+		return -1;
+	if (strlen(buf) != len) {
+		free(buf);
+		return dm_err_set(err, EINVAL, "%s: contains a NUL byte", path);
+	}
+	for (s = buf; isspace((unsigned char)*s); s++)
+		;
+	for (e = s + strlen(s); e > s && isspace((unsigned char)e[-1]); e--)
+		;
+	*e = '\0';
+	memmove(buf, s, (size_t)(e - s) + 1);
+	*out = buf;
+	return 0;
+}
+
+/* Reads a file holding one digest.  Returns 1 when it is absent and optional. */
+static int read_digest(int dirfd, const char *name, const char *path, bool optional, dm_digest *out,
+		       dm_error *err)
+{
+	char *s;
+	int r;
+
+	if (read_small(dirfd, name, path, &s, err) < 0)
+		return optional && err->code == ENOENT ? 1 : -1;
+	r = dm_digest_parse(s, strlen(s), out, path, err);
+	free(s);
+	return r;
+}
+
+/* Parses len bytes at buf (NUL-terminated) as exactly one JSON value, strictly (no trailing
+ * data).  *out is NULL for a JSON null. */
+static int parse_json(const char *buf, size_t len, const char *path, json_object **out, dm_error *err)
+{
+	json_tokener *tok = json_tokener_new();
+	enum json_tokener_error jerr;
+	size_t end;
+
+	*out = NULL;
+	if (!tok)
+		return dm_err_set(err, ENOMEM, "%s: out of memory", path);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	/* The terminating NUL is fed too: it is what tells json-c that a bare "null" or number ends. */
+	*out = json_tokener_parse_ex(tok, buf, (int)len + 1);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (jerr == json_tokener_continue || jerr == json_tokener_error_parse_eof)
+		return dm_err_set(err, EINVAL, "%s: unexpected end of JSON (empty or truncated file)", path);
+	if (jerr != json_tokener_success)
+		return dm_err_set(err, EINVAL, "%s: malformed JSON near byte %zu: %s", path, end,
+				  json_tokener_error_desc(jerr));
+	while (end < len && isspace((unsigned char)buf[end]))
+		end++;
+	if (end < len) {
+		json_object_put(*out);
+		*out = NULL;
+		return dm_err_set(err, EINVAL, "%s: malformed JSON: trailing data at byte %zu", path, end);
+	}
+	return 0;
+}
+
+/* Reads and parses a JSON file; digest and size (may be NULL) are set once the bytes are read,
+ * even when they do not parse. */
+static int load_json_file(int dirfd, const char *name, const char *path, size_t cap,
+			  json_object **out, dm_digest *digest, uint64_t *size, dm_error *err)
+{
+	char *buf;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	if (slurp_at(dirfd, name, path, cap, &buf, &len, err) < 0)
+		return -1;
+	if (digest)
+		dm_sha256_buf(buf, len, digest);
+	if (size)
+		*size = len;
+	r = parse_json(buf, len, path, out, err);
+	free(buf);
+	return r;
+}
+
+static void problem(loader *ld, dm_item_kind kind, const char *id, bool warning, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void problem(loader *ld, dm_item_kind kind, const char *id, bool warning, const char *fmt, ...)
+{
+	dm_problem *p;
+	va_list ap;
+
+	if (!grow(ld, &ld->problems, &ld->cap_problems, ld->n_problems, sizeof *ld->problems))
+		return;
+	p = &ld->problems[ld->n_problems++];
+	*p = (dm_problem){ kind, xstrdup(ld, id), NULL, warning };
+	va_start(ap, fmt);
+	if (vasprintf(&p->reason, fmt, ap) < 0) {
+		p->reason = NULL;
+		ld->oom = true;
+	}
+	va_end(ap);
+}
+
+/* ---- driver detection ---------------------------------------------------------------------- */
+
+static int open_dir_at(int dirfd, const char *name, const char *path, dm_error *err)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		dm_err_sys(err, "%s", path);
+	return fd;
+}
+
+static int lookup_driver(const char *name, dm_driver *out)
+{
+	for (size_t i = 0; i < sizeof driver_names / sizeof *driver_names; i++)
+		if (strcmp(name, driver_names[i]) == 0) {
+			*out = (dm_driver)i;
+			return 0;
+		}
+	return -1;
+}
+
+static int unsupported(const char *name, dm_error *err)
+{
+	return dm_err_set(err, ENOTSUP, "storage driver \"%s\" is not supported (only overlay2 and vfs)", name);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Picks the driver from the directory names in <root>/image when none is given. */
+static int detect_driver(int root_fd, const char *root, const char *want, dm_driver *out, dm_error *err)
+{
+	char *names[16], found[512] = "";
+	size_t n = 0, used = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd, r = -1;
+
+	if (want)
+		return lookup_driver(want, out) < 0 ? unsupported(want, err) : 0;
+	fd = openat(root_fd, "image", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return dm_err_sys(err, "%s/image: no Docker image store here", root);
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return dm_err_sys(err, "%s/image", root);
+	}
+	while (n < sizeof names / sizeof *names && (de = readdir(d))) {
+		struct stat sb;
+
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(sb.st_mode))
+			continue;
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			dm_err_sys(err, "%s/image", root);
+			goto out;
+		}
+		n++;
+	}
+	if (n == 0) {
+		dm_err_set(err, ENOENT, "%s/image: no graphdriver image store in it", root);
+		goto out;
+	}
+	qsort(names, n, sizeof *names, cmp_str);
+	for (size_t i = 0; i < n && used < sizeof found; i++)
+		used += (size_t)snprintf(found + used, sizeof found - used, "%s%s", i ? ", " : "", names[i]);
+	if (n > 1)
+		dm_err_set(err, EINVAL,
+			   "%s/image: several graphdriver image stores (%s); name the storage driver dockerd uses",
+			   root, found);
+	else if (lookup_driver(names[0], out) < 0)
+		unsupported(names[0], err);
+	else
+		r = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	closedir(d);
+	return r;
+}
+
+/* ---- repositories.json --------------------------------------------------------------------- */
+
+static void add_reference(loader *ld, const char *path, const char *key, json_object *val)
+{
+	char norm[DM_REF_STR_MAX + 1];
+	const char *id = json_object_get_string(val);
+	dm_reference ref;
+	dm_digest image;
+	dm_error e = { 0 };
+
+	if (dm_ref_parse(key, &ref, &e) < 0) {
+		problem(ld, DM_ITEM_REFERENCE, key, false, "%s: %s; entry ignored", path, e.msg);
+		return;
+	}
+	if (dm_digest_parse(id, (size_t)json_object_get_string_len(val), &image, "image ID", &e) < 0) {
+		problem(ld, DM_ITEM_REFERENCE, key, false, "%s: \"%s\": %s; entry ignored", path, key, e.msg);
+		return;
+	}
+	if (!ref.tag[0] && !ref.digest[0])
+		strcpy(ref.tag, "latest");
+	dm_ref_string(&ref, norm);
+	if (!grow(ld, &ld->refs, &ld->cap_refs, ld->n_refs, sizeof *ld->refs))
+		return;
+	ld->refs[ld->n_refs++] = (ref_entry){ xstrdup(ld, norm), ref.digest[0] != '\0', image };
+}
+
+/* Fatal on any deviation from the shape dockerd writes: guessing would lose tags silently. */
+static int load_repositories(loader *ld, dm_error *err)
+{
+	char *path = xasprintf(ld, "%s/repositories.json", ld->st->image_dir);
+	json_object *top = NULL, *repos = NULL;
+	int r = -1;
+
+	if (!path)
+		return dm_err_set(err, ENOMEM, "out of memory");
+	if (load_json_file(ld->image_fd, "repositories.json", path, MAX_REPOSITORIES_FILE, &top, NULL,
+			   NULL, err) < 0) {
+		/* dockerd starts with no tags when the file does not exist yet. */
+		if (err->code == ENOENT) {
+			dm_err_clear(err);
+			r = 0;
+		}
+		goto out;
+	}
+	if (!json_object_is_type(top, json_type_object)) {
+		dm_err_set(err, EINVAL, "%s: not a JSON object", path);
+		goto out;
+	}
+	json_object_object_foreach(top, k, v) {
+		if (strcmp(k, "Repositories") != 0) {
+			dm_err_set(err, EINVAL, "%s: unexpected key \"%s\" (want only \"Repositories\")", path, k);
+			goto out;
+		}
+		repos = v;
+	}
+	if (repos && !json_object_is_type(repos, json_type_object) && !json_object_is_type(repos, json_type_null)) {
+		dm_err_set(err, EINVAL, "%s: \"Repositories\" is not an object", path);
+		goto out;
+	}
+	if (json_object_is_type(repos, json_type_object)) {
+		json_object_object_foreach(repos, repo, refs) {
+			if (json_object_is_type(refs, json_type_null))
+				continue;
+			if (!json_object_is_type(refs, json_type_object)) {
+				dm_err_set(err, EINVAL, "%s: repository \"%s\" is not an object", path, repo);
+				goto out;
+			}
+			json_object_object_foreach(refs, key, val) {
+				if (!json_object_is_type(val, json_type_string)) {
+					dm_err_set(err, EINVAL, "%s: \"%s\": image ID is not a string", path, key);
+					goto out;
+				}
+				add_reference(ld, path, key, val);
+			}
+		}
+	}
+	r = 0;
+out:
+	json_object_put(top);
+	free(path);
+	return r;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+	const ref_entry *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : strcmp(x->image.s, y->image.s);
+}
+
+/* Two keys can normalise to one name ("busybox:latest", "docker.io/library/busybox:latest"). */
+static void dedupe_refs(loader *ld)
+{
+	size_t out = 0;
+
+	qsort(ld->refs, ld->n_refs, sizeof *ld->refs, cmp_ref);
+	for (size_t i = 0; i < ld->n_refs;) {
+		size_t j = i + 1;
+		bool conflict = false;
+
+		while (j < ld->n_refs && strcmp(ld->refs[j].name, ld->refs[i].name) == 0) {
+			conflict |= strcmp(ld->refs[j].image.s, ld->refs[i].image.s) != 0;
+			j++;
+		}
+		ref_entry keep = ld->refs[i];
+
+		ld->refs[i].name = NULL;
+		for (size_t k = i; k < j; k++)
+			free(ld->refs[k].name);
+		if (conflict) {
+			problem(ld, DM_ITEM_REFERENCE, keep.name, false,
+				"%s/repositories.json: %s names %zu different images; all ignored",
+				ld->st->image_dir, keep.name, j - i);
+			free(keep.name);
+		} else {
+			ld->refs[out++] = keep;
+		}
+		i = j;
+	}
+	ld->n_refs = out;
+}
+
+/* ---- layers -------------------------------------------------------------------------------- */
+
+static bool cache_id_safe(const char *s)
+{
+	return s[0] && strlen(s) <= 255 && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+static void layer_fail(loader *ld, dm_layer *l, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Keeps the first reason: it is the root cause. */
+static void layer_fail(loader *ld, dm_layer *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	l->usable = false;
+	if (l->reason)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&l->reason, fmt, ap) < 0) {
+		l->reason = NULL;
+		ld->oom = true;
+	}
+	va_end(ap);
+}
+
+/* Opens the layer's root (overlay2/<cache-id>/diff, vfs/dir/<cache-id>) without following any
+ * symlink, as an O_PATH directory fd for the tar-split reader to resolve names beneath. */
+static int open_layer_root(const dm_store *st, const dm_layer *l, dm_error *err)
+{
+	int flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	int fd = openat(st->home_fd, l->cache_id, flags), diff;
+
+	if (fd < 0 || st->driver == DM_DRIVER_VFS)
+		goto done;
+	diff = openat(fd, "diff", flags);
+	close(fd);
+	fd = diff;
+done:
+	if (fd < 0) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			return dm_err_set(err, errno, "%s: not a directory (or a symbolic link)", l->dir);
+		return dm_err_sys(err, "%s", l->dir);
+	}
+	return fd;
+}
+
+/* Reads the files of layerdb/sha256/<hex>; failures here mean moby could not load the layer. */
+static void read_layer(loader *ld, int sha_fd, const char *hex, dm_layer *l, bool *read_ok)
+{
+	char *dir = xasprintf(ld, "%s/layerdb/sha256/%s", ld->st->image_dir, hex);
+	char *path = NULL, *size_s = NULL;
+	dm_error e = { 0 };
+	int fd;
+
+	memcpy(l->chain_id.s, DM_DIGEST_PREFIX, 7);
+	memcpy(l->chain_id.s + 7, hex, DM_DIGEST_HEXLEN + 1);
+	l->usable = true;
+	if (!dir)
+		return;
+	l->tarsplit_path = xasprintf(ld, "%s/tar-split.json.gz", dir);
+	fd = open_dir_at(sha_fd, hex, dir, &e);
+	if (fd < 0) {
+		layer_fail(ld, l, "%s", e.msg);
+		goto out;
+	}
+#define FIELD(name) (free(path), path = xasprintf(ld, "%s/" name, dir), path ? path : "?")
+	if (read_digest(fd, "diff", FIELD("diff"), false, &l->diff_id, &e) < 0)
+		goto bad;
+	if (read_small(fd, "size", FIELD("size"), &size_s, &e) < 0)
+		goto bad;
+	{
+		char *end;
+
+		errno = 0;
+		l->size = strtoll(size_s, &end, 10);
+		if (!*size_s || *end || errno || l->size < 0) {
+			dm_err_set(&e, EINVAL, "%s: \"%s\" is not a size in bytes", path, size_s);
+			goto bad;
+		}
+	}
+	if (read_small(fd, "cache-id", FIELD("cache-id"), &l->cache_id, &e) < 0)
+		goto bad;
+	if (!l->cache_id[0]) {
+		dm_err_set(&e, EINVAL, "%s: empty", path);
+		goto bad;
+	}
+	if (read_digest(fd, "parent", FIELD("parent"), true, &l->parent_id, &e) < 0)
+		goto bad;
+#undef FIELD
+	*read_ok = true;
+	goto close;
+bad:
+	layer_fail(ld, l, "%s", e.msg);
+close:
+	close(fd);
+out:
+	free(size_s);
+	free(path);
+	free(dir);
+}
+
+/* Things needed to rebuild the stream but not to load the chain: checked once the chain is known,
+ * so that a broken chain is reported as the cause. */
+static void check_layer_streamable(loader *ld, dm_layer *l)
+{
+	const dm_store *st = ld->st;
+	dm_error e = { 0 };
+	struct stat sb;
+	int fd;
+
+	if (!cache_id_safe(l->cache_id)) {
+		layer_fail(ld, l, "%s/layerdb/sha256/%s/cache-id: \"%s\" is not a single path component",
+			   st->image_dir, dm_digest_hex(&l->chain_id), l->cache_id);
+		return;
+	}
+	l->dir = st->driver == DM_DRIVER_VFS ? xasprintf(ld, "%s/vfs/dir/%s", st->root, l->cache_id)
+					     : xasprintf(ld, "%s/overlay2/%s/diff", st->root, l->cache_id);
+	if (!l->dir)
+		return;
+	fd = open_layer_root(st, l, &e);
+	if (fd < 0) {
+		layer_fail(ld, l, "%s", e.msg);
+		return;
+	}
+	close(fd);
+	if (l->tarsplit_path && (stat(l->tarsplit_path, &sb) < 0 || !S_ISREG(sb.st_mode)))
+		layer_fail(ld, l, "%s: missing; the layer's exact bytes cannot be rebuilt", l->tarsplit_path);
+}
+
+static int cmp_layer_key(const void *key, const void *b)
+{
+	return strcmp(key, ((const dm_layer *)b)->chain_id.s);
+}
+
+const dm_layer *dm_store_layer(const dm_store *st, const char *chain_id)
+{
+	return st->n_layers ? bsearch(chain_id, st->layers, st->n_layers, sizeof *st->layers, cmp_layer_key)
+			    : NULL;
+}
+
+/* Lists directory entries named by 64 lowercase hex digits (others are crash leftovers such as
+ * .tmp-* files or *-removing directories) into a sorted array of names. */
+static int list_hex_dir(loader *ld, int dirfd, const char *name, const char *path, char (**out)[65],
+			size_t *n, dm_error *err)
+{
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	*out = NULL;
+	*n = 0;
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return dm_err_sys(err, "%s", path);
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return dm_err_sys(err, "%s", path);
+	}
+	while ((errno = 0, de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (!dm_digest_hex_valid(de->d_name, len) || !grow(ld, out, &cap, *n, sizeof **out))
+			continue;
+		memcpy((*out)[(*n)++], de->d_name, len + 1);
+	}
+	if (errno) {
+		dm_err_sys(err, "%s", path);
+		closedir(d);
+		return -1;
+	}
+	closedir(d);
+	if (*n)
+		qsort(*out, *n, sizeof **out, (int (*)(const void *, const void *))strcmp);
+	return 0;
+}
+
+/* Marks in cyc[] every node on a cycle of parent[] (NONE: no parent) and fills order[] with all
+ * nodes, each after its parent.  Linear time: each node is walked once. */
+static bool find_cycles(loader *ld, const size_t *parent, size_t n, bool *cyc, size_t *order)
+{
+	unsigned char *state = calloc(n ? n : 1, 1); /* 0 unseen, 1 on the current walk, 2 done */
+	size_t *stack = calloc(n ? n : 1, sizeof *stack);
+	size_t k = 0;
+
+	if (!state || !stack) {
+		free(state);
+		free(stack);
+		ld->oom = true;
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t top = 0, j = i;
+
+		while (j != NONE && state[j] == 0) {
+			state[j] = 1;
+			stack[top++] = j;
+			j = parent[j];
+		}
+		if (j != NONE && state[j] == 1)
+			for (size_t m = top; m-- > 0;) {
+				cyc[stack[m]] = true;
+				if (stack[m] == j)
+					break;
+			}
+		while (top-- > 0) {
+			state[stack[top]] = 2;
+			order[k++] = stack[top];
+		}
+	}
+	free(state);
+	free(stack);
+	return true;
+}
+
+/* Links parents and computes depths; a layer whose chain moby could not load gets depth 0. */
+static void link_layers(loader *ld)
+{
+	dm_store *st = ld->st;
+	size_t n = st->n_layers;
+	size_t *parent = calloc(n ? n : 1, sizeof *parent), *order = calloc(n ? n : 1, sizeof *order);
+	bool *cyc = calloc(n ? n : 1, sizeof *cyc);
+
+	if (!parent || !order || !cyc) {
+		ld->oom = true;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const dm_layer *p = ld->layer_read_ok[i] && st->layers[i].parent_id.s[0]
+					    ? dm_store_layer(st, st->layers[i].parent_id.s)
+					    : NULL;
+
+		parent[i] = p ? (size_t)(p - st->layers) : NONE;
+		st->layers[i].parent = p;
+	}
+	if (!find_cycles(ld, parent, n, cyc, order))
+		goto out;
+	for (size_t k = 0; k < n; k++) {
+		dm_layer *l = &st->layers[order[k]];
+		const char *dir = st->image_dir, *hex = dm_digest_hex(&l->chain_id);
+		dm_digest want;
+
+		if (!ld->layer_read_ok[order[k]])
+			continue;
+		if (cyc[order[k]]) {
+			layer_fail(ld, l, "%s/layerdb/sha256/%s/parent: layer parent cycle (its chain of parents leads back to it)",
+				   dir, hex);
+			continue;
+		}
+		if (l->parent_id.s[0] && !l->parent) {
+			layer_fail(ld, l, "%s/layerdb/sha256/%s/parent: parent layer %s is not in the layer store",
+				   dir, hex, l->parent_id.s);
+			continue;
+		}
+		if (l->parent && !l->parent->depth) {
+			layer_fail(ld, l, "%s/layerdb/sha256/%s/parent: parent layer %s is broken", dir, hex,
+				   l->parent_id.s);
+			continue;
+		}
+		if (l->parent && l->parent->depth >= DM_MAX_LAYER_DEPTH) {
+			layer_fail(ld, l, "%s/layerdb/sha256/%s/parent: chain deeper than %d layers", dir, hex,
+				   DM_MAX_LAYER_DEPTH);
+			continue;
+		}
+		dm_chain_id(l->parent ? &l->parent_id : NULL, &l->diff_id, &want);
+		if (strcmp(want.s, l->chain_id.s) != 0) {
+			layer_fail(ld, l, "%s/layerdb/sha256/%s: chain ID does not match its diff and parent (want %s)",
+				   dir, hex, want.s);
+			continue;
+		}
+		l->depth = l->parent ? l->parent->depth + 1 : 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ld->layer_read_ok[i])
+			check_layer_streamable(ld, &st->layers[i]);
+out:
+	free(parent);
+	free(order);
+	free(cyc);
+}
+
+static int load_layers(loader *ld, dm_error *err)
+{
+	dm_store *st = ld->st;
+	char (*names)[65];
+	char *path = xasprintf(ld, "%s/layerdb/sha256", st->image_dir);
+	int fd, r = -1;
+
+	if (!path)
+		return dm_err_set(err, ENOMEM, "out of memory");
+	if (list_hex_dir(ld, ld->image_fd, "layerdb/sha256", path, &names, &st->n_layers, err) < 0)
+		goto out;
+	st->layers = calloc(st->n_layers ? st->n_layers : 1, sizeof *st->layers);
+	ld->layer_read_ok = calloc(st->n_layers ? st->n_layers : 1, sizeof *ld->layer_read_ok);
+	if (!st->layers || !ld->layer_read_ok) {
+		st->n_layers = 0;
+		dm_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	r = 0;
+	if (!st->n_layers)
+		goto out;
+	fd = open_dir_at(ld->image_fd, "layerdb/sha256", path, err);
+	if (fd < 0) {
+		r = -1;
+		goto out;
+	}
+	/* names are sorted, so layers are in chain-ID order as read. */
+	for (size_t i = 0; i < st->n_layers; i++)
+		read_layer(ld, fd, names[i], &st->layers[i], &ld->layer_read_ok[i]);
+	close(fd);
+	link_layers(ld);
+out:
+	free(names);
+	free(path);
+	return r;
+}
+
+/* ---- images -------------------------------------------------------------------------------- */
+
+static void image_fail(loader *ld, dm_image *img, dm_image_state state, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void image_fail(loader *ld, dm_image *img, dm_image_state state, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (img->reason)
+		return;
+	img->state = state;
+	va_start(ap, fmt);
+	if (vasprintf(&img->reason, fmt, ap) < 0) {
+		img->reason = NULL;
+		ld->oom = true;
+	}
+	va_end(ap);
+}
+
+/* An optional string field: absent and null are allowed, another type is not. */
+static int config_string(loader *ld, json_object *cfg, const char *key, char **out, const char *path,
+			 dm_error *err)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(cfg, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return dm_err_set(err, EINVAL, "%s: \"%s\" is not a string", path, key);
+	*out = xstrdup(ld, json_object_get_string(v));
+	return 0;
+}
+
+static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *err)
+{
+	const char *path = img->config_path;
+	json_object *rootfs, *ids = NULL;
+	size_t n;
+
+	if (!json_object_is_type(cfg, json_type_object))
+		return dm_err_set(err, EINVAL, "%s: not a JSON object", path);
+	if (!json_object_object_get_ex(cfg, "rootfs", &rootfs) || !json_object_is_type(rootfs, json_type_object))
+		return dm_err_set(err, EINVAL, "%s: no \"rootfs\" object: not an image config", path);
+	if (config_string(ld, cfg, "os", &img->os, path, err) < 0 ||
+	    config_string(ld, cfg, "architecture", &img->arch, path, err) < 0 ||
+	    config_string(ld, cfg, "variant", &img->variant, path, err) < 0)
+		return -1;
+	json_object_object_get_ex(rootfs, "diff_ids", &ids);
+	if (ids && !json_object_is_type(ids, json_type_null) && !json_object_is_type(ids, json_type_array))
+		return dm_err_set(err, EINVAL, "%s: \"rootfs.diff_ids\" is not an array", path);
+	n = json_object_is_type(ids, json_type_array) ? json_object_array_length(ids) : 0;
+	if (n > DM_MAX_LAYER_DEPTH)
+		return dm_err_set(err, EINVAL, "%s: %zu layers, more than %d", path, n, DM_MAX_LAYER_DEPTH);
+	img->diff_ids = calloc(n ? n : 1, sizeof *img->diff_ids);
+	img->layers = calloc(n ? n : 1, sizeof *img->layers);
+	if (!img->diff_ids || !img->layers) {
+		ld->oom = true;
+		return dm_err_set(err, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(ids, i);
+		const char *s = json_object_get_string(v);
+
+		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s))
+			return dm_err_set(err, EINVAL, "%s: rootfs.diff_ids[%zu] is not a sha256 digest", path, i);
+		memcpy(img->diff_ids[i].s, s, DM_DIGEST_STRLEN + 1);
+	}
+	img->n_layers = n;
+	return 0;
+}
+
+/* Finds each layer of the image by its chain ID.  A usable layer's chain ID was checked against
+ * its own diff and parent, so finding it by the chain computed from diff_ids proves both match. */
+static void resolve_image_layers(loader *ld, dm_image *img, bool *valid)
+{
+	dm_digest chain, prev;
+
+	for (size_t i = 0; i < img->n_layers; i++) {
+		dm_layer *l;
+
+		dm_chain_id(i ? &prev : NULL, &img->diff_ids[i], &chain);
+		l = (dm_layer *)dm_store_layer(ld->st, chain.s);
+		img->layers[i] = l;
+		prev = chain;
+		if (!l)
+			image_fail(ld, img, DM_IMAGE_BROKEN,
+				   "layer %s (rootfs.diff_ids[%zu]) is not in the layer store", chain.s, i);
+		else if (!l->usable)
+			image_fail(ld, img, DM_IMAGE_BROKEN, "layer %s: %s", chain.s, l->reason ? l->reason : "unusable");
+		else
+			img->size += (uint64_t)l->size;
+	}
+	/* moby restores an image whose top layer loads, even when the layer cannot be streamed. */
+	*valid = img->n_layers == 0 || (img->layers[img->n_layers - 1] && img->layers[img->n_layers - 1]->depth);
+}
+
+static void read_image(loader *ld, int content_fd, const char *hex, dm_image *img, bool *valid)
+{
+	dm_store *st = ld->st;
+	json_object *cfg = NULL;
+	dm_digest actual = { "" };
+	dm_error e = { 0 };
+	int loaded;
+
+	memcpy(img->id.s, DM_DIGEST_PREFIX, 7);
+	memcpy(img->id.s + 7, hex, DM_DIGEST_HEXLEN + 1);
+	img->config_path = xasprintf(ld, "%s/imagedb/content/sha256/%s", st->image_dir, hex);
+	if (!img->config_path)
+		return;
+	loaded = load_json_file(content_fd, hex, img->config_path, MAX_CONFIG_FILE, &cfg, &actual,
+				&img->config_size, &e);
+	if (loaded < 0 && !actual.s[0]) {
+		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
+		return;
+	}
+	/* A digest mismatch explains a parse error, so it is reported first. */
+	if (strcmp(actual.s, img->id.s) != 0) {
+		json_object_put(cfg);
+		image_fail(ld, img, DM_IMAGE_BROKEN, "%s: content does not match its digest (its sha256 is %s)",
+			   img->config_path, actual.s);
+		return;
+	}
+	if (loaded < 0) {
+		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
+		return;
+	}
+	if (parse_config(ld, img, cfg, &e) < 0) {
+		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
+	} else if (img->os && img->os[0] && strcasecmp(img->os, "linux") != 0) {
+		image_fail(ld, img, DM_IMAGE_UNSUPPORTED, "%s: os \"%s\" is not linux", img->config_path, img->os);
+	} else {
+		resolve_image_layers(ld, img, valid);
+	}
+	json_object_put(cfg);
+}
+
+static int cmp_image_key(const void *key, const void *b)
+{
+	return strcmp(key, ((const dm_image *)b)->id.s);
+}
+
+const dm_image *dm_store_image(const dm_store *st, const char *id)
+{
+	return st->n_images ? bsearch(id, st->images, st->n_images, sizeof *st->images, cmp_image_key) : NULL;
+}
+
+/* imagedb/metadata parents, as moby's children map sees them: only between valid images.  A
+ * cycle cannot come from dockerd; its links are dropped so every member stays visible. */
+static void link_images(loader *ld, int meta_fd)
+{
+	dm_store *st = ld->st;
+	size_t n = st->n_images, *order = calloc(n ? n : 1, sizeof *order);
+	bool *cyc = calloc(n ? n : 1, sizeof *cyc);
+
+	ld->image_parent = calloc(n ? n : 1, sizeof *ld->image_parent);
+	if (!order || !cyc || !ld->image_parent) {
+		ld->oom = true;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		dm_image *img = &st->images[i];
+		const char *hex = dm_digest_hex(&img->id);
+		char rel[DM_DIGEST_HEXLEN + sizeof "/parent"], *path;
+		const dm_image *p = NULL;
+		dm_error e = { 0 };
+
+		ld->image_parent[i] = NONE;
+		if (meta_fd < 0)
+			continue;
+		snprintf(rel, sizeof rel, "%s/parent", hex);
+		path = xasprintf(ld, "%s/imagedb/metadata/sha256/%s", st->image_dir, rel);
+		if (path && read_digest(meta_fd, rel, path, true, &img->parent, &e) < 0 && e.code != ENOENT)
+			problem(ld, DM_ITEM_IMAGE, img->id.s, true, "%s; parent link ignored", e.msg);
+		free(path);
+		if (img->parent.s[0] && ld->image_valid[i])
+			p = dm_store_image(st, img->parent.s);
+		if (p && ld->image_valid[p - st->images])
+			ld->image_parent[i] = (size_t)(p - st->images);
+	}
+	if (!find_cycles(ld, ld->image_parent, n, cyc, order))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (cyc[i]) {
+			problem(ld, DM_ITEM_IMAGE, st->images[i].id.s, true,
+				"%s/imagedb/metadata/sha256/%s/parent: image parent cycle; parent link ignored",
+				st->image_dir, dm_digest_hex(&st->images[i].id));
+			ld->image_parent[i] = NONE;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ld->image_parent[i] != NONE)
+			st->images[ld->image_parent[i]].n_children++;
+out:
+	free(order);
+	free(cyc);
+}
+
+static int load_images(loader *ld, dm_error *err)
+{
+	dm_store *st = ld->st;
+	char (*names)[65];
+	char *path = xasprintf(ld, "%s/imagedb/content/sha256", st->image_dir);
+	int fd = -1, meta_fd, r = -1;
+
+	if (!path)
+		return dm_err_set(err, ENOMEM, "out of memory");
+	if (list_hex_dir(ld, ld->image_fd, "imagedb/content/sha256", path, &names, &st->n_images, err) < 0)
+		goto out;
+	st->images = calloc(st->n_images ? st->n_images : 1, sizeof *st->images);
+	ld->image_valid = calloc(st->n_images ? st->n_images : 1, sizeof *ld->image_valid);
+	if (!st->images || !ld->image_valid) {
+		st->n_images = 0;
+		dm_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (st->n_images) {
+		fd = open_dir_at(ld->image_fd, "imagedb/content/sha256", path, err);
+		if (fd < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < st->n_images; i++)
+		read_image(ld, fd, names[i], &st->images[i], &ld->image_valid[i]);
+	meta_fd = openat(ld->image_fd, "imagedb/metadata/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	link_images(ld, meta_fd);
+	if (meta_fd >= 0)
+		close(meta_fd);
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(names);
+	free(path);
+	return r;
+}
+
+static bool push_name(loader *ld, char ***arr, size_t *n, const char *name)
+{
+	char **p = reallocarray(*arr, *n + 1, sizeof **arr);
+
+	if (!p) {
+		ld->oom = true;
+		return false;
+	}
+	*arr = p;
+	p[*n] = xstrdup(ld, name);
+	(*n)++;
+	return true;
+}
+
+/* Attaches names (already sorted), then decides which images are migrated. */
+static void classify_images(loader *ld)
+{
+	dm_store *st = ld->st;
+
+	for (size_t i = 0; i < ld->n_refs; i++) {
+		const ref_entry *r = &ld->refs[i];
+		dm_image *img = (dm_image *)dm_store_image(st, r->image.s);
+
+		if (!img)
+			problem(ld, DM_ITEM_REFERENCE, r->name, false,
+				"%s/repositories.json: %s points to image %s, which is not in imagedb", st->image_dir,
+				r->name, r->image.s);
+		else if (r->is_digest)
+			push_name(ld, &img->digests, &img->n_digests, r->name);
+		else
+			push_name(ld, &img->tags, &img->n_tags, r->name);
+	}
+	for (size_t i = 0; i < st->n_images; i++) {
+		dm_image *img = &st->images[i];
+
+		img->dangling = !img->n_tags && !img->n_digests;
+		img->head = ld->image_valid[i] && !img->n_children;
+		if (img->dangling && img->n_children)
+			image_fail(ld, img, DM_IMAGE_BUILD_CACHE,
+				   "untagged intermediate image with %u child image(s): legacy build cache",
+				   img->n_children);
+		img->migrate = img->state == DM_IMAGE_MIGRATE;
+		for (size_t k = 0; k < img->n_layers; k++) {
+			if (!img->layers[k])
+				continue;
+			img->layers[k]->refcount++;
+			img->layers[k]->migrate_refs += img->migrate;
+		}
+	}
+}
+
+/* ---- containers ---------------------------------------------------------------------------- */
+
+static bool mount_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == DM_DIGEST_HEXLEN + 5 && strcmp(s + DM_DIGEST_HEXLEN, "-init") == 0)
+		n = DM_DIGEST_HEXLEN;
+	return dm_digest_hex_valid(s, n);
+}
+
+/* The image a container was created from, from containers/<id>/config.v2.json when present:
+ * only that ID comes from there, and nothing else depends on it, so the file may be absent. */
+static void container_image(loader *ld, int containers_fd, dm_container *c, dm_error *err)
+{
+	char *path = xasprintf(ld, "%s/containers/%s/config.v2.json", ld->st->root, c->id);
+	char rel[DM_DIGEST_HEXLEN + sizeof "/config.v2.json"];
+	json_object *cfg = NULL, *v;
+
+	if (!path || containers_fd < 0)
+		goto out;
+	snprintf(rel, sizeof rel, "%s/config.v2.json", c->id);
+	if (load_json_file(containers_fd, rel, path, MAX_CONFIG_FILE, &cfg, NULL, NULL, err) < 0) {
+		if (err->code == ENOENT)
+			dm_err_clear(err);
+	} else if (json_object_object_get_ex(cfg, "Image", &v) && !json_object_is_type(v, json_type_null)) {
+		const char *s = json_object_get_string(v);
+
+		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s))
+			dm_err_set(err, EINVAL, "%s: \"Image\" is not a sha256 digest", path);
+		else
+			memcpy(c->image.s, s, DM_DIGEST_STRLEN + 1);
+	}
+	json_object_put(cfg);
+out:
+	free(path);
+}
+
+static void read_container(loader *ld, int mounts_fd, int containers_fd, const char *id, dm_container *c)
+{
+	char *dir = xasprintf(ld, "%s/layerdb/mounts/%s", ld->st->image_dir, id), *path = NULL;
+	dm_error e = { 0 };
+	int fd;
+
+	c->id = xstrdup(ld, id);
+	if (!dir || !c->id)
+		goto out;
+	fd = open_dir_at(mounts_fd, id, dir, &e);
+	if (fd < 0)
+		goto bad;
+	path = xasprintf(ld, "%s/mount-id", dir);
+	if (path && read_small(fd, "mount-id", path, &c->mount_id, &e) == 0 && !mount_id_valid(c->mount_id))
+		dm_err_set(&e, EINVAL, "%s: \"%s\" is not a mount ID", path, c->mount_id);
+	free(path);
+	path = xasprintf(ld, "%s/init-id", dir);
+	if (!e.msg[0] && path && read_small(fd, "init-id", path, &c->init_id, &e) < 0 && e.code == ENOENT)
+		dm_err_clear(&e);
+	free(path);
+	path = xasprintf(ld, "%s/parent", dir);
+	if (!e.msg[0] && path && read_digest(fd, "parent", path, true, &c->parent_id, &e) == 0) {
+		c->parent = dm_store_layer(ld->st, c->parent_id.s);
+		if (!c->parent)
+			dm_err_set(&e, ENOENT, "%s: layer %s is not in the layer store", path, c->parent_id.s);
+	}
+	close(fd);
+	if (!e.msg[0])
+		container_image(ld, containers_fd, c, &e);
+bad:
+	if (e.msg[0])
+		c->reason = xstrdup(ld, e.msg);
+out:
+	free(path);
+	free(dir);
+}
+
+static int load_containers(loader *ld, int root_fd, dm_error *err)
+{
+	dm_store *st = ld->st;
+	char (*names)[65];
+	char *path = xasprintf(ld, "%s/layerdb/mounts", st->image_dir);
+	int mounts_fd = -1, containers_fd, r = -1;
+
+	if (!path)
+		return dm_err_set(err, ENOMEM, "out of memory");
+	if (list_hex_dir(ld, ld->image_fd, "layerdb/mounts", path, &names, &st->n_containers, err) < 0)
+		goto out;
+	st->containers = calloc(st->n_containers ? st->n_containers : 1, sizeof *st->containers);
+	if (!st->containers) {
+		st->n_containers = 0;
+		dm_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	r = 0;
+	if (!st->n_containers)
+		goto out;
+	mounts_fd = open_dir_at(ld->image_fd, "layerdb/mounts", path, err);
+	if (mounts_fd < 0) {
+		r = -1;
+		goto out;
+	}
+	containers_fd = openat(root_fd, "containers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	for (size_t i = 0; i < st->n_containers; i++)
+		read_container(ld, mounts_fd, containers_fd, names[i], &st->containers[i]);
+	if (containers_fd >= 0)
+		close(containers_fd);
+	close(mounts_fd);
+out:
+	free(names);
+	free(path);
+	return r;
+}
+
+/* ---- the store ----------------------------------------------------------------------------- */
+
+static int cmp_problem(const void *a, const void *b)
+{
+	const dm_problem *x = a, *y = b;
+	int c;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	c = strcmp(x->id ? x->id : "", y->id ? y->id : "");
+	return c ? c : strcmp(x->reason ? x->reason : "", y->reason ? y->reason : "");
+}
+
+/* Every item that is not migrated, with the warnings gathered while loading, in a stable order. */
+static void collect_problems(loader *ld)
+{
+	dm_store *st = ld->st;
+
+	for (size_t i = 0; i < st->n_images; i++)
+		if (!st->images[i].migrate)
+			problem(ld, DM_ITEM_IMAGE, st->images[i].id.s, false, "%s",
+				st->images[i].reason ? st->images[i].reason : "");
+	for (size_t i = 0; i < st->n_layers; i++)
+		if (!st->layers[i].usable)
+			problem(ld, DM_ITEM_LAYER, st->layers[i].chain_id.s, false, "%s",
+				st->layers[i].reason ? st->layers[i].reason : "");
+	for (size_t i = 0; i < st->n_containers; i++)
+		if (st->containers[i].reason)
+			problem(ld, DM_ITEM_CONTAINER, st->containers[i].id, false, "%s", st->containers[i].reason);
+	if (ld->n_problems)
+		qsort(ld->problems, ld->n_problems, sizeof *ld->problems, cmp_problem);
+	st->problems = ld->problems;
+	st->n_problems = ld->n_problems;
+	ld->problems = NULL;
+	ld->n_problems = 0;
+}
+
+static int open_home(dm_store *st, int root_fd, dm_error *err)
+{
+	const char *rel = st->driver == DM_DRIVER_VFS ? "vfs/dir" : "overlay2";
+
+	st->home_fd = openat(root_fd, rel, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (st->home_fd < 0)
+		return dm_err_sys(err, "%s/%s: graphdriver directory", st->root, rel);
+	return 0;
+}
+
+int dm_store_open(const char *docker_root, const char *driver, dm_store **out, dm_error *err)
+{
+	dm_store *st = calloc(1, sizeof *st);
+	loader ld = { .st = st, .image_fd = -1 };
+	int root_fd = -1, r = -1;
+
+	*out = NULL;
+	if (!st)
+		return dm_err_sys(err, "out of memory");
+	st->home_fd = -1;
+	st->root = xstrdup(&ld, docker_root);
+	if (!st->root)
+		goto oom;
+	root_fd = open(docker_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0) {
+		dm_err_sys(err, "docker root %s", docker_root);
+		goto out;
+	}
+	if (detect_driver(root_fd, docker_root, driver, &st->driver, err) < 0)
+		goto out;
+	st->image_dir = xasprintf(&ld, "%s/image/%s", docker_root, dm_driver_name(st->driver));
+	if (!st->image_dir)
+		goto oom;
+	ld.image_fd = openat(root_fd, st->image_dir + strlen(docker_root) + 1,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ld.image_fd < 0) {
+		dm_err_sys(err, "%s", st->image_dir);
+		goto out;
+	}
+	if (open_home(st, root_fd, err) < 0 || load_repositories(&ld, err) < 0)
+		goto out;
+	dedupe_refs(&ld);
+	if (load_layers(&ld, err) < 0 || load_images(&ld, err) < 0)
+		goto out;
+	classify_images(&ld);
+	if (load_containers(&ld, root_fd, err) < 0)
+		goto out;
+	collect_problems(&ld);
+	if (ld.oom)
+		goto oom;
+	*out = st;
+	st = NULL;
+	r = 0;
+	goto out;
+oom:
+	dm_err_set(err, ENOMEM, "%s: out of memory while reading the store", docker_root);
+out:
+	for (size_t i = 0; i < ld.n_refs; i++)
+		free(ld.refs[i].name);
+	free(ld.refs);
+	for (size_t i = 0; i < ld.n_problems; i++) {
+		free(ld.problems[i].id);
+		free(ld.problems[i].reason);
+	}
+	free(ld.problems);
+	free(ld.layer_read_ok);
+	free(ld.image_valid);
+	free(ld.image_parent);
+	if (ld.image_fd >= 0)
+		close(ld.image_fd);
+	if (root_fd >= 0)
+		close(root_fd);
+	dm_store_close(st);
+	return r;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+void dm_store_close(dm_store *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n_images; i++) {
+		dm_image *img = &st->images[i];
+
+		free(img->config_path);
+		free(img->diff_ids);
+		free(img->layers);
+		free_names(img->tags, img->n_tags);
+		free_names(img->digests, img->n_digests);
+		free(img->os);
+		free(img->arch);
+		free(img->variant);
+		free(img->reason);
+	}
+	for (size_t i = 0; i < st->n_layers; i++) {
+		free(st->layers[i].cache_id);
+		free(st->layers[i].dir);
+		free(st->layers[i].tarsplit_path);
+		free(st->layers[i].reason);
+	}
+	for (size_t i = 0; i < st->n_containers; i++) {
+		free(st->containers[i].id);
+		free(st->containers[i].mount_id);
+		free(st->containers[i].init_id);
+		free(st->containers[i].reason);
+	}
+	for (size_t i = 0; i < st->n_problems; i++) {
+		free(st->problems[i].id);
+		free(st->problems[i].reason);
+	}
+	free(st->images);
+	free(st->layers);
+	free(st->containers);
+	free(st->problems);
+	free(st->root);
+	free(st->image_dir);
+	if (st->home_fd >= 0)
+		close(st->home_fd);
+	free(st);
+}
+
+/* ---- streams ------------------------------------------------------------------------------- */
+
+int dm_layer_stream(const dm_store *st, const dm_layer *l, dm_sink_fn sink, void *opaque,
+		    dm_tarsplit_stats *stats, dm_error *err)
+{
+	int fd, r;
+
+	if (!l->usable)
+		return dm_err_set(err, EINVAL, "layer %s: %s", l->chain_id.s, l->reason ? l->reason : "unusable");
+	fd = open_layer_root(st, l, err);
+	if (fd < 0)
+		return dm_err_prefix(err, "layer %s: ", l->chain_id.s);
+	r = dm_tarsplit_assemble(l->tarsplit_path, fd, &l->diff_id, sink, opaque, stats, err);
+	close(fd);
+	if (r < 0)
+		return dm_err_prefix(err, "layer %s: ", l->chain_id.s);
+	return 0;
+}
+
+typedef struct verify_result {
+	bool done, ok;
+	dm_error err;
+	dm_tarsplit_stats stats;
+} verify_result;
+
+typedef struct verify_ctx {
+	const dm_store *st;
+	dm_verify_fn cb;
+	void *opaque;
+	pthread_mutex_t mu;
+	size_t next;        /* next layer to take */
+	size_t reported;    /* layers handed to cb so far, in order */
+	size_t failed;
+	verify_result *res; /* one per layer; NULL when it could not be allocated (then one thread) */
+} verify_ctx;
+
+static void report(verify_ctx *ctx, size_t i, const verify_result *r)
+{
+	const dm_layer *l = &ctx->st->layers[i];
+
+	if (ctx->cb)
+		ctx->cb(ctx->opaque, l, r->ok, r->ok ? NULL : &r->err, l->usable ? &r->stats : NULL);
+}
+
+static void *verify_worker(void *arg)
+{
+	verify_ctx *ctx = arg;
+	const dm_store *st = ctx->st;
+
+	for (;;) {
+		verify_result local, *r;
+		size_t i;
+
+		pthread_mutex_lock(&ctx->mu);
+		i = ctx->next++;
+		pthread_mutex_unlock(&ctx->mu);
+		if (i >= st->n_layers)
+			return NULL;
+		r = ctx->res ? &ctx->res[i] : &local;
+		memset(r, 0, sizeof *r);
+		r->ok = dm_layer_stream(st, &st->layers[i], NULL, NULL, &r->stats, &r->err) == 0;
+		pthread_mutex_lock(&ctx->mu);
+		ctx->failed += !r->ok;
+		if (!ctx->res) {
+			report(ctx, i, r);
+		} else {
+			r->done = true;
+			while (ctx->reported < st->n_layers && ctx->res[ctx->reported].done) {
+				report(ctx, ctx->reported, &ctx->res[ctx->reported]);
+				ctx->reported++;
+			}
+		}
+		pthread_mutex_unlock(&ctx->mu);
+	}
+}
+
+size_t dm_store_verify(const dm_store *st, unsigned jobs, dm_verify_fn cb, void *opaque)
+{
+	verify_ctx ctx = { .st = st, .cb = cb, .opaque = opaque };
+	pthread_t *threads;
+	size_t started = 0, want;
+
+	pthread_mutex_init(&ctx.mu, NULL);
+	ctx.res = calloc(st->n_layers ? st->n_layers : 1, sizeof *ctx.res);
+	want = ctx.res && jobs > 1 ? jobs - 1 : 0;
+	if (want > st->n_layers)
+		want = st->n_layers;
+	threads = calloc(want ? want : 1, sizeof *threads);
+	/* Fewer threads than asked for (none at all, even) only make it slower. */
+	for (; threads && started < want; started++)
+		if (pthread_create(&threads[started], NULL, verify_worker, &ctx) != 0)
+			break;
+	verify_worker(&ctx);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	free(ctx.res);
+	pthread_mutex_destroy(&ctx.mu);
+	return ctx.failed;
+}

@@ -1,0 +1,792 @@
+/* Unit tests for layerstore: the model of the hand-made good stores (fixtures/make-broken.sh),
+ * repositories.json parsing, each broken store giving its own error, and layer streams. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "layerstore.h"
+
+/* Digests fixed by fixtures/make-broken.sh. */
+#define D1 "sha256:6dbf7a13e5349e897050986a4698edcf92ae69c7b36c10dd48a7b30e56c77ab6"
+#define D2 "sha256:c83ee70e1f1adc808686e638f065606e7855b700aee3be70c4c470019247dcd5"
+#define DE "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+#define C1 D1
+#define C2_HEX "5d5b782d8a9bd8471ee4dc6a412a17d3e31034cf71db0ba6a6c7099cac6173ed"
+#define C2 "sha256:" C2_HEX
+#define C3 "sha256:fcf499bd1297318f4b1f70bc894ce6a8051b55753cfaf2ca1a0269f208c3f6e4"
+#define IMG_A_HEX "fb6c04db1c3c4cd5b9b41ba1f41e34c45db921414ede37d089cfebb6dc777547"
+#define IMG_A "sha256:" IMG_A_HEX
+#define IMG_B "sha256:65c50b686172ec7a5b9693d717115dee0426b918498287fb7c27d581201ea230"
+#define IMG_C "sha256:ee62e4d8e18f44fe9137d6f9507f4ebffa510a150aaa8c8ac34d0f32d7e6ff21"
+#define IMG_D "sha256:d57f243ec14635a945f8373f8e40fac6a0f5f99334a68dd54d30f1d7d0bbfffd"
+#define IMG_F "sha256:808e3ccc8203e211ce09fbba1739270acb75b78870700ef2defe2e3d3c05294c"
+#define IMG_G "sha256:c3bbba72ff2b57090da985ec4945dae7b4a6e426fbe70e1aeb39d9614f604e7e"
+#define IMG_H "sha256:d7f68b64ed8c7d9bdbe99de463f03f92dd121f4f8b1f8c671f9ea63c1e655c6d"
+#define CID2 "x8k2m4n6p8q0r2s4t6v8w0y2z"
+#define CTR1 "454e61a0dab08cf26fc86a9ce002c9f1addd82259abc4191bd0debdce5afb163"
+
+static char fixtures[1024];
+
+static char *fx(const char *name)
+{
+	static char path[2048];
+
+	snprintf(path, sizeof path, "%s/%s", fixtures, name);
+	return path;
+}
+
+static dm_store *open_ok(const char *name, const char *driver)
+{
+	dm_store *st = NULL;
+	dm_error err = { 0 };
+
+	ck_assert_msg(dm_store_open(fx(name), driver, &st, &err) == 0, "%s: %s", name, err.msg);
+	ck_assert_ptr_nonnull(st);
+	return st;
+}
+
+static void open_fails(const char *name, const char *driver, int code, const char *want)
+{
+	dm_store *st = (dm_store *)1;
+	dm_error err = { 0 };
+
+	ck_assert_int_eq(dm_store_open(fx(name), driver, &st, &err), -1);
+	ck_assert_ptr_null(st);
+	ck_assert_int_eq(err.code, code);
+	ck_assert_msg(strstr(err.msg, want), "%s: got \"%s\", want \"%s\"", name, err.msg, want);
+	ck_assert_ptr_null(strchr(err.msg, '\n'));
+}
+
+static const dm_image *image(const dm_store *st, const char *id)
+{
+	const dm_image *img = dm_store_image(st, id);
+
+	ck_assert_msg(img != NULL, "no image %s", id);
+	return img;
+}
+
+static const dm_layer *layer(const dm_store *st, const char *id)
+{
+	const dm_layer *l = dm_store_layer(st, id);
+
+	ck_assert_msg(l != NULL, "no layer %s", id);
+	return l;
+}
+
+static void assert_contains(const char *what, const char *s, const char *want)
+{
+	ck_assert_msg(s && strstr(s, want), "%s: got \"%s\", want \"%s\"", what, s ? s : "(null)", want);
+}
+
+static size_t count_problems(const dm_store *st, dm_item_kind kind, bool warning, const char *substr)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->n_problems; i++)
+		n += st->problems[i].kind == kind && st->problems[i].warning == warning &&
+		     strstr(st->problems[i].reason, substr);
+	return n;
+}
+
+/* ---- the good stores ---- */
+
+static void check_good_model(const dm_store *st)
+{
+	const dm_image *a = image(st, IMG_A), *b = image(st, IMG_B), *c = image(st, IMG_C),
+		       *d = image(st, IMG_D), *f = image(st, IMG_F), *g = image(st, IMG_G), *h = image(st, IMG_H);
+	const dm_layer *l1 = layer(st, C1), *l2 = layer(st, C2), *l3 = layer(st, C3);
+
+	/* Leftovers (.tmp-*, *-removing, tmp/) are not items. */
+	ck_assert_uint_eq(st->n_images, 7);
+	ck_assert_uint_eq(st->n_layers, 3);
+	ck_assert_str_eq(st->layers[0].chain_id.s, C2);
+	ck_assert_str_eq(st->layers[1].chain_id.s, C1);
+	ck_assert_str_eq(st->layers[2].chain_id.s, C3);
+	for (size_t i = 1; i < st->n_images; i++)
+		ck_assert_int_lt(strcmp(st->images[i - 1].id.s, st->images[i].id.s), 0);
+
+	/* Layers: chain, parents, cache IDs (BuildKit's base36 included), sharing. */
+	ck_assert_str_eq(l1->diff_id.s, D1);
+	ck_assert_str_eq(l2->diff_id.s, D2);
+	ck_assert_str_eq(l3->diff_id.s, DE);
+	ck_assert_ptr_null(l1->parent);
+	ck_assert_str_eq(l1->parent_id.s, "");
+	ck_assert_ptr_eq(l2->parent, l1);
+	ck_assert_ptr_eq(l3->parent, l2);
+	ck_assert_uint_eq(l1->depth, 1);
+	ck_assert_uint_eq(l3->depth, 3);
+	ck_assert_str_eq(l2->cache_id, CID2);
+	ck_assert_int_eq(l1->size, 6);
+	ck_assert_int_eq(l3->size, 0);
+	for (size_t i = 0; i < st->n_layers; i++) {
+		ck_assert_msg(st->layers[i].usable, "%s: %s", st->layers[i].chain_id.s, st->layers[i].reason);
+		ck_assert_ptr_null(st->layers[i].reason);
+	}
+	ck_assert_uint_eq(l1->refcount, 5);  /* A B C D F */
+	ck_assert_uint_eq(l1->migrate_refs, 4);
+	ck_assert_uint_eq(l2->refcount, 3);  /* B C D */
+	ck_assert_uint_eq(l2->migrate_refs, 2);
+	ck_assert_uint_eq(l3->refcount, 1);
+	assert_contains("tar-split path", l1->tarsplit_path,
+			"/layerdb/sha256/6dbf7a13e5349e897050986a4698edcf92ae69c7b36c10dd48a7b30e56c77ab6/tar-split.json.gz");
+
+	/* A: tagged twice and by digest, the parent of B, still migrated. */
+	ck_assert_uint_eq(a->n_tags, 2);
+	ck_assert_str_eq(a->tags[0], "docker.io/library/busybox:1.36");
+	ck_assert_str_eq(a->tags[1], "docker.io/library/busybox:latest");
+	ck_assert_uint_eq(a->n_digests, 1);
+	ck_assert_str_eq(a->digests[0],
+			 "docker.io/library/busybox@sha256:a7f22b79550fe1c26315f4285551aaaa98d0571f1a0c8b0f0439f2c1b8d0b3f3");
+	ck_assert_uint_eq(a->n_children, 1);
+	ck_assert(!a->head);
+	ck_assert(a->migrate);
+	ck_assert_int_eq(a->state, DM_IMAGE_MIGRATE);
+	ck_assert_ptr_null(a->reason);
+	ck_assert_uint_eq(a->n_layers, 1);
+	ck_assert_ptr_eq(a->layers[0], l1);
+	ck_assert_str_eq(a->os, "linux");
+	ck_assert_str_eq(a->arch, "amd64");
+	ck_assert_ptr_null(a->variant);
+	ck_assert_uint_eq(a->size, 6);
+	assert_contains("config path", a->config_path, "/imagedb/content/sha256/" IMG_A_HEX);
+	ck_assert_uint_eq(a->config_size, 212);
+
+	/* B: a tagged image with a tagged parent and an untagged child. */
+	ck_assert_uint_eq(b->n_tags, 1);
+	ck_assert_str_eq(b->tags[0], "docker.io/myuser/web:dev");
+	ck_assert_str_eq(b->parent.s, IMG_A);
+	ck_assert_str_eq(b->arch, "arm64");
+	ck_assert_str_eq(b->variant, "v8");
+	ck_assert(b->migrate);
+	ck_assert_ptr_eq(b->layers[1], l2);
+
+	/* C: untagged with a child: legacy build cache. */
+	ck_assert(c->dangling);
+	ck_assert(!c->head);
+	ck_assert(!c->migrate);
+	ck_assert_int_eq(c->state, DM_IMAGE_BUILD_CACHE);
+	assert_contains("C", c->reason, "build cache");
+
+	/* D: the untagged head of the chain: dangling, migrated by ID. */
+	ck_assert(d->dangling);
+	ck_assert(d->head);
+	ck_assert(d->migrate);
+	ck_assert_uint_eq(d->n_layers, 3);
+	ck_assert_ptr_eq(d->layers[2], l3);
+	ck_assert_uint_eq(d->size, 12);
+	ck_assert_str_eq(d->parent.s, IMG_C);
+
+	/* F: digest references only: not dangling, migrated with its names. */
+	ck_assert_uint_eq(f->n_tags, 0);
+	ck_assert_uint_eq(f->n_digests, 2);
+	ck_assert_str_eq(f->digests[0],
+			 "ghcr.io/acme/tool@sha256:b19ea75556823e623c651f8fd87e69ee3d370727abf5ea2bac7d20655abbbec6");
+	ck_assert_str_eq(f->digests[1],
+			 "localhost:5000/app@sha256:b19ea75556823e623c651f8fd87e69ee3d370727abf5ea2bac7d20655abbbec6");
+	ck_assert(!f->dangling);
+	ck_assert(f->head);
+	ck_assert(f->migrate);
+
+	/* G: a Windows config; H: an image with no layers. */
+	ck_assert_int_eq(g->state, DM_IMAGE_UNSUPPORTED);
+	ck_assert(!g->migrate);
+	assert_contains("G", g->reason, "os \"windows\" is not linux");
+	ck_assert(h->migrate);
+	ck_assert_uint_eq(h->n_layers, 0);
+	ck_assert_str_eq(h->tags[0], "docker.io/library/scratchy:v1");
+
+	/* Exactly the two images that are not migrated, no warnings. */
+	ck_assert_uint_eq(st->n_problems, 2);
+	ck_assert_int_eq(st->problems[0].kind, DM_ITEM_IMAGE);
+	ck_assert_str_eq(st->problems[0].id, IMG_G);
+	ck_assert_str_eq(st->problems[1].id, IMG_C);
+	ck_assert(!st->problems[0].warning);
+
+	/* Containers: one on B, one whose config.v2.json is gone (tolerated). */
+	ck_assert_uint_eq(st->n_containers, 2);
+	for (size_t i = 0; i < st->n_containers; i++) {
+		const dm_container *ct = &st->containers[i];
+
+		ck_assert_ptr_null(ct->reason);
+		if (strcmp(ct->id, CTR1) == 0) {
+			ck_assert_str_eq(ct->image.s, IMG_B);
+			ck_assert_ptr_eq(ct->parent, l2);
+			ck_assert_ptr_nonnull(ct->init_id);
+			ck_assert_uint_eq(strlen(ct->mount_id), 64);
+		} else {
+			ck_assert_str_eq(ct->image.s, "");
+			ck_assert_ptr_eq(ct->parent, l1);
+			ck_assert_ptr_null(ct->init_id);
+		}
+	}
+}
+
+typedef struct verify_log {
+	size_t calls, failed;
+	const dm_layer *seen[8];
+	uint64_t bytes[8];
+	char errors[8][DM_ERR_MSG_MAX];
+} verify_log;
+
+static void on_verified(void *opaque, const dm_layer *l, bool ok, const dm_error *err,
+			const dm_tarsplit_stats *stats)
+{
+	verify_log *log = opaque;
+
+	ck_assert_uint_lt(log->calls, 8);
+	log->seen[log->calls] = l;
+	log->bytes[log->calls] = ok ? stats->bytes : 0;
+	if (ok)
+		ck_assert_str_eq(stats->digest.s, l->diff_id.s);
+	else
+		snprintf(log->errors[log->calls], DM_ERR_MSG_MAX, "%s", err->msg);
+	log->failed += !ok;
+	log->calls++;
+}
+
+static void check_good_streams(const dm_store *st, unsigned jobs)
+{
+	verify_log log = { 0 };
+
+	ck_assert_uint_eq(dm_store_verify(st, jobs, on_verified, &log), 0);
+	ck_assert_uint_eq(log.calls, 3);
+	/* In store order whatever the threads did. */
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_ptr_eq(log.seen[i], &st->layers[i]);
+	ck_assert_uint_eq(log.bytes[0], 2048);
+	ck_assert_uint_eq(log.bytes[1], 2048);
+	ck_assert_uint_eq(log.bytes[2], 1024);
+}
+
+START_TEST(good_overlay2)
+{
+	dm_store *st = open_ok("good", NULL);
+
+	ck_assert_int_eq(st->driver, DM_DRIVER_OVERLAY2);
+	ck_assert_str_eq(dm_driver_name(st->driver), "overlay2");
+	assert_contains("image dir", st->image_dir, "/good/image/overlay2");
+	assert_contains("layer dir", layer(st, C2)->dir, "/good/overlay2/" CID2 "/diff");
+	check_good_model(st);
+	check_good_streams(st, 1);
+	check_good_streams(st, 3);
+	dm_store_close(st);
+}
+END_TEST
+
+START_TEST(good_vfs)
+{
+	dm_store *st = open_ok("good-vfs", "vfs");
+
+	ck_assert_int_eq(st->driver, DM_DRIVER_VFS);
+	assert_contains("layer dir", layer(st, C2)->dir, "/good-vfs/vfs/dir/" CID2);
+	check_good_model(st);
+	check_good_streams(st, 2);
+	dm_store_close(st);
+}
+END_TEST
+
+typedef struct collected {
+	dm_sha256 h;
+	size_t len;
+	int fail_after;  /* return an error once this many bytes were seen; -1 never */
+} collected;
+
+static int collect(void *opaque, const void *buf, size_t len, dm_error *err)
+{
+	collected *c = opaque;
+
+	dm_sha256_update(&c->h, buf, len);
+	c->len += len;
+	if (c->fail_after >= 0 && c->len > (size_t)c->fail_after)
+		return dm_err_set(err, ENOSPC, "sink full");
+	return 0;
+}
+
+START_TEST(stream_to_sink)
+{
+	dm_store *st = open_ok("good", "overlay2");
+	collected c = { .fail_after = -1 };
+	dm_tarsplit_stats stats;
+	dm_error err = { 0 };
+	dm_digest d;
+
+	dm_sha256_init(&c.h);
+	ck_assert_int_eq(dm_layer_stream(st, layer(st, C2), collect, &c, &stats, &err), 0);
+	dm_sha256_final(&c.h, &d);
+	ck_assert_str_eq(d.s, D2);
+	ck_assert_uint_eq(c.len, 2048);
+	ck_assert_uint_eq(stats.bytes, 2048);
+	ck_assert_uint_eq(stats.files, 1);
+	/* A sink error comes back prefixed with the layer. */
+	c = (collected){ .fail_after = 100 };
+	dm_sha256_init(&c.h);
+	ck_assert_int_eq(dm_layer_stream(st, layer(st, C2), collect, &c, NULL, &err), -1);
+	ck_assert_int_eq(err.code, ENOSPC);
+	ck_assert_str_eq(err.msg, "layer " C2 ": sink full");
+	dm_store_close(st);
+}
+END_TEST
+
+/* ---- stores that cannot be opened ---- */
+
+START_TEST(fatal_stores)
+{
+	open_fails("repos-truncated", NULL, EINVAL, "repositories.json: unexpected end of JSON");
+	open_fails("repos-malformed", NULL, EINVAL, "repositories.json: malformed JSON");
+	open_fails("repos-wrong-type", NULL, EINVAL, "\"busybox:latest\": image ID is not a string");
+	open_fails("two-drivers", NULL, EINVAL, "several graphdriver image stores (overlay2, vfs)");
+	open_fails("unsupported-driver", NULL, ENOTSUP, "storage driver \"aufs\" is not supported");
+	open_fails("good", "btrfs", ENOTSUP, "storage driver \"btrfs\" is not supported");
+	open_fails("good", "vfs", ENOENT, "/good/image/vfs");
+	open_fails("no-such-root", NULL, ENOENT, "no-such-root");
+	open_fails("good/image", NULL, ENOENT, "/good/image/image: no Docker image store here");
+}
+END_TEST
+
+START_TEST(two_drivers_by_name)
+{
+	dm_store *st = open_ok("two-drivers", "overlay2");
+
+	ck_assert_uint_eq(st->n_images, 7);
+	dm_store_close(st);
+	st = open_ok("two-drivers", "vfs");
+	ck_assert_uint_eq(st->n_images, 0);
+	ck_assert_uint_eq(st->n_layers, 0);
+	ck_assert_uint_eq(st->n_problems, 0);
+	dm_store_close(st);
+}
+END_TEST
+
+/* ---- stores with one damaged item ---- */
+
+START_TEST(config_truncated)
+{
+	dm_store *st = open_ok("config-truncated", NULL);
+	char id[128] = "";
+	FILE *f = fopen(fx("config-truncated.id"), "r");
+	const dm_image *img;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(id, sizeof id, f));
+	fclose(f);
+	img = image(st, id);
+	ck_assert_int_eq(img->state, DM_IMAGE_BROKEN);
+	assert_contains("reason", img->reason, "unexpected end of JSON");
+	assert_contains("reason", img->reason, "/imagedb/content/sha256/");
+	ck_assert_uint_eq(count_problems(st, DM_ITEM_IMAGE, false, "unexpected end of JSON"), 1);
+	/* The rest of the store is untouched. */
+	ck_assert(image(st, IMG_A)->migrate);
+	dm_store_close(st);
+}
+END_TEST
+
+START_TEST(config_digest)
+{
+	dm_store *st = open_ok("config-digest", NULL);
+	const dm_image *a = image(st, IMG_A), *b = image(st, IMG_B);
+
+	ck_assert_int_eq(a->state, DM_IMAGE_BROKEN);
+	ck_assert(!a->migrate);
+	assert_contains("A", a->reason, "content does not match its digest");
+	/* Its tags are still shown, so the user sees what is lost. */
+	ck_assert_uint_eq(a->n_tags, 2);
+	/* moby drops A, so B no longer counts as its child; B itself is fine. */
+	ck_assert(b->migrate);
+	ck_assert_uint_eq(layer(st, C1)->migrate_refs, 3);
+	dm_store_close(st);
+}
+END_TEST
+
+static void check_layer_broken(const char *store, const char *chain, const char *want, size_t images_broken)
+{
+	dm_store *st = open_ok(store, NULL);
+	const dm_layer *l = layer(st, chain);
+	size_t broken = 0;
+
+	ck_assert(!l->usable);
+	assert_contains(store, l->reason, want);
+	ck_assert_uint_eq(count_problems(st, DM_ITEM_LAYER, false, want), 1);
+	for (size_t i = 0; i < st->n_images; i++)
+		if (st->images[i].state == DM_IMAGE_BROKEN) {
+			assert_contains("image reason", st->images[i].reason, "layer sha256:");
+			broken++;
+		}
+	ck_assert_uint_eq(broken, images_broken);
+	dm_store_close(st);
+}
+
+START_TEST(layer_dir_missing)
+{
+	dm_store *st;
+	verify_log log = { 0 };
+
+	check_layer_broken("layer-dir-missing", C2, "/layer-dir-missing/overlay2/" CID2 "/diff: No such file or directory", 3);
+	st = open_ok("layer-dir-missing", NULL);
+	/* The chain still loads, so the layer above stays usable on its own. */
+	ck_assert(layer(st, C3)->usable);
+	ck_assert_uint_eq(layer(st, C3)->depth, 3);
+	ck_assert(image(st, IMG_A)->migrate);
+	ck_assert_uint_eq(dm_store_verify(st, 2, on_verified, &log), 1);
+	ck_assert_uint_eq(log.failed, 1);
+	assert_contains("verify", log.errors[0], "layer " C2 ": ");
+	dm_store_close(st);
+}
+END_TEST
+
+START_TEST(diff_missing)
+{
+	dm_store *st;
+
+	check_layer_broken("diff-missing", C2, "/layerdb/sha256/" C2_HEX "/diff: No such file or directory", 3);
+	st = open_ok("diff-missing", NULL);
+	assert_contains("L3", layer(st, C3)->reason, "parent layer " C2 " is broken");
+	ck_assert_uint_eq(layer(st, C3)->depth, 0);
+	dm_store_close(st);
+}
+END_TEST
+
+START_TEST(cache_id_missing)
+{
+	check_layer_broken("cache-id-missing", C1, "/cache-id: No such file or directory", 5);
+}
+END_TEST
+
+START_TEST(cache_id_unsafe)
+{
+	check_layer_broken("cache-id-unsafe", C1, "cache-id: \"../../etc\" is not a single path component", 5);
+}
+END_TEST
+
+START_TEST(layer_cycle)
+{
+	dm_store *st = open_ok("layer-cycle", NULL);
+
+	assert_contains("L1", layer(st, C1)->reason, "layer parent cycle");
+	assert_contains("L2", layer(st, C2)->reason, "layer parent cycle");
+	assert_contains("L3", layer(st, C3)->reason, "is broken");
+	ck_assert_uint_eq(count_problems(st, DM_ITEM_LAYER, false, "layer parent cycle"), 2);
+	ck_assert(!image(st, IMG_A)->migrate);
+	ck_assert(image(st, IMG_H)->migrate);
+	dm_store_close(st);
+}
+END_TEST
+
+START_TEST(image_cycle)
+{
+	dm_store *st = open_ok("image-cycle", NULL);
+
+	/* A -> D -> C -> B -> A: reported, links ignored, nothing lost. */
+	ck_assert_uint_eq(count_problems(st, DM_ITEM_IMAGE, true, "image parent cycle"), 4);
+	assert_contains("warning", st->problems[0].reason, "imagedb/metadata/sha256/");
+	ck_assert(image(st, IMG_C)->migrate);
+	ck_assert(image(st, IMG_C)->head);
+	ck_assert_uint_eq(image(st, IMG_A)->n_children, 0);
+	dm_store_close(st);
+}
+END_TEST
+
+START_TEST(tarsplit_missing)
+{
+	check_layer_broken("tarsplit-missing", C1, "tar-split.json.gz: missing", 5);
+}
+END_TEST
+
+static void check_stream_fails(const char *store, int code, const char *want)
+{
+	dm_store *st = open_ok(store, NULL);
+	const dm_layer *l = layer(st, C1);
+	dm_error err = { 0 };
+
+	ck_assert_msg(l->usable, "%s", l->reason);
+	ck_assert_int_eq(dm_layer_stream(st, l, NULL, NULL, NULL, &err), -1);
+	ck_assert_msg(strncmp(err.msg, "layer " C1 ": ", strlen("layer " C1 ": ")) == 0, "%s", err.msg);
+	assert_contains(store, err.msg, want);
+	ck_assert_int_eq(err.code, code);
+	ck_assert(dm_layer_stream(st, layer(st, C2), NULL, NULL, NULL, &err) == 0);
+	dm_store_close(st);
+}
+
+START_TEST(escape_dotdot)
+{
+	check_stream_fails("escape-dotdot", EXDEV, "escapes its root directory");
+}
+END_TEST
+
+START_TEST(escape_symlink)
+{
+	check_stream_fails("escape-symlink", ENOENT, "sub/hello");
+}
+END_TEST
+
+START_TEST(crc_mismatch)
+{
+	check_stream_fails("crc-mismatch", EBADMSG, "\"hello\": CRC-64 mismatch");
+}
+END_TEST
+
+START_TEST(size_mismatch)
+{
+	check_stream_fails("size-mismatch", EBADMSG, "\"hello\": size mismatch: expected 6 bytes, got 12");
+}
+END_TEST
+
+/* ---- repositories.json, through a scratch copy of the vfs store ---- */
+
+static void write_file(const char *path, const char *data)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "%s", path);
+	fputs(data, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static char *scratch(const char *name)
+{
+	char cmd[16384];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s/%s' && cp -a '%s/good-vfs' '%s/%s'", fixtures, name, fixtures,
+		 fixtures, name);
+	ck_assert_int_eq(system(cmd), 0);
+	return fx(name);
+}
+
+static dm_store *open_with_repos(const char *json, dm_error *err)
+{
+	char path[8192];
+	dm_store *st = NULL;
+
+	snprintf(path, sizeof path, "%s/image/vfs/repositories.json", scratch("repos"));
+	write_file(path, json);
+	dm_err_clear(err);
+	if (dm_store_open(fx("repos"), NULL, &st, err) < 0)
+		return NULL;
+	return st;
+}
+
+static const struct {
+	const char *json, *want;
+} bad_repos[] = {
+	{ "", "unexpected end of JSON (empty or truncated file)" },
+	{ "{\"Repositories\":{\"busybox\":{\"busybox:latest\":\"sha256:", "unexpected end of JSON" },
+	{ "{\"Repositories\":{\"busybox\":{\"busybox:latest\" \"x\"}}}", "malformed JSON near byte" },
+	{ "{\"Repositories\":{}} {}", "malformed JSON near byte 20" },
+	{ "{\"Repositories\":{},}", "malformed JSON" },
+	{ "[]", "not a JSON object" },
+	{ "null", "not a JSON object" },
+	{ "{\"Repositories\":[]}", "\"Repositories\" is not an object" },
+	{ "{\"Repositories\":\"x\"}", "\"Repositories\" is not an object" },
+	{ "{\"Repositories\":{\"busybox\":[]}}", "repository \"busybox\" is not an object" },
+	{ "{\"Repositories\":{\"busybox\":{\"busybox:latest\":null}}}", "image ID is not a string" },
+	{ "{\"Repositories\":{\"busybox\":{\"busybox:latest\":[\"sha256:\"]}}}", "image ID is not a string" },
+	{ "{\"repositories\":{}}", "unexpected key \"repositories\"" },
+	{ "{\"Repositories\":{},\"Extra\":1}", "unexpected key \"Extra\"" },
+	{ "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+	  "malformed JSON" },
+};
+
+START_TEST(repositories_bad)
+{
+	dm_error err;
+	dm_store *st = open_with_repos(bad_repos[_i].json, &err);
+
+	ck_assert_msg(st == NULL, "accepted %s", bad_repos[_i].json);
+	ck_assert_int_eq(err.code, EINVAL);
+	assert_contains(bad_repos[_i].json, err.msg, "/image/vfs/repositories.json: ");
+	assert_contains(bad_repos[_i].json, err.msg, bad_repos[_i].want);
+}
+END_TEST
+
+static size_t total_names(const dm_store *st)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->n_images; i++)
+		n += st->images[i].n_tags + st->images[i].n_digests;
+	return n;
+}
+
+START_TEST(repositories_empty_shapes)
+{
+	static const char *const empty[] = { "{}", "{\"Repositories\":{}}", "{\"Repositories\":null}",
+					     "{\"Repositories\":{\"busybox\":null}}", " {\"Repositories\":{}}\n" };
+	dm_error err;
+
+	for (size_t i = 0; i < sizeof empty / sizeof *empty; i++) {
+		dm_store *st = open_with_repos(empty[i], &err);
+
+		ck_assert_msg(st != NULL, "%s: %s", empty[i], err.msg);
+		ck_assert_uint_eq(total_names(st), 0);
+		/* Without names, the heads are dangling and C is build cache as before. */
+		ck_assert(image(st, IMG_A)->dangling);
+		ck_assert(!image(st, IMG_A)->migrate);
+		ck_assert(image(st, IMG_D)->migrate);
+		dm_store_close(st);
+	}
+}
+END_TEST
+
+START_TEST(repositories_missing_file)
+{
+	char path[8192];
+	dm_store *st = NULL;
+	dm_error err = { 0 };
+
+	snprintf(path, sizeof path, "%s/image/vfs/repositories.json", scratch("repos-missing"));
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_msg(dm_store_open(fx("repos-missing"), NULL, &st, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(total_names(st), 0);
+	dm_store_close(st);
+}
+END_TEST
+
+START_TEST(repositories_bad_entries)
+{
+	dm_error err;
+	dm_store *st = open_with_repos(
+		"{\"Repositories\":{"
+		"\"busybox\":{\"busybox\":\"" IMG_A "\",\"busybox:x\":\"1234\",\"busybox:y\":\"sha256:XYZ\"},"
+		"\"Bad Name\":{\"Bad Name:1\":\"" IMG_A "\"},"
+		"\"gone\":{\"gone:1\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"},"
+		"\"dup\":{\"dup:1\":\"" IMG_A "\",\"docker.io/library/dup:1\":\"" IMG_B "\"},"
+		"\"same\":{\"same:1\":\"" IMG_B "\",\"docker.io/library/same:1\":\"" IMG_B "\"}}}",
+		&err);
+	const dm_image *a, *b;
+
+	ck_assert_msg(st != NULL, "%s", err.msg);
+	a = image(st, IMG_A);
+	b = image(st, IMG_B);
+	/* A name-only key gets :latest; bad entries are dropped one by one, each reported. */
+	ck_assert_uint_eq(a->n_tags, 1);
+	ck_assert_str_eq(a->tags[0], "docker.io/library/busybox:latest");
+	ck_assert_uint_eq(b->n_tags, 1);
+	ck_assert_str_eq(b->tags[0], "docker.io/library/same:1");
+	ck_assert_uint_eq(count_problems(st, DM_ITEM_REFERENCE, false, "image ID: not a sha256 digest"), 2);
+	ck_assert_uint_eq(count_problems(st, DM_ITEM_REFERENCE, false, "must be lowercase; entry ignored"), 1);
+	ck_assert_uint_eq(count_problems(st, DM_ITEM_REFERENCE, false, "which is not in imagedb"), 1);
+	ck_assert_uint_eq(count_problems(st, DM_ITEM_REFERENCE, false, "docker.io/library/dup:1 names 2 different images"), 1);
+	dm_store_close(st);
+}
+END_TEST
+
+/* ---- limits ---- */
+
+static void put(const char *dir, const char *name, const char *data)
+{
+	char path[8192];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	write_file(path, data);
+}
+
+START_TEST(layer_depth_capped)
+{
+	char *root = scratch("deep"), dir[4096], base[3072];
+	dm_digest chain, parent, e;
+	dm_store *st;
+	dm_error err = { 0 };
+
+	snprintf(base, sizeof base, "%s/image/vfs/layerdb/sha256", root);
+	ck_assert_int_eq(dm_digest_parse(DE, strlen(DE), &e, "t", &err), 0);
+	/* 126 empty layers stacked on L1 (which is 1 deep) reach depth 127. */
+	parent = (dm_digest){ C1 };
+	for (int i = 0; i < 126; i++) {
+		dm_chain_id(&parent, &e, &chain);
+		snprintf(dir, sizeof dir, "%s/%s", base, dm_digest_hex(&chain));
+		ck_assert_int_eq(mkdir(dir, 0755), 0);
+		put(dir, "diff", DE);
+		put(dir, "size", "0");
+		put(dir, "cache-id", "796a42f5779e586c154980905215a5f1a3fbe5cbbf69c18a9f9dcbbdb927058b");
+		put(dir, "parent", parent.s);
+		parent = chain;
+	}
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(st->n_layers, 3 + 126);
+	ck_assert_uint_eq(count_problems(st, DM_ITEM_LAYER, false, "chain deeper than 125 layers"), 1);
+	ck_assert_uint_eq(count_problems(st, DM_ITEM_LAYER, false, "is broken"), 1);
+	ck_assert_uint_eq(layer(st, parent.s)->depth, 0);
+	dm_store_close(st);
+}
+END_TEST
+
+START_TEST(config_too_large)
+{
+	char *root = scratch("big"), path[8192];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/image/vfs/imagedb/content/sha256/%s", root, IMG_H + 7);
+	fd = open(path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)64 << 20), 0);
+	close(fd);
+	{
+		dm_store *st = open_ok("big", NULL);
+
+		assert_contains("H", image(st, IMG_H)->reason, "more than the 16777216-byte limit");
+		dm_store_close(st);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	const char *srcdir = getenv("top_srcdir");
+	const char *tmp = getenv("TMPDIR");
+	char cmd[16384];
+	Suite *s = suite_create("layerstore");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	snprintf(fixtures, sizeof fixtures, "%s/dm-layerstore-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(fixtures)) {
+		perror("mkdtemp");
+		return 99;
+	}
+	snprintf(cmd, sizeof cmd, "sh '%s/fixtures/make-broken.sh' '%s'", srcdir ? srcdir : ".", fixtures);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "%s failed\n", cmd);
+		return 99;
+	}
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, good_overlay2);
+	tcase_add_test(tc, good_vfs);
+	tcase_add_test(tc, stream_to_sink);
+	tcase_add_test(tc, fatal_stores);
+	tcase_add_test(tc, two_drivers_by_name);
+	tcase_add_test(tc, config_truncated);
+	tcase_add_test(tc, config_digest);
+	tcase_add_test(tc, layer_dir_missing);
+	tcase_add_test(tc, diff_missing);
+	tcase_add_test(tc, cache_id_missing);
+	tcase_add_test(tc, cache_id_unsafe);
+	tcase_add_test(tc, layer_cycle);
+	tcase_add_test(tc, image_cycle);
+	tcase_add_test(tc, tarsplit_missing);
+	tcase_add_test(tc, escape_dotdot);
+	tcase_add_test(tc, escape_symlink);
+	tcase_add_test(tc, crc_mismatch);
+	tcase_add_test(tc, size_mismatch);
+	tcase_add_loop_test(tc, repositories_bad, 0, sizeof bad_repos / sizeof *bad_repos);
+	tcase_add_test(tc, repositories_empty_shapes);
+	tcase_add_test(tc, repositories_missing_file);
+	tcase_add_test(tc, repositories_bad_entries);
+	tcase_add_test(tc, layer_depth_capped);
+	tcase_add_test(tc, config_too_large);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", fixtures);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", fixtures);
+	return failed ? 1 : 0;
+}
