@@ -413,12 +413,12 @@ static int cursor_seek_raw(dm_bolt_cursor *c, const uint8_t *key, size_t klen, d
 		if (ref_inode(c->b->tx, r, r->index, &in, err) < 0 || cursor_push(c, in.pgid, err) < 0)
 			return -1;
 	}
-	if (c->stack[c->depth - 1].index >= ref_count(&c->stack[c->depth - 1]))
-		return cursor_step(c, kv, err);
+	/* Like bbolt's internal seek, stay on the leaf where key belongs even
+	 * past its end: that is where Put must insert. */
 	return cursor_kv(c, kv, err);
 }
 
-/* Seeks key: -1 on error, 0 past the end, 1 on a greater key, 2 on key itself. */
+/* Seeks key: -1 on error, 0 past the leaf's end, 1 on a greater key, 2 on key itself. */
 static int cursor_seek_exact(dm_bolt_cursor *c, const void *key, size_t klen, dm_bolt_kv *kv,
 			     dm_error *err)
 {
@@ -516,9 +516,14 @@ int dm_bolt_cursor_first(dm_bolt_cursor *c, dm_bolt_kv *kv, dm_error *err)
 int dm_bolt_cursor_seek(dm_bolt_cursor *c, const void *key, size_t klen, dm_bolt_kv *kv,
 			dm_error *err)
 {
+	int rc;
+
 	if (bucket_usable(c->b, err) < 0)
 		return -1;
-	return cursor_done(c, cursor_seek_raw(c, key, klen, kv, err), kv);
+	rc = cursor_seek_raw(c, key, klen, kv, err);
+	if (rc == 0)
+		rc = cursor_step(c, kv, err);
+	return cursor_done(c, rc, kv);
 }
 
 int dm_bolt_cursor_next(dm_bolt_cursor *c, dm_bolt_kv *kv, dm_error *err)
@@ -532,7 +537,7 @@ int dm_bolt_cursor_next(dm_bolt_cursor *c, dm_bolt_kv *kv, dm_error *err)
 	if (c->gen != c->b->tx->gen) {
 		/* The tree changed under the cursor: find our place again. */
 		rc = cursor_seek_exact(c, c->last, c->lastlen, kv, err);
-		if (rc < 2)
+		if (rc < 0 || rc == 1)
 			return cursor_done(c, rc, kv);
 	}
 	rc = cursor_step(c, kv, err);

@@ -80,3 +80,10 @@ tests_test_layerstore_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_layerstore_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_layerstore
 EXTRA_DIST += fixtures/make-broken.sh
+
+# bolt: model-checked random sequences, bbolt shapes, damaged files, locking
+check_PROGRAMS += tests/test_bolt
+tests_test_bolt_SOURCES = tests/test_bolt.c
+tests_test_bolt_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_bolt_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_bolt
