@@ -1,33 +1,446 @@
-/* dockerd-migrate: the front end.  Parses options, calls libdm, reports. */
+/* dockerd-migrate: the front end.  Parses options, calls libdm, reports.
+ * Everything that decides what to migrate or how lives in lib/. */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "layerstore.h"
+
+/* Exit codes are part of the interface (postinst scripts test them): see the man page. */
 enum {
-	EXIT_OK = 0,
-	EXIT_SOME_FAILED = 1,
-	EXIT_USAGE = 2,
+	EXIT_OK = 0,           /* everything asked for was done */
+	EXIT_SOME_FAILED = 1,  /* some items failed; the rest was done */
+	EXIT_USAGE = 2,        /* bad command line */
+	EXIT_SOURCE = 3,       /* the Docker store cannot be read at all */
 };
+
+#define DEFAULT_DOCKER_ROOT "/var/lib/docker"
+
+struct options {
+	const char *docker_root;
+	const char *driver;
+	bool json;
+	unsigned jobs;
+};
+
+static const char *prog = "dockerd-migrate";
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: dockerd-migrate [--help] [--version] COMMAND [OPTIONS]\n"
-		"Convert Docker's legacy image store into containerd's image store.\n");
+		"Usage: %s [--help] [--version] COMMAND [OPTIONS]\n"
+		"Convert Docker's legacy graphdriver image store into containerd's image store.\n"
+		"\n"
+		"Commands:\n"
+		"  plan           show what would be migrated (images, layers, sizes) and what not\n"
+		"  verify-source  rebuild every layer's tar stream and check it against its DiffID\n"
+		"\n"
+		"Options:\n"
+		"  --docker-root DIR      Docker data-root (default %s)\n"
+		"  --storage-driver NAME  graphdriver to read (overlay2 or vfs; default: detected)\n"
+		"  --json                 plan: print one JSON document\n"
+		"  --jobs N               verify-source: layers checked in parallel (default: CPUs)\n"
+		"  -h, --help             show this help\n"
+		"  -V, --version          show the version\n"
+		"\n"
+		"Exit status: 0 ok, 1 some items failed, 2 usage error, 3 source store unreadable.\n"
+		"See dockerd-migrate(8).\n",
+		prog, DEFAULT_DOCKER_ROOT);
+}
+
+/* One grep-able line per error: "dockerd-migrate: error: <message>". */
+static void report_error(const dm_error *err)
+{
+	fprintf(stderr, "%s: error: %s\n", prog, err->msg);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help'.\n", prog);
+	return EXIT_USAGE;
+}
+
+static unsigned default_jobs(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+enum { OPT_ROOT = 256, OPT_DRIVER, OPT_JSON, OPT_JOBS };
+#define ALLOW(opt) (1u << ((opt) - OPT_ROOT))
+
+/* Parses the options of one subcommand; `allowed` is the ALLOW() set it accepts. */
+static int parse_options(int argc, char **argv, const char *cmd, unsigned allowed,
+			 struct options *o)
+{
+	static const struct option longopts[] = {
+		{"docker-root", required_argument, NULL, OPT_ROOT},
+		{"storage-driver", required_argument, NULL, OPT_DRIVER},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"jobs", required_argument, NULL, OPT_JOBS},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c, idx;
+
+	o->docker_root = DEFAULT_DOCKER_ROOT;
+	o->driver = NULL;
+	o->json = false;
+	o->jobs = default_jobs();
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
+		if (c == '?')
+			return usage_error("unknown option or missing argument: %s", argv[optind - 1]);
+		if (c == 'h') {
+			usage(stdout);
+			exit(EXIT_OK);
+		}
+		if (!(allowed & ALLOW(c)))
+			return usage_error("this command has no option --%s", longopts[idx].name);
+		switch (c) {
+		case OPT_ROOT:
+			o->docker_root = optarg;
+			break;
+		case OPT_DRIVER:
+			if (strcmp(optarg, "overlay2") && strcmp(optarg, "vfs"))
+				return usage_error("--storage-driver must be overlay2 or vfs, not '%s'", optarg);
+			o->driver = optarg;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case OPT_JOBS: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 1 || v > 1024)
+				return usage_error("--jobs takes a number from 1 to 1024, not '%s'", optarg);
+			o->jobs = (unsigned)v;
+			break;
+		}
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s %s: unexpected argument '%s'\n", prog, cmd, argv[optind]);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static const char *human_size(uint64_t n, char *buf, size_t len)
+{
+	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)n;
+	size_t u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof units / sizeof *units)
+		v /= 1024, u++;
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 " B", n);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+static const char *item_kind(dm_item_kind k)
+{
+	switch (k) {
+	case DM_ITEM_IMAGE:
+		return "image";
+	case DM_ITEM_LAYER:
+		return "layer";
+	case DM_ITEM_CONTAINER:
+		return "container";
+	case DM_ITEM_REFERENCE:
+		return "reference";
+	}
+	return "item";
+}
+
+struct layer_totals {
+	size_t count, shared;
+	uint64_t size;
+};
+
+/* Distinct layers used by the images that will be migrated. */
+static struct layer_totals layer_totals(const dm_store *st)
+{
+	struct layer_totals t = {0, 0, 0};
+
+	for (size_t i = 0; i < st->n_layers; i++) {
+		const dm_layer *l = &st->layers[i];
+
+		if (!l->migrate_refs)
+			continue;
+		t.count++;
+		t.size += l->size > 0 ? (uint64_t)l->size : 0;
+		if (l->migrate_refs > 1)
+			t.shared++;
+	}
+	return t;
+}
+
+static json_object *json_strings(char **v, size_t n)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(v[i]));
+	return a;
+}
+
+static json_object *json_str_or_null(const char *s)
+{
+	return s && *s ? json_object_new_string(s) : NULL;
+}
+
+static json_object *plan_json(const dm_store *st)
+{
+	json_object *doc = json_object_new_object(), *imgs = json_object_new_array(),
+		    *layers = json_object_new_array(), *ctrs = json_object_new_array(),
+		    *skipped = json_object_new_array(), *warnings = json_object_new_array(),
+		    *summary = json_object_new_object();
+	struct layer_totals t = layer_totals(st);
+	size_t n_migrate = 0;
+
+	json_object_object_add(doc, "docker_root", json_object_new_string(st->root));
+	json_object_object_add(doc, "storage_driver", json_object_new_string(dm_driver_name(st->driver)));
+	for (size_t i = 0; i < st->n_images; i++) {
+		const dm_image *im = &st->images[i];
+		json_object *o = json_object_new_object(), *ids = json_object_new_array();
+
+		n_migrate += im->migrate;
+		json_object_object_add(o, "id", json_object_new_string(im->id.s));
+		json_object_object_add(o, "tags", json_strings(im->tags, im->n_tags));
+		json_object_object_add(o, "digest_references", json_strings(im->digests, im->n_digests));
+		json_object_object_add(o, "dangling", json_object_new_boolean(im->dangling));
+		json_object_object_add(o, "head", json_object_new_boolean(im->head));
+		json_object_object_add(o, "parent", json_str_or_null(im->parent.s));
+		json_object_object_add(o, "os", json_str_or_null(im->os));
+		json_object_object_add(o, "architecture", json_str_or_null(im->arch));
+		json_object_object_add(o, "variant", json_str_or_null(im->variant));
+		for (size_t j = 0; j < im->n_layers; j++)
+			json_object_array_add(ids, json_object_new_string(
+				im->layers[j] ? im->layers[j]->chain_id.s : ""));
+		json_object_object_add(o, "layers", ids);
+		json_object_object_add(o, "size", json_object_new_int64((int64_t)im->size));
+		json_object_object_add(o, "migrate", json_object_new_boolean(im->migrate));
+		json_object_object_add(o, "reason", json_str_or_null(im->reason));
+		json_object_array_add(imgs, o);
+	}
+	for (size_t i = 0; i < st->n_layers; i++) {
+		const dm_layer *l = &st->layers[i];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "chain_id", json_object_new_string(l->chain_id.s));
+		json_object_object_add(o, "diff_id", json_str_or_null(l->diff_id.s));
+		json_object_object_add(o, "parent", json_str_or_null(l->parent_id.s));
+		json_object_object_add(o, "cache_id", json_str_or_null(l->cache_id));
+		json_object_object_add(o, "size", json_object_new_int64(l->size));
+		json_object_object_add(o, "images", json_object_new_int64(l->refcount));
+		json_object_object_add(o, "migrate", json_object_new_boolean(l->migrate_refs > 0));
+		json_object_object_add(o, "usable", json_object_new_boolean(l->usable));
+		json_object_object_add(o, "reason", json_str_or_null(l->reason));
+		json_object_array_add(layers, o);
+	}
+	for (size_t i = 0; i < st->n_containers; i++) {
+		const dm_container *c = &st->containers[i];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "id", json_object_new_string(c->id));
+		json_object_object_add(o, "image", json_str_or_null(c->image.s));
+		json_object_object_add(o, "mount_id", json_str_or_null(c->mount_id));
+		json_object_object_add(o, "reason", json_str_or_null(c->reason));
+		json_object_array_add(ctrs, o);
+	}
+	for (size_t i = 0; i < st->n_problems; i++) {
+		const dm_problem *p = &st->problems[i];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "kind", json_object_new_string(item_kind(p->kind)));
+		json_object_object_add(o, "id", json_object_new_string(p->id));
+		json_object_object_add(o, "reason", json_object_new_string(p->reason));
+		json_object_array_add(p->warning ? warnings : skipped, o);
+	}
+	json_object_object_add(summary, "images", json_object_new_int64((int64_t)st->n_images));
+	json_object_object_add(summary, "images_to_migrate", json_object_new_int64((int64_t)n_migrate));
+	json_object_object_add(summary, "layers_to_migrate", json_object_new_int64((int64_t)t.count));
+	json_object_object_add(summary, "layers_size", json_object_new_int64((int64_t)t.size));
+	json_object_object_add(summary, "shared_layers", json_object_new_int64((int64_t)t.shared));
+	json_object_object_add(summary, "containers", json_object_new_int64((int64_t)st->n_containers));
+	json_object_object_add(doc, "summary", summary);
+	json_object_object_add(doc, "images", imgs);
+	json_object_object_add(doc, "layers", layers);
+	json_object_object_add(doc, "containers", ctrs);
+	json_object_object_add(doc, "not_migrated", skipped);
+	json_object_object_add(doc, "warnings", warnings);
+	return doc;
+}
+
+static void print_names(const char *label, char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		printf("%-33s%s%s\n", "", label, v[i]);
+}
+
+static void plan_text(const dm_store *st)
+{
+	struct layer_totals t = layer_totals(st);
+	char sz[32];
+	size_t n_migrate = 0, n_warn = 0;
+
+	printf("Docker root %s, storage driver %s\n\n", st->root, dm_driver_name(st->driver));
+	printf("%-14s %6s %9s  %s\n", "IMAGE ID", "LAYERS", "SIZE", "NAMES");
+	for (size_t i = 0; i < st->n_images; i++) {
+		const dm_image *im = &st->images[i];
+
+		if (!im->migrate)
+			continue;
+		n_migrate++;
+		printf("%.12s   %6zu %9s  %s\n", dm_digest_hex(&im->id), im->n_layers,
+		       human_size(im->size, sz, sizeof sz),
+		       im->n_tags ? im->tags[0] : im->n_digests ? "(digest reference only)" : "(dangling)");
+		if (im->n_tags > 1)
+			print_names("", im->tags + 1, im->n_tags - 1);
+		print_names("digest: ", im->digests, im->n_digests);
+	}
+	printf("\n%zu of %zu images will be migrated; %zu distinct layers, %s in all, %zu shared by several images.\n",
+	       n_migrate, st->n_images, t.count, human_size(t.size, sz, sizeof sz), t.shared);
+	printf("%zu containers found (containers are not migrated).\n", st->n_containers);
+	for (size_t i = 0; i < st->n_problems; i++)
+		n_warn += st->problems[i].warning;
+	if (st->n_problems > n_warn) {
+		printf("\nNot migrated:\n");
+		for (size_t i = 0; i < st->n_problems; i++)
+			if (!st->problems[i].warning)
+				printf("  %s %s: %s\n", item_kind(st->problems[i].kind), st->problems[i].id,
+				       st->problems[i].reason);
+	}
+	if (n_warn) {
+		printf("\nWarnings:\n");
+		for (size_t i = 0; i < st->n_problems; i++)
+			if (st->problems[i].warning)
+				printf("  %s %s: %s\n", item_kind(st->problems[i].kind), st->problems[i].id,
+				       st->problems[i].reason);
+	}
+}
+
+static int open_store(const struct options *o, dm_store **st)
+{
+	dm_error err = {0};
+
+	if (dm_store_open(o->docker_root, o->driver, st, &err) < 0) {
+		report_error(&err);
+		return EXIT_SOURCE;
+	}
+	return EXIT_OK;
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+	struct options o;
+	dm_store *st;
+	int rc = parse_options(argc, argv, "plan",
+				ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON), &o);
+
+	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
+		return rc;
+	if (o.json) {
+		json_object *doc = plan_json(st);
+
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+							 JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+	} else {
+		plan_text(st);
+	}
+	dm_store_close(st);
+	return EXIT_OK;
+}
+
+struct verify_report {
+	size_t ok, failed;
+};
+
+static void verify_line(void *opaque, const dm_layer *layer, bool ok, const dm_error *err,
+			const dm_tarsplit_stats *stats)
+{
+	struct verify_report *r = opaque;
+
+	if (ok) {
+		r->ok++;
+		printf("ok   %s %" PRIu64 " bytes, %" PRIu64 " entries\n", layer->chain_id.s, stats->bytes,
+		       stats->files);
+	} else {
+		r->failed++;
+		printf("FAIL %s: %s\n", layer->chain_id.s, err->msg);
+	}
+	fflush(stdout);
+}
+
+static int cmd_verify_source(int argc, char **argv)
+{
+	struct options o;
+	struct verify_report r = {0, 0};
+	dm_store *st;
+	int rc = parse_options(argc, argv, "verify-source",
+				ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JOBS), &o);
+
+	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
+		return rc;
+	dm_store_verify(st, o.jobs, verify_line, &r);
+	printf("verify-source: %zu layers, %zu ok, %zu failed\n", r.ok + r.failed, r.ok, r.failed);
+	dm_store_close(st);
+	return r.failed ? EXIT_SOME_FAILED : EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{"plan", cmd_plan},
+		{"verify-source", cmd_verify_source},
+	};
+	const char *cmd;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
 		printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
 		return EXIT_OK;
 	}
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return EXIT_OK;
 	}
-	usage(stderr);
-	return EXIT_USAGE;
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+		if (!strcmp(cmd, cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	return usage_error("unknown command '%s'", cmd);
 }

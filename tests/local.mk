@@ -87,3 +87,7 @@ tests_test_bolt_SOURCES = tests/test_bolt.c
 tests_test_bolt_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_bolt_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_bolt
+
+# The front end: exit codes, plan, verify-source on the fixture stores.
+TESTS += tests/cli.sh
+EXTRA_DIST += tests/cli.sh tests/lib-test.sh
