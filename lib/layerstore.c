@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,7 +46,6 @@ typedef struct loader {
 	bool *layer_read_ok;     /* diff, size, cache-id and parent parsed */
 	bool *image_valid;       /* what moby would restore: config ok, linux, layer chain loadable */
 	size_t *image_parent;    /* index of the parent image, or NONE */
-	size_t cap_images, cap_layers, cap_containers;
 } loader;
 
 static const char *const driver_names[] = { [DM_DRIVER_OVERLAY2] = "overlay2", [DM_DRIVER_VFS] = "vfs" };
@@ -53,6 +53,19 @@ static const char *const driver_names[] = { [DM_DRIVER_OVERLAY2] = "overlay2", [
 const char *dm_driver_name(dm_driver driver)
 {
 	return driver_names[driver];
+}
+
+static char *vxasprintf(loader *ld, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+static char *vxasprintf(loader *ld, const char *fmt, va_list ap)
+{
+	char *s;
+
+	if (vasprintf(&s, fmt, ap) < 0) {
+		ld->oom = true;
+		return NULL;
+	}
+	return s;
 }
 
 static char *xasprintf(loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -63,10 +76,7 @@ static char *xasprintf(loader *ld, const char *fmt, ...)
 	char *s;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) {
-		s = NULL;
-		ld->oom = true;
-	}
+	s = vxasprintf(ld, fmt, ap);
 	va_end(ap);
 	return s;
 }
@@ -78,6 +88,12 @@ static char *xstrdup(loader *ld, const char *s)
 	if (s && !d)
 		ld->oom = true;
 	return d;
+}
+
+/* calloc that never asks for 0 bytes, so NULL always means out of memory. */
+static void *zalloc(size_t n, size_t size)
+{
+	return calloc(n ? n : 1, size);
 }
 
 /* Makes room for one more element in *arr (of *cap elements, n used). */
@@ -101,16 +117,25 @@ static bool grow(loader *ld, void *arr, size_t *cap, size_t n, size_t elem)
 	return true;
 }
 
-/* Reads dirfd/name (never following a symlink, refusing anything but a regular file of at most
- * cap bytes) into a NUL-terminated buffer.  path names the file in messages.  A missing file
- * fails with code ENOENT. */
-static int slurp_at(int dirfd, const char *name, const char *path, size_t cap, char **out,
-		    size_t *len, dm_error *err)
+/* A directory metadata files are read from: the fd for access, the path for messages. */
+typedef struct dirref {
+	int fd;
+	const char *path;
+} dirref;
+
+#define PATH_FMT "%s/%s"
+
+/* Reads d/name (never following a symlink, refusing anything but a regular file of at most cap
+ * bytes) into a NUL-terminated buffer.  A missing file fails with code ENOENT. */
+static int slurp_at(dirref d, const char *name, size_t cap, char **out, size_t *len, dm_error *err)
 {
+	char path[PATH_MAX];
 	struct stat sb;
 	char *buf;
 	size_t n = 0;
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd = openat(d.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	snprintf(path, sizeof path, PATH_FMT, d.path, name);
 
 	if (fd < 0) {
 		if (errno == ELOOP)
@@ -166,16 +191,16 @@ fail:
 }
 
 /* Reads a small metadata file and trims surrounding whitespace, as moby does. */
-static int read_small(int dirfd, const char *name, const char *path, char **out, dm_error *err)
+static int read_small(dirref d, const char *name, char **out, dm_error *err)
 {
 	char *buf, *s, *e;
 	size_t len;
 
-	if (slurp_at(dirfd, name, path, MAX_SMALL_FILE, &buf, &len, err) < 0)
+	if (slurp_at(d, name, MAX_SMALL_FILE, &buf, &len, err) < 0)
 		return -1;
 	if (strlen(buf) != len) {
 		free(buf);
-		return dm_err_set(err, EINVAL, "%s: contains a NUL byte", path);
+		return dm_err_set(err, EINVAL, PATH_FMT ": contains a NUL byte", d.path, name);
 	}
 	for (s = buf; isspace((unsigned char)*s); s++)
 		;
@@ -188,14 +213,18 @@ static int read_small(int dirfd, const char *name, const char *path, char **out,
 }
 
 /* Reads a file holding one digest.  Returns 1 when it is absent and optional. */
-static int read_digest(int dirfd, const char *name, const char *path, bool optional, dm_digest *out,
-		       dm_error *err)
+static int read_digest(dirref d, const char *name, bool optional, dm_digest *out, dm_error *err)
 {
-	char *s;
+	char path[PATH_MAX], *s;
 	int r;
 
-	if (read_small(dirfd, name, path, &s, err) < 0)
-		return optional && err->code == ENOENT ? 1 : -1;
+	if (read_small(d, name, &s, err) < 0) {
+		if (!optional || err->code != ENOENT)
+			return -1;
+		dm_err_clear(err);
+		return 1;
+	}
+	snprintf(path, sizeof path, PATH_FMT, d.path, name);
 	r = dm_digest_parse(s, strlen(s), out, path, err);
 	free(s);
 	return r;
@@ -235,16 +264,17 @@ static int parse_json(const char *buf, size_t len, const char *path, json_object
 
 /* Reads and parses a JSON file; digest and size (may be NULL) are set once the bytes are read,
  * even when they do not parse. */
-static int load_json_file(int dirfd, const char *name, const char *path, size_t cap,
-			  json_object **out, dm_digest *digest, uint64_t *size, dm_error *err)
+static int load_json_file(dirref d, const char *name, size_t cap, json_object **out, dm_digest *digest,
+			  uint64_t *size, dm_error *err)
 {
-	char *buf;
+	char path[PATH_MAX], *buf;
 	size_t len;
 	int r;
 
 	*out = NULL;
-	if (slurp_at(dirfd, name, path, cap, &buf, &len, err) < 0)
+	if (slurp_at(d, name, cap, &buf, &len, err) < 0)
 		return -1;
+	snprintf(path, sizeof path, PATH_FMT, d.path, name);
 	if (digest)
 		dm_sha256_buf(buf, len, digest);
 	if (size)
@@ -267,10 +297,7 @@ static void problem(loader *ld, dm_item_kind kind, const char *id, bool warning,
 	p = &ld->problems[ld->n_problems++];
 	*p = (dm_problem){ kind, xstrdup(ld, id), NULL, warning };
 	va_start(ap, fmt);
-	if (vasprintf(&p->reason, fmt, ap) < 0) {
-		p->reason = NULL;
-		ld->oom = true;
-	}
+	p->reason = vxasprintf(ld, fmt, ap);
 	va_end(ap);
 }
 
@@ -382,20 +409,20 @@ static void add_reference(loader *ld, const char *path, const char *key, json_ob
 	dm_ref_string(&ref, norm);
 	if (!grow(ld, &ld->refs, &ld->cap_refs, ld->n_refs, sizeof *ld->refs))
 		return;
-	ld->refs[ld->n_refs++] = (ref_entry){ xstrdup(ld, norm), ref.digest[0] != '\0', image };
+	ld->refs[ld->n_refs] = (ref_entry){ xstrdup(ld, norm), ref.digest[0] != '\0', image };
+	ld->n_refs += ld->refs[ld->n_refs].name != NULL;
 }
 
 /* Fatal on any deviation from the shape dockerd writes: guessing would lose tags silently. */
 static int load_repositories(loader *ld, dm_error *err)
 {
-	char *path = xasprintf(ld, "%s/repositories.json", ld->st->image_dir);
+	dirref d = { ld->image_fd, ld->st->image_dir };
 	json_object *top = NULL, *repos = NULL;
+	char path[PATH_MAX];
 	int r = -1;
 
-	if (!path)
-		return dm_err_set(err, ENOMEM, "out of memory");
-	if (load_json_file(ld->image_fd, "repositories.json", path, MAX_REPOSITORIES_FILE, &top, NULL,
-			   NULL, err) < 0) {
+	snprintf(path, sizeof path, PATH_FMT, d.path, "repositories.json");
+	if (load_json_file(d, "repositories.json", MAX_REPOSITORIES_FILE, &top, NULL, NULL, err) < 0) {
 		/* dockerd starts with no tags when the file does not exist yet. */
 		if (err->code == ENOENT) {
 			dm_err_clear(err);
@@ -438,7 +465,6 @@ static int load_repositories(loader *ld, dm_error *err)
 	r = 0;
 out:
 	json_object_put(top);
-	free(path);
 	return r;
 }
 
@@ -455,17 +481,17 @@ static void dedupe_refs(loader *ld)
 {
 	size_t out = 0;
 
-	qsort(ld->refs, ld->n_refs, sizeof *ld->refs, cmp_ref);
+	if (ld->n_refs)
+		qsort(ld->refs, ld->n_refs, sizeof *ld->refs, cmp_ref);
 	for (size_t i = 0; i < ld->n_refs;) {
+		ref_entry keep = ld->refs[i];
 		size_t j = i + 1;
 		bool conflict = false;
 
-		while (j < ld->n_refs && strcmp(ld->refs[j].name, ld->refs[i].name) == 0) {
-			conflict |= strcmp(ld->refs[j].image.s, ld->refs[i].image.s) != 0;
+		while (j < ld->n_refs && strcmp(ld->refs[j].name, keep.name) == 0) {
+			conflict |= strcmp(ld->refs[j].image.s, keep.image.s) != 0;
 			j++;
 		}
-		ref_entry keep = ld->refs[i];
-
 		ld->refs[i].name = NULL;
 		for (size_t k = i; k < j; k++)
 			free(ld->refs[k].name);
@@ -500,10 +526,7 @@ static void layer_fail(loader *ld, dm_layer *l, const char *fmt, ...)
 	if (l->reason)
 		return;
 	va_start(ap, fmt);
-	if (vasprintf(&l->reason, fmt, ap) < 0) {
-		l->reason = NULL;
-		ld->oom = true;
-	}
+	l->reason = vxasprintf(ld, fmt, ap);
 	va_end(ap);
 }
 
@@ -531,10 +554,9 @@ done:
 /* Reads the files of layerdb/sha256/<hex>; failures here mean moby could not load the layer. */
 static void read_layer(loader *ld, int sha_fd, const char *hex, dm_layer *l, bool *read_ok)
 {
-	char *dir = xasprintf(ld, "%s/layerdb/sha256/%s", ld->st->image_dir, hex);
-	char *path = NULL, *size_s = NULL;
+	char *dir = xasprintf(ld, "%s/layerdb/sha256/%s", ld->st->image_dir, hex), *size = NULL, *end;
 	dm_error e = { 0 };
-	int fd;
+	dirref d = { -1, dir };
 
 	memcpy(l->chain_id.s, DM_DIGEST_PREFIX, 7);
 	memcpy(l->chain_id.s + 7, hex, DM_DIGEST_HEXLEN + 1);
@@ -542,44 +564,32 @@ static void read_layer(loader *ld, int sha_fd, const char *hex, dm_layer *l, boo
 	if (!dir)
 		return;
 	l->tarsplit_path = xasprintf(ld, "%s/tar-split.json.gz", dir);
-	fd = open_dir_at(sha_fd, hex, dir, &e);
-	if (fd < 0) {
-		layer_fail(ld, l, "%s", e.msg);
-		goto out;
-	}
-#define FIELD(name) (free(path), path = xasprintf(ld, "%s/" name, dir), path ? path : "?")
-	if (read_digest(fd, "diff", FIELD("diff"), false, &l->diff_id, &e) < 0)
+	d.fd = open_dir_at(sha_fd, hex, dir, &e);
+	if (d.fd < 0 || read_digest(d, "diff", false, &l->diff_id, &e) < 0 ||
+	    read_small(d, "size", &size, &e) < 0)
 		goto bad;
-	if (read_small(fd, "size", FIELD("size"), &size_s, &e) < 0)
+	errno = 0;
+	l->size = strtoll(size, &end, 10);
+	if (!*size || *end || errno || l->size < 0) {
+		dm_err_set(&e, EINVAL, "%s/size: \"%s\" is not a size in bytes", dir, size);
 		goto bad;
-	{
-		char *end;
-
-		errno = 0;
-		l->size = strtoll(size_s, &end, 10);
-		if (!*size_s || *end || errno || l->size < 0) {
-			dm_err_set(&e, EINVAL, "%s: \"%s\" is not a size in bytes", path, size_s);
-			goto bad;
-		}
 	}
-	if (read_small(fd, "cache-id", FIELD("cache-id"), &l->cache_id, &e) < 0)
+	if (read_small(d, "cache-id", &l->cache_id, &e) < 0)
 		goto bad;
 	if (!l->cache_id[0]) {
-		dm_err_set(&e, EINVAL, "%s: empty", path);
+		dm_err_set(&e, EINVAL, "%s/cache-id: empty", dir);
 		goto bad;
 	}
-	if (read_digest(fd, "parent", FIELD("parent"), true, &l->parent_id, &e) < 0)
+	if (read_digest(d, "parent", true, &l->parent_id, &e) < 0)
 		goto bad;
-#undef FIELD
 	*read_ok = true;
-	goto close;
+	goto out;
 bad:
 	layer_fail(ld, l, "%s", e.msg);
-close:
-	close(fd);
 out:
-	free(size_s);
-	free(path);
+	if (d.fd >= 0)
+		close(d.fd);
+	free(size);
 	free(dir);
 }
 
@@ -622,29 +632,30 @@ const dm_layer *dm_store_layer(const dm_store *st, const char *chain_id)
 			    : NULL;
 }
 
-/* Lists directory entries named by 64 lowercase hex digits (others are crash leftovers such as
- * .tmp-* files or *-removing directories) into a sorted array of names. */
-static int list_hex_dir(loader *ld, int dirfd, const char *name, const char *path, char (**out)[65],
-			size_t *n, dm_error *err)
+/* Opens <image dir>/rel into d->fd (-1 when it does not exist: no entries) and lists, sorted, the
+ * entries named by 64 lowercase hex digits; others are crash leftovers such as .tmp-* files or
+ * *-removing directories. */
+static int list_hex_dir(loader *ld, const char *rel, dirref *d, char (**out)[65], size_t *n, dm_error *err)
 {
 	size_t cap = 0;
 	struct dirent *de;
-	DIR *d;
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *dir;
+	int fd;
 
 	*out = NULL;
 	*n = 0;
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return dm_err_sys(err, "%s", path);
+	d->fd = openat(ld->image_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d->fd < 0)
+		return errno == ENOENT ? 0 : dm_err_sys(err, "%s", d->path);
+	/* A second open file description: readdir moves its offset, d->fd stays for openat. */
+	fd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir = fd < 0 ? NULL : fdopendir(fd);
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return dm_err_sys(err, "%s", d->path);
 	}
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return dm_err_sys(err, "%s", path);
-	}
-	while ((errno = 0, de = readdir(d))) {
+	while ((errno = 0, de = readdir(dir))) {
 		size_t len = strlen(de->d_name);
 
 		if (!dm_digest_hex_valid(de->d_name, len) || !grow(ld, out, &cap, *n, sizeof **out))
@@ -652,11 +663,11 @@ static int list_hex_dir(loader *ld, int dirfd, const char *name, const char *pat
 		memcpy((*out)[(*n)++], de->d_name, len + 1);
 	}
 	if (errno) {
-		dm_err_sys(err, "%s", path);
-		closedir(d);
+		dm_err_sys(err, "%s", d->path);
+		closedir(dir);
 		return -1;
 	}
-	closedir(d);
+	closedir(dir);
 	if (*n)
 		qsort(*out, *n, sizeof **out, (int (*)(const void *, const void *))strcmp);
 	return 0;
@@ -666,8 +677,8 @@ static int list_hex_dir(loader *ld, int dirfd, const char *name, const char *pat
  * nodes, each after its parent.  Linear time: each node is walked once. */
 static bool find_cycles(loader *ld, const size_t *parent, size_t n, bool *cyc, size_t *order)
 {
-	unsigned char *state = calloc(n ? n : 1, 1); /* 0 unseen, 1 on the current walk, 2 done */
-	size_t *stack = calloc(n ? n : 1, sizeof *stack);
+	unsigned char *state = zalloc(n, 1); /* 0 unseen, 1 on the current walk, 2 done */
+	size_t *stack = zalloc(n, sizeof *stack);
 	size_t k = 0;
 
 	if (!state || !stack) {
@@ -705,8 +716,8 @@ static void link_layers(loader *ld)
 {
 	dm_store *st = ld->st;
 	size_t n = st->n_layers;
-	size_t *parent = calloc(n ? n : 1, sizeof *parent), *order = calloc(n ? n : 1, sizeof *order);
-	bool *cyc = calloc(n ? n : 1, sizeof *cyc);
+	size_t *parent = zalloc(n, sizeof *parent), *order = zalloc(n, sizeof *order);
+	bool *cyc = zalloc(n, sizeof *cyc);
 
 	if (!parent || !order || !cyc) {
 		ld->oom = true;
@@ -724,38 +735,29 @@ static void link_layers(loader *ld)
 		goto out;
 	for (size_t k = 0; k < n; k++) {
 		dm_layer *l = &st->layers[order[k]];
-		const char *dir = st->image_dir, *hex = dm_digest_hex(&l->chain_id);
+		char why[256] = "";
 		dm_digest want;
 
 		if (!ld->layer_read_ok[order[k]])
 			continue;
-		if (cyc[order[k]]) {
-			layer_fail(ld, l, "%s/layerdb/sha256/%s/parent: layer parent cycle (its chain of parents leads back to it)",
-				   dir, hex);
-			continue;
+		if (cyc[order[k]])
+			snprintf(why, sizeof why, "parent: layer parent cycle (its chain of parents leads back to it)");
+		else if (l->parent_id.s[0] && !l->parent)
+			snprintf(why, sizeof why, "parent: parent layer %s is not in the layer store", l->parent_id.s);
+		else if (l->parent && !l->parent->depth)
+			snprintf(why, sizeof why, "parent: parent layer %s is broken", l->parent_id.s);
+		else if (l->parent && l->parent->depth >= DM_MAX_LAYER_DEPTH)
+			snprintf(why, sizeof why, "parent: chain deeper than %d layers", DM_MAX_LAYER_DEPTH);
+		if (!why[0]) {
+			dm_chain_id(l->parent ? &l->parent_id : NULL, &l->diff_id, &want);
+			if (strcmp(want.s, l->chain_id.s) != 0)
+				snprintf(why, sizeof why, "diff: chain ID does not match diff and parent (they give %s)",
+					 want.s);
 		}
-		if (l->parent_id.s[0] && !l->parent) {
-			layer_fail(ld, l, "%s/layerdb/sha256/%s/parent: parent layer %s is not in the layer store",
-				   dir, hex, l->parent_id.s);
-			continue;
-		}
-		if (l->parent && !l->parent->depth) {
-			layer_fail(ld, l, "%s/layerdb/sha256/%s/parent: parent layer %s is broken", dir, hex,
-				   l->parent_id.s);
-			continue;
-		}
-		if (l->parent && l->parent->depth >= DM_MAX_LAYER_DEPTH) {
-			layer_fail(ld, l, "%s/layerdb/sha256/%s/parent: chain deeper than %d layers", dir, hex,
-				   DM_MAX_LAYER_DEPTH);
-			continue;
-		}
-		dm_chain_id(l->parent ? &l->parent_id : NULL, &l->diff_id, &want);
-		if (strcmp(want.s, l->chain_id.s) != 0) {
-			layer_fail(ld, l, "%s/layerdb/sha256/%s: chain ID does not match its diff and parent (want %s)",
-				   dir, hex, want.s);
-			continue;
-		}
-		l->depth = l->parent ? l->parent->depth + 1 : 1;
+		if (why[0])
+			layer_fail(ld, l, "%s/layerdb/sha256/%s/%s", st->image_dir, dm_digest_hex(&l->chain_id), why);
+		else
+			l->depth = l->parent ? l->parent->depth + 1 : 1;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (ld->layer_read_ok[i])
@@ -769,35 +771,29 @@ out:
 static int load_layers(loader *ld, dm_error *err)
 {
 	dm_store *st = ld->st;
-	char (*names)[65];
-	char *path = xasprintf(ld, "%s/layerdb/sha256", st->image_dir);
-	int fd, r = -1;
+	char (*names)[65] = NULL, *path = xasprintf(ld, "%s/layerdb/sha256", st->image_dir);
+	dirref d = { -1, path };
+	int r = -1;
 
 	if (!path)
 		return dm_err_set(err, ENOMEM, "out of memory");
-	if (list_hex_dir(ld, ld->image_fd, "layerdb/sha256", path, &names, &st->n_layers, err) < 0)
+	if (list_hex_dir(ld, "layerdb/sha256", &d, &names, &st->n_layers, err) < 0)
 		goto out;
-	st->layers = calloc(st->n_layers ? st->n_layers : 1, sizeof *st->layers);
-	ld->layer_read_ok = calloc(st->n_layers ? st->n_layers : 1, sizeof *ld->layer_read_ok);
+	st->layers = zalloc(st->n_layers, sizeof *st->layers);
+	ld->layer_read_ok = zalloc(st->n_layers, sizeof *ld->layer_read_ok);
 	if (!st->layers || !ld->layer_read_ok) {
 		st->n_layers = 0;
 		dm_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	r = 0;
-	if (!st->n_layers)
-		goto out;
-	fd = open_dir_at(ld->image_fd, "layerdb/sha256", path, err);
-	if (fd < 0) {
-		r = -1;
-		goto out;
-	}
 	/* names are sorted, so layers are in chain-ID order as read. */
 	for (size_t i = 0; i < st->n_layers; i++)
-		read_layer(ld, fd, names[i], &st->layers[i], &ld->layer_read_ok[i]);
-	close(fd);
+		read_layer(ld, d.fd, names[i], &st->layers[i], &ld->layer_read_ok[i]);
 	link_layers(ld);
+	r = 0;
 out:
+	if (d.fd >= 0)
+		close(d.fd);
 	free(names);
 	free(path);
 	return r;
@@ -816,10 +812,7 @@ static void image_fail(loader *ld, dm_image *img, dm_image_state state, const ch
 		return;
 	img->state = state;
 	va_start(ap, fmt);
-	if (vasprintf(&img->reason, fmt, ap) < 0) {
-		img->reason = NULL;
-		ld->oom = true;
-	}
+	img->reason = vxasprintf(ld, fmt, ap);
 	va_end(ap);
 }
 
@@ -857,8 +850,8 @@ static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *e
 	n = json_object_is_type(ids, json_type_array) ? json_object_array_length(ids) : 0;
 	if (n > DM_MAX_LAYER_DEPTH)
 		return dm_err_set(err, EINVAL, "%s: %zu layers, more than %d", path, n, DM_MAX_LAYER_DEPTH);
-	img->diff_ids = calloc(n ? n : 1, sizeof *img->diff_ids);
-	img->layers = calloc(n ? n : 1, sizeof *img->layers);
+	img->diff_ids = zalloc(n, sizeof *img->diff_ids);
+	img->layers = zalloc(n, sizeof *img->layers);
 	if (!img->diff_ids || !img->layers) {
 		ld->oom = true;
 		return dm_err_set(err, ENOMEM, "out of memory");
@@ -900,7 +893,7 @@ static void resolve_image_layers(loader *ld, dm_image *img, bool *valid)
 	*valid = img->n_layers == 0 || (img->layers[img->n_layers - 1] && img->layers[img->n_layers - 1]->depth);
 }
 
-static void read_image(loader *ld, int content_fd, const char *hex, dm_image *img, bool *valid)
+static void read_image(loader *ld, dirref content, const char *hex, dm_image *img, bool *valid)
 {
 	dm_store *st = ld->st;
 	json_object *cfg = NULL;
@@ -913,8 +906,7 @@ static void read_image(loader *ld, int content_fd, const char *hex, dm_image *im
 	img->config_path = xasprintf(ld, "%s/imagedb/content/sha256/%s", st->image_dir, hex);
 	if (!img->config_path)
 		return;
-	loaded = load_json_file(content_fd, hex, img->config_path, MAX_CONFIG_FILE, &cfg, &actual,
-				&img->config_size, &e);
+	loaded = load_json_file(content, hex, MAX_CONFIG_FILE, &cfg, &actual, &img->config_size, &e);
 	if (loaded < 0 && !actual.s[0]) {
 		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
 		return;
@@ -952,13 +944,13 @@ const dm_image *dm_store_image(const dm_store *st, const char *id)
 
 /* imagedb/metadata parents, as moby's children map sees them: only between valid images.  A
  * cycle cannot come from dockerd; its links are dropped so every member stays visible. */
-static void link_images(loader *ld, int meta_fd)
+static void link_images(loader *ld, dirref meta)
 {
 	dm_store *st = ld->st;
-	size_t n = st->n_images, *order = calloc(n ? n : 1, sizeof *order);
-	bool *cyc = calloc(n ? n : 1, sizeof *cyc);
+	size_t n = st->n_images, *order = zalloc(n, sizeof *order);
+	bool *cyc = zalloc(n, sizeof *cyc);
 
-	ld->image_parent = calloc(n ? n : 1, sizeof *ld->image_parent);
+	ld->image_parent = zalloc(n, sizeof *ld->image_parent);
 	if (!order || !cyc || !ld->image_parent) {
 		ld->oom = true;
 		goto out;
@@ -966,18 +958,16 @@ static void link_images(loader *ld, int meta_fd)
 	for (size_t i = 0; i < n; i++) {
 		dm_image *img = &st->images[i];
 		const char *hex = dm_digest_hex(&img->id);
-		char rel[DM_DIGEST_HEXLEN + sizeof "/parent"], *path;
+		char rel[DM_DIGEST_HEXLEN + sizeof "/parent"];
 		const dm_image *p = NULL;
 		dm_error e = { 0 };
 
 		ld->image_parent[i] = NONE;
-		if (meta_fd < 0)
+		if (meta.fd < 0)
 			continue;
 		snprintf(rel, sizeof rel, "%s/parent", hex);
-		path = xasprintf(ld, "%s/imagedb/metadata/sha256/%s", st->image_dir, rel);
-		if (path && read_digest(meta_fd, rel, path, true, &img->parent, &e) < 0 && e.code != ENOENT)
+		if (read_digest(meta, rel, true, &img->parent, &e) < 0)
 			problem(ld, DM_ITEM_IMAGE, img->id.s, true, "%s; parent link ignored", e.msg);
-		free(path);
 		if (img->parent.s[0] && ld->image_valid[i])
 			p = dm_store_image(st, img->parent.s);
 		if (p && ld->image_valid[p - st->images])
@@ -1004,38 +994,38 @@ out:
 static int load_images(loader *ld, dm_error *err)
 {
 	dm_store *st = ld->st;
-	char (*names)[65];
-	char *path = xasprintf(ld, "%s/imagedb/content/sha256", st->image_dir);
-	int fd = -1, meta_fd, r = -1;
+	char (*names)[65] = NULL, *path = xasprintf(ld, "%s/imagedb/content/sha256", st->image_dir);
+	char *meta_path = xasprintf(ld, "%s/imagedb/metadata/sha256", st->image_dir);
+	dirref d = { -1, path }, meta = { -1, meta_path };
+	int r = -1;
 
-	if (!path)
-		return dm_err_set(err, ENOMEM, "out of memory");
-	if (list_hex_dir(ld, ld->image_fd, "imagedb/content/sha256", path, &names, &st->n_images, err) < 0)
+	if (!path || !meta_path) {
+		dm_err_set(err, ENOMEM, "out of memory");
 		goto out;
-	st->images = calloc(st->n_images ? st->n_images : 1, sizeof *st->images);
-	ld->image_valid = calloc(st->n_images ? st->n_images : 1, sizeof *ld->image_valid);
+	}
+	if (list_hex_dir(ld, "imagedb/content/sha256", &d, &names, &st->n_images, err) < 0)
+		goto out;
+	st->images = zalloc(st->n_images, sizeof *st->images);
+	ld->image_valid = zalloc(st->n_images, sizeof *ld->image_valid);
 	if (!st->images || !ld->image_valid) {
 		st->n_images = 0;
 		dm_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	if (st->n_images) {
-		fd = open_dir_at(ld->image_fd, "imagedb/content/sha256", path, err);
-		if (fd < 0)
-			goto out;
-	}
 	for (size_t i = 0; i < st->n_images; i++)
-		read_image(ld, fd, names[i], &st->images[i], &ld->image_valid[i]);
-	meta_fd = openat(ld->image_fd, "imagedb/metadata/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	link_images(ld, meta_fd);
-	if (meta_fd >= 0)
-		close(meta_fd);
+		read_image(ld, d, names[i], &st->images[i], &ld->image_valid[i]);
+	/* Parents are optional: a store made only by pulls may have no metadata at all. */
+	meta.fd = openat(ld->image_fd, "imagedb/metadata/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	link_images(ld, meta);
 	r = 0;
 out:
-	if (fd >= 0)
-		close(fd);
+	if (d.fd >= 0)
+		close(d.fd);
+	if (meta.fd >= 0)
+		close(meta.fd);
 	free(names);
 	free(path);
+	free(meta_path);
 	return r;
 }
 
@@ -1103,102 +1093,97 @@ static bool mount_id_valid(const char *s)
 
 /* The image a container was created from, from containers/<id>/config.v2.json when present:
  * only that ID comes from there, and nothing else depends on it, so the file may be absent. */
-static void container_image(loader *ld, int containers_fd, dm_container *c, dm_error *err)
+static void container_image(dirref containers, dm_container *c, dm_error *err)
 {
-	char *path = xasprintf(ld, "%s/containers/%s/config.v2.json", ld->st->root, c->id);
 	char rel[DM_DIGEST_HEXLEN + sizeof "/config.v2.json"];
 	json_object *cfg = NULL, *v;
 
-	if (!path || containers_fd < 0)
-		goto out;
+	if (containers.fd < 0)
+		return;
 	snprintf(rel, sizeof rel, "%s/config.v2.json", c->id);
-	if (load_json_file(containers_fd, rel, path, MAX_CONFIG_FILE, &cfg, NULL, NULL, err) < 0) {
+	if (load_json_file(containers, rel, MAX_CONFIG_FILE, &cfg, NULL, NULL, err) < 0) {
 		if (err->code == ENOENT)
 			dm_err_clear(err);
 	} else if (json_object_object_get_ex(cfg, "Image", &v) && !json_object_is_type(v, json_type_null)) {
 		const char *s = json_object_get_string(v);
 
 		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s))
-			dm_err_set(err, EINVAL, "%s: \"Image\" is not a sha256 digest", path);
+			dm_err_set(err, EINVAL, PATH_FMT ": \"Image\" is not a sha256 digest", containers.path, rel);
 		else
 			memcpy(c->image.s, s, DM_DIGEST_STRLEN + 1);
 	}
 	json_object_put(cfg);
-out:
-	free(path);
 }
 
-static void read_container(loader *ld, int mounts_fd, int containers_fd, const char *id, dm_container *c)
+static void read_container(loader *ld, int mounts_fd, dirref containers, const char *id, dm_container *c)
 {
-	char *dir = xasprintf(ld, "%s/layerdb/mounts/%s", ld->st->image_dir, id), *path = NULL;
+	char *dir = xasprintf(ld, "%s/layerdb/mounts/%s", ld->st->image_dir, id);
 	dm_error e = { 0 };
-	int fd;
+	dirref d = { -1, dir };
 
 	c->id = xstrdup(ld, id);
 	if (!dir || !c->id)
 		goto out;
-	fd = open_dir_at(mounts_fd, id, dir, &e);
-	if (fd < 0)
-		goto bad;
-	path = xasprintf(ld, "%s/mount-id", dir);
-	if (path && read_small(fd, "mount-id", path, &c->mount_id, &e) == 0 && !mount_id_valid(c->mount_id))
-		dm_err_set(&e, EINVAL, "%s: \"%s\" is not a mount ID", path, c->mount_id);
-	free(path);
-	path = xasprintf(ld, "%s/init-id", dir);
-	if (!e.msg[0] && path && read_small(fd, "init-id", path, &c->init_id, &e) < 0 && e.code == ENOENT)
-		dm_err_clear(&e);
-	free(path);
-	path = xasprintf(ld, "%s/parent", dir);
-	if (!e.msg[0] && path && read_digest(fd, "parent", path, true, &c->parent_id, &e) == 0) {
-		c->parent = dm_store_layer(ld->st, c->parent_id.s);
-		if (!c->parent)
-			dm_err_set(&e, ENOENT, "%s: layer %s is not in the layer store", path, c->parent_id.s);
+	d.fd = open_dir_at(mounts_fd, id, dir, &e);
+	if (d.fd < 0 || read_small(d, "mount-id", &c->mount_id, &e) < 0)
+		goto out;
+	if (!mount_id_valid(c->mount_id)) {
+		dm_err_set(&e, EINVAL, "%s/mount-id: \"%s\" is not a mount ID", dir, c->mount_id);
+		goto out;
 	}
-	close(fd);
-	if (!e.msg[0])
-		container_image(ld, containers_fd, c, &e);
-bad:
+	if (read_small(d, "init-id", &c->init_id, &e) < 0) {
+		if (e.code != ENOENT)
+			goto out;
+		dm_err_clear(&e);
+	}
+	if (read_digest(d, "parent", true, &c->parent_id, &e) < 0)
+		goto out;
+	c->parent = c->parent_id.s[0] ? dm_store_layer(ld->st, c->parent_id.s) : NULL;
+	if (c->parent_id.s[0] && !c->parent) {
+		dm_err_set(&e, ENOENT, "%s/parent: layer %s is not in the layer store", dir, c->parent_id.s);
+		goto out;
+	}
+	container_image(containers, c, &e);
+out:
 	if (e.msg[0])
 		c->reason = xstrdup(ld, e.msg);
-out:
-	free(path);
+	if (d.fd >= 0)
+		close(d.fd);
 	free(dir);
 }
 
 static int load_containers(loader *ld, int root_fd, dm_error *err)
 {
 	dm_store *st = ld->st;
-	char (*names)[65];
-	char *path = xasprintf(ld, "%s/layerdb/mounts", st->image_dir);
-	int mounts_fd = -1, containers_fd, r = -1;
+	char (*names)[65] = NULL, *path = xasprintf(ld, "%s/layerdb/mounts", st->image_dir);
+	char *containers_path = xasprintf(ld, "%s/containers", st->root);
+	dirref d = { -1, path }, containers = { -1, containers_path };
+	int r = -1;
 
-	if (!path)
-		return dm_err_set(err, ENOMEM, "out of memory");
-	if (list_hex_dir(ld, ld->image_fd, "layerdb/mounts", path, &names, &st->n_containers, err) < 0)
+	if (!path || !containers_path) {
+		dm_err_set(err, ENOMEM, "out of memory");
 		goto out;
-	st->containers = calloc(st->n_containers ? st->n_containers : 1, sizeof *st->containers);
+	}
+	if (list_hex_dir(ld, "layerdb/mounts", &d, &names, &st->n_containers, err) < 0)
+		goto out;
+	st->containers = zalloc(st->n_containers, sizeof *st->containers);
 	if (!st->containers) {
 		st->n_containers = 0;
 		dm_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	r = 0;
-	if (!st->n_containers)
-		goto out;
-	mounts_fd = open_dir_at(ld->image_fd, "layerdb/mounts", path, err);
-	if (mounts_fd < 0) {
-		r = -1;
-		goto out;
-	}
-	containers_fd = openat(root_fd, "containers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	containers.fd = openat(root_fd, "containers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	for (size_t i = 0; i < st->n_containers; i++)
-		read_container(ld, mounts_fd, containers_fd, names[i], &st->containers[i]);
-	if (containers_fd >= 0)
-		close(containers_fd);
-	close(mounts_fd);
+		read_container(ld, d.fd, containers, names[i], &st->containers[i]);
+	r = 0;
 out:
+	if (d.fd >= 0)
+		close(d.fd);
+	if (containers.fd >= 0)
+		close(containers.fd);
 	free(names);
 	free(path);
+	free(containers_path);
 	return r;
 }
 
@@ -1449,11 +1434,11 @@ size_t dm_store_verify(const dm_store *st, unsigned jobs, dm_verify_fn cb, void 
 	size_t started = 0, want;
 
 	pthread_mutex_init(&ctx.mu, NULL);
-	ctx.res = calloc(st->n_layers ? st->n_layers : 1, sizeof *ctx.res);
+	ctx.res = zalloc(st->n_layers, sizeof *ctx.res);
 	want = ctx.res && jobs > 1 ? jobs - 1 : 0;
 	if (want > st->n_layers)
 		want = st->n_layers;
-	threads = calloc(want ? want : 1, sizeof *threads);
+	threads = zalloc(want, sizeof *threads);
 	/* Fewer threads than asked for (none at all, even) only make it slower. */
 	for (; threads && started < want; started++)
 		if (pthread_create(&threads[started], NULL, verify_worker, &ctx) != 0)

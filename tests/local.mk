@@ -91,3 +91,5 @@ TESTS += tests/test_bolt
 # The front end: exit codes, plan, verify-source on the fixture stores.
 TESTS += tests/cli.sh
 EXTRA_DIST += tests/cli.sh tests/lib-test.sh
+TESTS += tests/layerstore-fixtures.sh
+EXTRA_DIST += tests/layerstore-fixtures.sh
