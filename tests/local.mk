@@ -93,3 +93,55 @@ TESTS += tests/cli.sh
 EXTRA_DIST += tests/cli.sh tests/lib-test.sh
 TESTS += tests/layerstore-fixtures.sh
 EXTRA_DIST += tests/layerstore-fixtures.sh
+
+# bolt, beyond the unit tests: bolttool (a CLI for the shell tests), crash
+# safety, replay of the fuzz corpus, what real containerd wrote, containerd
+# modifying our files, and bbolt's own checker on everything the bolt tests
+# keep in tests/bolt-keep (boltcheck.sh runs last and empties it).
+AM_TESTS_ENVIRONMENT += DM_BOLT_KEEP_DIR='$(abs_top_builddir)/tests/bolt-keep'; export DM_BOLT_KEEP_DIR;
+check_PROGRAMS += tests/bolttool tests/bolt-crash tests/test_bolt_corpus tests/bench_bolt
+tests_bolttool_SOURCES = tests/bolttool.c tests/boltwalk.c tests/boltwalk.h
+tests_bolttool_LDADD = lib/libdm.la
+tests_bolt_crash_SOURCES = tests/bolt-crash.c tests/boltwalk.c tests/boltwalk.h
+tests_bolt_crash_LDADD = lib/libdm.la
+tests_bolt_crash_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pwrite -Wl,--wrap=pwritev \
+	-Wl,--wrap=fdatasync -Wl,--wrap=fsync
+tests_test_bolt_corpus_SOURCES = tests/test_bolt_corpus.c tests/fuzz_bolt.c \
+	tests/boltwalk.c tests/boltwalk.h
+tests_test_bolt_corpus_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_bolt_corpus_LDADD = $(TEST_UNIT_LIBS)
+tests_bench_bolt_SOURCES = tests/bench_bolt.c
+tests_bench_bolt_LDADD = lib/libdm.la
+TESTS += tests/test_bolt_corpus tests/bolt-crash.sh tests/bolt-fixture.sh \
+	tests/containerd-bolt.sh tests/boltcheck.sh
+tests/boltcheck.log: tests/test_bolt.log tests/bolt-crash.log tests/containerd-bolt.log
+EXTRA_DIST += tests/bolt-crash.sh tests/bolt-fixture.sh tests/containerd-bolt.sh \
+	tests/boltcheck.sh tests/boltcheck.go tests/fuzz-bolt.sh \
+	tests/fuzz-corpus/valid-branch-1k.db tests/fuzz-corpus/valid-ctrd-1k.db \
+	tests/fuzz-corpus/valid-empty-1k.db tests/fuzz-corpus/valid-empty-4k.db \
+	tests/fuzz-corpus/valid-gen2-1k.db
+CLEANFILES += tests/boltcheck tests/fuzz_bolt
+
+# `make fuzz`: the libFuzzer build of the bolt fuzz target (clang; not part
+# of the default build).  `make fuzz-run FUZZ_SECONDS=600` runs it on the seeds.
+FUZZ_CC = clang
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SECONDS = 600
+fuzz_bolt_sources = tests/fuzz_bolt.c tests/boltwalk.c lib/bolt.c lib/bolt_tree.c \
+	lib/bolt_check.c lib/error.c
+tests/fuzz_bolt: $(fuzz_bolt_sources:%=$(top_srcdir)/%) lib/bolt_int.h lib/bolt.h config.h
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_builddir) -I$(top_srcdir)/lib \
+		-I$(top_srcdir)/tests -o $@ $(fuzz_bolt_sources:%=$(top_srcdir)/%)
+fuzz: tests/fuzz_bolt
+fuzz-run: tests/fuzz_bolt
+	$(SHELL) $(top_srcdir)/tests/fuzz-bolt.sh tests/fuzz_bolt $(top_srcdir) $(FUZZ_SECONDS)
+
+# `make bench`: what one small commit costs in a 1 MB and a 50 MB database,
+# by lib/bolt's count and by the kernel's (and by strace's, when installed).
+bench: tests/bench_bolt
+	tests/bench_bolt
+	@if command -v strace >/dev/null; then \
+		tests/bench_bolt fill tests/bench-50mb.db 50 && \
+		strace -c -e trace=pwrite64,pwritev,fdatasync,fsync tests/bench_bolt one tests/bench-50mb.db; \
+		rm -f tests/bench-50mb.db; fi
+.PHONY: fuzz fuzz-run bench
