@@ -866,7 +866,8 @@ static int tx_commit_freelist(dm_bolt_tx *tx, uint64_t **merged, size_t *nmerged
 	size_t total;
 	uint8_t *p;
 
-	qsort(tx->pending, tx->npending, sizeof *tx->pending, cmp_u64);
+	if (tx->npending > 1)
+		qsort(tx->pending, tx->npending, sizeof *tx->pending, cmp_u64);
 	for (size_t i = 1; i < tx->npending; i++)
 		if (tx->pending[i] == tx->pending[i - 1])
 			return bolt_corrupt(tx, err, "page %llu: freed twice (referenced twice?)",
@@ -918,7 +919,8 @@ static int tx_write_pages(dm_bolt_tx *tx, dm_error *err)
 	uint64_t psz = db->page_size;
 	struct iovec iov[64];
 
-	qsort(tx->dirty, tx->ndirty, sizeof *tx->dirty, cmp_dirty);
+	if (tx->ndirty > 1)
+		qsort(tx->dirty, tx->ndirty, sizeof *tx->dirty, cmp_dirty);
 	for (size_t i = 0; i < tx->ndirty;) {
 		uint64_t off = tx->dirty[i].id * psz, len = 0;
 		int niov = 0;

@@ -68,7 +68,7 @@ typedef struct dm_bolt_stats {
 	uint64_t txid;          /* txid of the current meta page */
 	uint64_t high_water;    /* pages in use, i.e. meta "pgid" */
 	uint64_t file_size;     /* bytes */
-	uint64_t free_pages;    /* ids on the freelist */
+	uint64_t free_pages;    /* ids on the freelist (0 for read-only handles, which skip it) */
 	uint64_t commit_pages;  /* pages written by the last commit, meta included */
 	uint64_t commit_writes; /* pwrite calls of the last commit */
 	uint64_t commit_bytes;  /* bytes written by the last commit */
@@ -137,7 +137,7 @@ int dm_bolt_next_sequence(dm_bolt_bucket *b, uint64_t *out, dm_error *err);
 dm_bolt_cursor *dm_bolt_cursor_open(dm_bolt_bucket *b, dm_error *err);
 /* Moves to the first key: 1 and *kv filled, 0 if the bucket is empty, -1 on error. */
 int dm_bolt_cursor_first(dm_bolt_cursor *c, dm_bolt_kv *kv, dm_error *err);
-/* Moves to the next key: 1, 0 at the end, -1 on error. */
+/* Moves to the next key (the first one on a fresh cursor): 1, 0 at the end, -1 on error. */
 int dm_bolt_cursor_next(dm_bolt_cursor *c, dm_bolt_kv *kv, dm_error *err);
 /* Moves to the first key >= key: 1, 0 if there is none, -1 on error. */
 int dm_bolt_cursor_seek(dm_bolt_cursor *c, const void *key, size_t klen, dm_bolt_kv *kv,

@@ -1032,7 +1032,8 @@ static int node_rebalance(struct bolt_node *n, dm_error *err)
 		if (!target || node_reparent(target, 0, n, err) < 0 ||
 		    bolt_reserve(&n->inodes, &n->cap, n->n + target->n, sizeof *n->inodes, err) < 0)
 			return -1;
-		memcpy(n->inodes + n->n, target->inodes, target->n * sizeof *n->inodes);
+		if (target->n)
+			memcpy(n->inodes + n->n, target->inodes, target->n * sizeof *n->inodes);
 		n->n += target->n;
 		node_del(parent, target->key, target->klen);
 		node_remove_child(parent, target);
@@ -1045,7 +1046,8 @@ static int node_rebalance(struct bolt_node *n, dm_error *err)
 		if (!target || node_reparent(n, 0, target, err) < 0 ||
 		    bolt_reserve(&target->inodes, &target->cap, target->n + n->n, sizeof *n->inodes, err) < 0)
 			return -1;
-		memcpy(target->inodes + target->n, n->inodes, n->n * sizeof *n->inodes);
+		if (n->n)
+			memcpy(target->inodes + target->n, n->inodes, n->n * sizeof *n->inodes);
 		target->n += n->n;
 		node_del(parent, n->key, n->klen);
 		node_remove_child(parent, n);
@@ -1056,23 +1058,52 @@ static int node_rebalance(struct bolt_node *n, dm_error *err)
 	return node_rebalance(parent, err);
 }
 
+static int cmp_node_pgid(const void *a, const void *b)
+{
+	uint64_t x = (*(struct bolt_node *const *)a)->mapkey, y = (*(struct bolt_node *const *)b)->mapkey;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_bucket_name(const void *a, const void *b)
+{
+	const dm_bolt_bucket *x = *(dm_bolt_bucket *const *)a, *y = *(dm_bolt_bucket *const *)b;
+
+	return bolt_keycmp(x->name, x->nlen, y->name, y->nlen);
+}
+
+/* The values of m in a fixed order.  bbolt walks Go maps here, in random
+ * order; a fixed one makes our files reproducible and comparable with a
+ * bbolt patched to walk its maps sorted the same way. */
+static void **sorted_values(const struct bolt_map *m, size_t *n, int (*cmp)(const void *, const void *),
+			    const dm_bolt_tx *tx, dm_error *err)
+{
+	void **v = bolt_map_values(m, n);
+
+	if (!v)
+		dm_err_set(err, ENOMEM, "%s: out of memory", tx->db->path);
+	else if (*n > 1)
+		qsort(v, *n, sizeof *v, cmp);
+	return v;
+}
+
 int bolt_bucket_rebalance(dm_bolt_bucket *b, dm_error *err)
 {
 	size_t n;
-	void **v = bolt_map_values(&b->nodes, &n);
+	void **v = sorted_values(&b->nodes, &n, cmp_node_pgid, b->tx, err);
 	int rc = 0;
 
 	if (!v)
-		return dm_err_set(err, ENOMEM, "%s: out of memory", b->tx->db->path);
+		return -1;
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		if (!((struct bolt_node *)v[i])->removed)
 			rc = node_rebalance(v[i], err);
 	free(v);
 	if (rc < 0)
 		return -1;
-	v = bolt_map_values(&b->buckets, &n);
+	v = sorted_values(&b->buckets, &n, cmp_bucket_name, b->tx, err);
 	if (!v)
-		return dm_err_set(err, ENOMEM, "%s: out of memory", b->tx->db->path);
+		return -1;
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = bolt_bucket_rebalance(v[i], err);
 	free(v);
@@ -1163,7 +1194,8 @@ static int node_spill(struct bolt_node *n, dm_error *err)
 
 	if (n->spilled)
 		return 0;
-	qsort(n->children, n->nchildren, sizeof *n->children, cmp_child);
+	if (n->nchildren > 1)
+		qsort(n->children, n->nchildren, sizeof *n->children, cmp_child);
 	/* Spilling a child may split it and so add children here. */
 	for (size_t i = 0; i < n->nchildren; i++)
 		if (node_spill(n->children[i], err) < 0)
@@ -1217,11 +1249,11 @@ int bolt_bucket_spill(dm_bolt_bucket *b, dm_error *err)
 {
 	dm_bolt_tx *tx = b->tx;
 	size_t n;
-	void **v = bolt_map_values(&b->buckets, &n);
+	void **v = sorted_values(&b->buckets, &n, cmp_bucket_name, tx, err);
 	int rc = 0;
 
 	if (!v)
-		return dm_err_set(err, ENOMEM, "%s: out of memory", tx->db->path);
+		return -1;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		dm_bolt_bucket *child = v[i];
 		bool inl = bucket_inlineable(child);

@@ -145,3 +145,8 @@ bench: tests/bench_bolt
 		strace -c -e trace=pwrite64,pwritev,fdatasync,fsync tests/bench_bolt one tests/bench-50mb.db; \
 		rm -f tests/bench-50mb.db; fi
 .PHONY: fuzz fuzz-run bench
+
+# Docker 28 with the containerd image store, from a Debian sid chroot (made
+# once and cached by sid-chroot-setup.sh), judging migrated fixture stores.
+TESTS += tests/docker28-check.sh
+EXTRA_DIST += tests/docker28-check.sh tests/lib-sid.sh tests/sid-chroot-setup.sh
