@@ -636,6 +636,12 @@ START_TEST(repositories_missing_file)
 	ck_assert_msg(dm_store_open(fx("repos-missing"), NULL, &st, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(total_names(st), 0);
 	dm_store_close(st);
+	/* Too large to be real: refused before anything is allocated for it. */
+	write_file(path, "{}");
+	ck_assert_int_eq(truncate(path, (off_t)65 << 20), 0);
+	ck_assert_int_eq(dm_store_open(fx("repos-missing"), NULL, &st, &err), -1);
+	ck_assert_int_eq(err.code, EFBIG);
+	assert_contains("big repositories.json", err.msg, "repositories.json: 68157440 bytes, more than the 67108864-byte limit");
 }
 END_TEST
 
