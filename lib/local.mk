@@ -40,3 +40,6 @@ lib_libdm_la_SOURCES += lib/reference.c lib/reference.h
 
 # layerstore
 lib_libdm_la_SOURCES += lib/layerstore.c lib/layerstore.h
+
+# metadb: containerd's schema in meta.db and the snapshotter metadata.db; lease: the run's lease
+lib_libdm_la_SOURCES += lib/metadb.c lib/metadb.h lib/lease.c lib/lease.h

@@ -150,3 +150,15 @@ bench: tests/bench_bolt
 # once and cached by sid-chroot-setup.sh), judging migrated fixture stores.
 TESTS += tests/docker28-check.sh
 EXTRA_DIST += tests/docker28-check.sh tests/lib-sid.sh tests/sid-chroot-setup.sh
+
+# metadb, lease: records in a fresh root and in containerd's own files, and
+# the same against a real containerd (metadb_tool writes, ctr reads)
+check_PROGRAMS += tests/test_metadb tests/metadb_tool
+tests_test_metadb_SOURCES = tests/test_metadb.c
+tests_test_metadb_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_metadb_LDADD = $(TEST_UNIT_LIBS)
+tests_metadb_tool_SOURCES = tests/metadb_tool.c
+tests_metadb_tool_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_metadb_tool_LDADD = lib/libdm.la
+TESTS += tests/test_metadb tests/metadb-containerd.sh
+EXTRA_DIST += tests/metadb-containerd.sh
