@@ -1029,18 +1029,17 @@ out:
 	return r;
 }
 
-static bool push_name(loader *ld, char ***arr, size_t *n, const char *name)
+static void push_name(loader *ld, char ***arr, size_t *n, const char *name)
 {
 	char **p = reallocarray(*arr, *n + 1, sizeof **arr);
 
 	if (!p) {
 		ld->oom = true;
-		return false;
+		return;
 	}
 	*arr = p;
 	p[*n] = xstrdup(ld, name);
 	(*n)++;
-	return true;
 }
 
 /* Attaches names (already sorted), then decides which images are migrated. */
