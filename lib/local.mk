@@ -14,15 +14,6 @@ lib_libdm_la_SOURCES += lib/resolve.c lib/resolve.h
 # tarsplit
 lib_libdm_la_SOURCES += lib/tarsplit.c lib/tarsplit.h
 
-# bolt
-lib_libdm_la_SOURCES += lib/bolt.c lib/bolt.h lib/bolt_int.h lib/bolt_tree.c lib/bolt_check.c
-
-# mounts
-lib_libdm_la_SOURCES += lib/mounts.c lib/mounts.h
-
-# treecopy
-lib_libdm_la_SOURCES += lib/treecopy.c lib/treecopy.h
-
 # labels
 lib_libdm_la_SOURCES += lib/labels.c lib/labels.h
 
@@ -41,5 +32,17 @@ lib_libdm_la_SOURCES += lib/reference.c lib/reference.h
 # layerstore
 lib_libdm_la_SOURCES += lib/layerstore.c lib/layerstore.h
 
+# mounts
+lib_libdm_la_SOURCES += lib/mounts.c lib/mounts.h
+
+# treecopy
+lib_libdm_la_SOURCES += lib/treecopy.c lib/treecopy.h
+
+# bolt
+lib_libdm_la_SOURCES += lib/bolt.c lib/bolt.h lib/bolt_int.h lib/bolt_tree.c lib/bolt_check.c
+
 # metadb: containerd's schema in meta.db and the snapshotter metadata.db; lease: the run's lease
 lib_libdm_la_SOURCES += lib/metadb.c lib/metadb.h lib/lease.c lib/lease.h
+
+# snapshot: the offline snapshotter; migrate: the offline migration
+lib_libdm_la_SOURCES += lib/snapshot.c lib/snapshot.h lib/migrate.c lib/migrate.h

@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "layerstore.h"
+#include "migrate.h"
 
 /* Exit codes are part of the interface (postinst scripts test them): see the man page. */
 enum {
@@ -22,15 +24,22 @@ enum {
 	EXIT_SOME_FAILED = 1,  /* some items failed; the rest was done */
 	EXIT_USAGE = 2,        /* bad command line */
 	EXIT_SOURCE = 3,       /* the Docker store cannot be read at all */
+	EXIT_BUSY = 4,         /* containerd (or another run) holds containerd's database */
+	EXIT_NOSPACE = 5,      /* not enough free space for the migration */
+	EXIT_TARGET = 6,       /* containerd's root cannot be written */
+	EXIT_NOTHING = 7,      /* run: everything was already migrated; nothing written */
 };
 
 #define DEFAULT_DOCKER_ROOT "/var/lib/docker"
+#define DEFAULT_CONTAINERD_ROOT "/var/lib/containerd"
+#define DEFAULT_NAMESPACE "moby"
 
 struct options {
 	const char *docker_root;
 	const char *driver;
 	bool json;
 	unsigned jobs;
+	dm_migrate_options mig;
 };
 
 static const char *prog = "dockerd-migrate";
@@ -44,18 +53,26 @@ static void usage(FILE *out)
 		"Commands:\n"
 		"  plan           show what would be migrated (images, layers, sizes) and what not\n"
 		"  verify-source  rebuild every layer's tar stream and check it against its DiffID\n"
+		"  run            migrate into containerd's root (containerd must be stopped)\n"
 		"\n"
 		"Options:\n"
 		"  --docker-root DIR      Docker data-root (default %s)\n"
 		"  --storage-driver NAME  graphdriver to read (overlay2 or vfs; default: detected)\n"
-		"  --json                 plan: print one JSON document\n"
-		"  --jobs N               verify-source: layers checked in parallel (default: CPUs)\n"
+		"  --json                 plan, run: print one JSON document\n"
+		"  --jobs N               verify-source, run: layers in parallel (default: CPUs)\n"
+		"  --containerd-root DIR  run: containerd's root (default %s)\n"
+		"  --namespace NS         run: containerd namespace (default %s)\n"
+		"  --snapshotter NAME     run: overlayfs or native (default: overlayfs for overlay2,\n"
+		"                         native for vfs)\n"
+		"  --compression ALGO     run: layer blobs as zstd, gzip or none (default zstd)\n"
+		"  --force                run: replace image names that point to other images\n"
 		"  -h, --help             show this help\n"
 		"  -V, --version          show the version\n"
 		"\n"
-		"Exit status: 0 ok, 1 some items failed, 2 usage error, 3 source store unreadable.\n"
+		"Exit status: 0 ok, 1 some items failed, 2 usage error, 3 source store unreadable,\n"
+		"4 containerd is running, 5 not enough space, 6 target error, 7 nothing to do.\n"
 		"See dockerd-migrate(8).\n",
-		prog, DEFAULT_DOCKER_ROOT);
+		prog, DEFAULT_DOCKER_ROOT, DEFAULT_CONTAINERD_ROOT, DEFAULT_NAMESPACE);
 }
 
 /* One grep-able line per error: "dockerd-migrate: error: <message>". */
@@ -84,7 +101,10 @@ static unsigned default_jobs(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
-enum { OPT_ROOT = 256, OPT_DRIVER, OPT_JSON, OPT_JOBS };
+enum {
+	OPT_ROOT = 256, OPT_DRIVER, OPT_JSON, OPT_JOBS,
+	OPT_CTR_ROOT, OPT_NAMESPACE, OPT_SNAPSHOTTER, OPT_COMPRESSION, OPT_FORCE,
+};
 #define ALLOW(opt) (1u << ((opt) - OPT_ROOT))
 
 /* Parses the options of one subcommand; `allowed` is the ALLOW() set it accepts. */
@@ -96,6 +116,11 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		{"storage-driver", required_argument, NULL, OPT_DRIVER},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"jobs", required_argument, NULL, OPT_JOBS},
+		{"containerd-root", required_argument, NULL, OPT_CTR_ROOT},
+		{"namespace", required_argument, NULL, OPT_NAMESPACE},
+		{"snapshotter", required_argument, NULL, OPT_SNAPSHOTTER},
+		{"compression", required_argument, NULL, OPT_COMPRESSION},
+		{"force", no_argument, NULL, OPT_FORCE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -105,6 +130,10 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 	o->driver = NULL;
 	o->json = false;
 	o->jobs = default_jobs();
+	memset(&o->mig, 0, sizeof o->mig);
+	o->mig.containerd_root = DEFAULT_CONTAINERD_ROOT;
+	o->mig.ns = DEFAULT_NAMESPACE;
+	o->mig.compression = DM_COMPRESS_ZSTD;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
@@ -139,6 +168,27 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 			o->jobs = (unsigned)v;
 			break;
 		}
+		case OPT_CTR_ROOT:
+			o->mig.containerd_root = optarg;
+			break;
+		case OPT_NAMESPACE:
+			o->mig.ns = optarg;
+			break;
+		case OPT_SNAPSHOTTER:
+			if (strcmp(optarg, "overlayfs") && strcmp(optarg, "native"))
+				return usage_error("--snapshotter must be overlayfs or native, not '%s'", optarg);
+			o->mig.snapshotter = optarg;
+			break;
+		case OPT_COMPRESSION: {
+			dm_error err = {0};
+
+			if (dm_compression_parse(optarg, &o->mig.compression, &err) < 0)
+				return usage_error("--compression must be zstd, gzip or none, not '%s'", optarg);
+			break;
+		}
+		case OPT_FORCE:
+			o->mig.force = true;
+			break;
 		}
 	}
 	if (optind < argc) {
@@ -415,6 +465,171 @@ static int cmd_verify_source(int argc, char **argv)
 	return r.failed ? EXIT_SOME_FAILED : EXIT_OK;
 }
 
+static const char *status_name(dm_migrate_status s)
+{
+	switch (s) {
+	case DM_MIG_DONE:
+		return "migrated";
+	case DM_MIG_EXISTED:
+		return "existed";
+	case DM_MIG_SKIPPED:
+		return "skipped";
+	case DM_MIG_FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+struct progress {
+	bool tty;         /* redraw one status line on stderr */
+	bool shown;
+	struct timespec start;
+};
+
+static double elapsed(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+/* On a terminal: one redrawn line (layers, bytes, rate, ETA).  Otherwise one
+ * grep-able log line per event, "dockerd-migrate: <kind> <id>: <status>". */
+static void run_event(void *opaque, const dm_migrate_event *ev)
+{
+	static const char *kinds[] = {"layer", "image", "name"};
+	struct progress *p = opaque;
+	char done[32], total[32], rate[32];
+	double secs = elapsed(&p->start), bps = secs > 0 ? (double)ev->bytes_done / secs : 0;
+
+	if (ev->status == DM_MIG_FAILED || ev->status == DM_MIG_SKIPPED || !p->tty) {
+		if (p->shown)
+			fputc('\n', stderr), p->shown = false;
+		fprintf(stderr, "%s: %s %s: %s%s%s\n", prog, kinds[ev->kind], ev->id, status_name(ev->status),
+			ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+	}
+	if (p->tty && ev->kind == DM_MIG_LAYER && ev->layers_total) {
+		double left = bps > 0 ? (double)(ev->bytes_total - ev->bytes_done) / bps : 0;
+
+		fprintf(stderr, "\r\033[Klayers %zu/%zu  %s/%s  %s/s  ETA %d:%02d", ev->layers_done,
+			ev->layers_total, human_size(ev->bytes_done, done, sizeof done),
+			human_size(ev->bytes_total, total, sizeof total),
+			human_size((uint64_t)bps, rate, sizeof rate), (int)left / 60, (int)left % 60);
+		p->shown = true;
+	}
+}
+
+static json_object *run_json(const dm_migrate_report *rep, const struct options *o, double secs)
+{
+	json_object *doc = json_object_new_object(), *imgs = json_object_new_array(),
+		    *sum = json_object_new_object();
+
+	json_object_object_add(doc, "containerd_root", json_object_new_string(o->mig.containerd_root));
+	json_object_object_add(doc, "namespace", json_object_new_string(o->mig.ns));
+	json_object_object_add(doc, "snapshotter", json_object_new_string(rep->snapshotter));
+	json_object_object_add(doc, "compression",
+			       json_object_new_string(dm_compression_name(o->mig.compression)));
+	json_object_object_add(doc, "nothing_to_do", json_object_new_boolean(rep->nothing_to_do));
+	for (size_t i = 0; i < rep->n_images; i++) {
+		const dm_migrate_image *im = &rep->images[i];
+		json_object *o1 = json_object_new_object(), *names = json_object_new_array();
+
+		json_object_object_add(o1, "id", json_object_new_string(im->id.s));
+		json_object_object_add(o1, "status", json_object_new_string(status_name(im->status)));
+		json_object_object_add(o1, "reason", json_str_or_null(im->reason));
+		json_object_object_add(o1, "manifest", json_str_or_null(im->manifest.s));
+		for (size_t j = 0; j < im->n_names; j++) {
+			json_object *n = json_object_new_object();
+
+			json_object_object_add(n, "name", json_object_new_string(im->names[j].name));
+			json_object_object_add(n, "status", json_object_new_string(status_name(im->names[j].status)));
+			json_object_object_add(n, "reason", json_str_or_null(im->names[j].reason));
+			json_object_array_add(names, n);
+		}
+		json_object_object_add(o1, "names", names);
+		json_object_object_add(o1, "digest_references_kept_as_labels",
+				       json_strings(im->digest_refs, im->n_digest_refs));
+		json_object_array_add(imgs, o1);
+	}
+	json_object_object_add(sum, "images_migrated", json_object_new_int64((int64_t)rep->images_done));
+	json_object_object_add(sum, "images_existed", json_object_new_int64((int64_t)rep->images_existed));
+	json_object_object_add(sum, "images_skipped", json_object_new_int64((int64_t)rep->images_skipped));
+	json_object_object_add(sum, "images_failed", json_object_new_int64((int64_t)rep->images_failed));
+	json_object_object_add(sum, "layers_migrated", json_object_new_int64((int64_t)rep->layers_done));
+	json_object_object_add(sum, "layers_existed", json_object_new_int64((int64_t)rep->layers_existed));
+	json_object_object_add(sum, "layers_failed", json_object_new_int64((int64_t)rep->layers_failed));
+	json_object_object_add(sum, "bytes_read", json_object_new_int64((int64_t)rep->bytes_read));
+	json_object_object_add(sum, "bytes_written", json_object_new_int64((int64_t)rep->bytes_written));
+	json_object_object_add(sum, "seconds", json_object_new_double(secs));
+	json_object_object_add(doc, "summary", sum);
+	json_object_object_add(doc, "images", imgs);
+	return doc;
+}
+
+static int run_exit_code(const dm_error *err)
+{
+	switch (err->code) {
+	case EWOULDBLOCK:
+		return EXIT_BUSY;
+	case ENOSPC:
+		return EXIT_NOSPACE;
+	default:
+		return EXIT_TARGET;
+	}
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct options o;
+	struct progress p = {isatty(STDERR_FILENO) == 1, false, {0, 0}};
+	dm_migrate_report rep;
+	dm_error err = {0};
+	dm_store *st;
+	double secs;
+	int rc = parse_options(argc, argv, "run",
+			       ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_JOBS) |
+				       ALLOW(OPT_CTR_ROOT) | ALLOW(OPT_NAMESPACE) | ALLOW(OPT_SNAPSHOTTER) |
+				       ALLOW(OPT_COMPRESSION) | ALLOW(OPT_FORCE),
+			       &o);
+
+	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
+		return rc;
+	o.mig.jobs = o.jobs;
+	clock_gettime(CLOCK_MONOTONIC, &p.start);
+	rc = dm_migrate_run(st, &o.mig, run_event, &p, &rep, &err);
+	secs = elapsed(&p.start);
+	if (p.shown)
+		fputc('\n', stderr);
+	if (rc < 0) {
+		report_error(&err);
+		rc = run_exit_code(&err);
+	} else if (rep.nothing_to_do) {
+		rc = EXIT_NOTHING;
+	} else {
+		rc = rep.layers_failed || rep.images_failed ? EXIT_SOME_FAILED : EXIT_OK;
+	}
+	if (o.json) {
+		json_object *doc = run_json(&rep, &o, secs);
+
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+							 JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+	}
+	if (rep.nothing_to_do)
+		fprintf(stderr, "%s: nothing to do: all %zu images are already in %s (namespace %s)\n",
+			prog, rep.n_images, o.mig.containerd_root, o.mig.ns);
+	else if (rc != EXIT_BUSY && rc != EXIT_NOSPACE && rc != EXIT_TARGET)
+		fprintf(stderr,
+			"%s: images: %zu migrated, %zu existed, %zu skipped, %zu failed; layers: %zu migrated, "
+			"%zu existed, %zu failed; %" PRIu64 " bytes written in %.1f s\n",
+			prog, rep.images_done, rep.images_existed, rep.images_skipped, rep.images_failed,
+			rep.layers_done, rep.layers_existed, rep.layers_failed, rep.bytes_written, secs);
+	dm_migrate_report_free(&rep);
+	dm_store_close(st);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -423,6 +638,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{"plan", cmd_plan},
 		{"verify-source", cmd_verify_source},
+		{"run", cmd_run},
 	};
 	const char *cmd;
 

@@ -88,12 +88,6 @@ tests_test_bolt_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_bolt_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_bolt
 
-# The front end: exit codes, plan, verify-source on the fixture stores.
-TESTS += tests/cli.sh
-EXTRA_DIST += tests/cli.sh tests/lib-test.sh
-TESTS += tests/layerstore-fixtures.sh
-EXTRA_DIST += tests/layerstore-fixtures.sh
-
 # bolt, beyond the unit tests: bolttool (a CLI for the shell tests), crash
 # safety, replay of the fuzz corpus, what real containerd wrote, containerd
 # modifying our files, and bbolt's own checker on everything the bolt tests
@@ -145,11 +139,12 @@ bench: tests/bench_bolt
 		strace -c -e trace=pwrite64,pwritev,fdatasync,fsync tests/bench_bolt one tests/bench-50mb.db; \
 		rm -f tests/bench-50mb.db; fi
 .PHONY: fuzz fuzz-run bench
+TESTS += tests/layerstore-fixtures.sh
+EXTRA_DIST += tests/layerstore-fixtures.sh
 
-# Docker 28 with the containerd image store, from a Debian sid chroot (made
-# once and cached by sid-chroot-setup.sh), judging migrated fixture stores.
-TESTS += tests/docker28-check.sh
-EXTRA_DIST += tests/docker28-check.sh tests/lib-sid.sh tests/sid-chroot-setup.sh
+# The front end: exit codes, plan, verify-source on the fixture stores.
+TESTS += tests/cli.sh
+EXTRA_DIST += tests/cli.sh tests/lib-test.sh
 
 # metadb, lease: records in a fresh root and in containerd's own files, and
 # the same against a real containerd (metadb_tool writes, ctr reads)
@@ -162,3 +157,12 @@ tests_metadb_tool_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_metadb_tool_LDADD = lib/libdm.la
 TESTS += tests/test_metadb tests/metadb-containerd.sh
 EXTRA_DIST += tests/metadb-containerd.sh
+
+# Docker 28 with the containerd image store, from a Debian sid chroot (made
+# once and cached by sid-chroot-setup.sh), judging migrated fixture stores.
+TESTS += tests/docker28-check.sh
+EXTRA_DIST += tests/docker28-check.sh tests/lib-sid.sh tests/sid-chroot-setup.sh
+
+# Offline migration judged by real containerd 1.6.20 (root; skips without the daemons).
+TESTS += tests/migrate-containerd.sh
+EXTRA_DIST += tests/migrate-containerd.sh

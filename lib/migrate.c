@@ -1,0 +1,844 @@
+#include "config.h"
+#include "migrate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "content.h"
+#include "image.h"
+#include "lease.h"
+#include "metadb.h"
+#include "snapshot.h"
+
+/* An image config larger than this is not a Docker config (moby caps reads too). */
+#define CONFIG_MAX (64u << 20)
+/* Room left over beyond the estimate, for metadata and filesystem overhead. */
+#define SPACE_MARGIN (64ull << 20)
+
+enum layer_state { L_UNUSED, L_TODO, L_EXISTED, L_DONE, L_FAILED };
+
+struct layer_work {
+	const dm_layer *l;
+	enum layer_state state;
+	bool snap_exists;     /* committed snapshot already there; only the blob is missing */
+	dm_descriptor desc;   /* the layer blob, once known */
+	char *reason;
+};
+
+struct run {
+	const dm_store *st;
+	const dm_migrate_options *o;
+	const char *sn;
+	dm_migrate_fn cb;
+	void *opaque;
+	dm_migrate_report *rep;
+	dm_metadb *md;
+	dm_snapshot_store *snap;
+	dm_content_store *cs;
+	dm_lease lease;
+	bool have_lease;
+	struct layer_work *lw; /* parallel to st->layers */
+	pthread_mutex_t mu;    /* guards md, snap's records, rep and cb */
+	size_t layers_total, layers_done;
+	uint64_t bytes_total, bytes_done;
+	/* the current wave of the worker pool */
+	size_t *wave;
+	size_t wave_n, wave_next;
+};
+
+const char *dm_migrate_default_snapshotter(dm_driver driver)
+{
+	return driver == DM_DRIVER_VFS ? "native" : "overlayfs";
+}
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void emit(struct run *r, dm_migrate_kind kind, dm_migrate_status status, const char *id,
+		 const char *detail)
+{
+	dm_migrate_event ev = {kind, status, id, detail, r->layers_done, r->layers_total,
+			       r->bytes_done, r->bytes_total};
+
+	if (r->cb)
+		r->cb(r->opaque, &ev);
+}
+
+static struct layer_work *work_of(struct run *r, const dm_layer *l)
+{
+	return &r->lw[l - r->st->layers];
+}
+
+/* ---- finding what a previous run finished ---- */
+
+static int blob_recorded(struct run *r, const dm_digest *d, uint64_t size, dm_error *err)
+{
+	dm_metadb_tx *tx = dm_metadb_begin(r->md, false, err);
+	dm_metadb_blob b;
+	uint64_t on_disk;
+	int rc;
+
+	if (!tx)
+		return -1;
+	rc = dm_metadb_blob_get(tx, r->o->ns, d, &b, err);
+	dm_metadb_rollback(tx);
+	if (rc != 1)
+		return rc;
+	rc = b.size == size;
+	dm_metadb_blob_free(&b);
+	if (rc && (rc = dm_content_stat_blob(r->cs, d, &on_disk, err)) == 1)
+		rc = on_disk == size;
+	return rc;
+}
+
+/* A snapshot we made carries its layer blob's descriptor as labels. */
+static bool desc_from_labels(const dm_labels *labels, dm_descriptor *desc)
+{
+	const char *d = dm_labels_get(labels, DM_LABEL_LAYER_DIGEST);
+	const char *s = dm_labels_get(labels, DM_LABEL_LAYER_SIZE);
+	const char *m = dm_labels_get(labels, DM_LABEL_LAYER_MEDIA);
+	char *end;
+
+	if (!d || !s || !m || !dm_digest_valid(d))
+		return false;
+	if (!strcmp(m, DM_MEDIA_LAYER_ZSTD))
+		desc->media_type = DM_MEDIA_LAYER_ZSTD;
+	else if (!strcmp(m, DM_MEDIA_LAYER_GZIP))
+		desc->media_type = DM_MEDIA_LAYER_GZIP;
+	else if (!strcmp(m, DM_MEDIA_LAYER_TAR))
+		desc->media_type = DM_MEDIA_LAYER_TAR;
+	else
+		return false;
+	errno = 0;
+	desc->size = strtoull(s, &end, 10);
+	if (errno || *end || end == s)
+		return false;
+	strcpy(desc->digest.s, d);
+	return true;
+}
+
+static int scan_layer(struct run *r, struct layer_work *w, dm_error *err)
+{
+	dm_labels labels = DM_LABELS_INIT;
+	int rc;
+
+	if (!w->l->usable) {
+		w->state = L_FAILED;
+		w->reason = xstrdup(w->l->reason);
+		return 0;
+	}
+	rc = dm_snapshot_exists(r->snap, r->md, r->o->ns, w->l->chain_id.s, &labels, err);
+	if (rc < 0)
+		return -1;
+	w->snap_exists = rc == 1;
+	w->state = L_TODO;
+	if (w->snap_exists && desc_from_labels(&labels, &w->desc) &&
+	    !strcmp(w->desc.media_type, dm_compression_media_type(r->o->compression))) {
+		rc = blob_recorded(r, &w->desc.digest, w->desc.size, err);
+		if (rc < 0) {
+			dm_labels_free(&labels);
+			return -1;
+		}
+		if (rc == 1)
+			w->state = L_EXISTED;
+	}
+	dm_labels_free(&labels);
+	return 0;
+}
+
+/* ---- layers ---- */
+
+struct layer_out {
+	dm_snapshot_job job;
+	bool have_job;
+	dm_blob_info blob;
+	dm_tarsplit_stats stats;
+};
+
+static int stream_blob(struct run *r, const dm_layer *l, struct layer_out *out, dm_error *err)
+{
+	char ref[128];
+	dm_content_writer *w;
+	dm_compressor *z;
+
+	snprintf(ref, sizeof ref, "layer-%s", l->chain_id.s);
+	if (!(w = dm_content_writer_open(r->cs, ref, -1, err)))
+		return -1;
+	if (!(z = dm_compressor_new(r->o->compression, 0, dm_content_sink, w, err))) {
+		dm_content_abort(w, NULL);
+		return -1;
+	}
+	if (dm_layer_stream(r->st, l, dm_compressor_sink, z, &out->stats, err) < 0 ||
+	    dm_compressor_finish(z, err) < 0) {
+		dm_compressor_free(z);
+		dm_content_abort(w, NULL);
+		return -1;
+	}
+	dm_compressor_free(z);
+	return dm_content_commit(w, NULL, 0, &out->blob, err);
+}
+
+static int set_desc_labels(const dm_descriptor *d, dm_labels *labels, dm_error *err)
+{
+	char size[32];
+
+	snprintf(size, sizeof size, "%" PRIu64, d->size);
+	if (dm_labels_set(labels, DM_LABEL_LAYER_DIGEST, d->digest.s, err) < 0 ||
+	    dm_labels_set(labels, DM_LABEL_LAYER_SIZE, size, err) < 0 ||
+	    dm_labels_set(labels, DM_LABEL_LAYER_MEDIA, d->media_type, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Records the blob (and the snapshot, when this run made one), under the lease. */
+static int record_layer(struct run *r, struct layer_work *w, struct layer_out *out, dm_error *err)
+{
+	dm_labels labels = DM_LABELS_INIT;
+	dm_metadb_tx *tx;
+	int rc = -1;
+
+	if (dm_layer_labels(&w->l->diff_id, &labels, err) < 0)
+		goto out;
+	if (!(tx = dm_metadb_begin(r->md, true, err)))
+		goto out;
+	if (dm_metadb_blob_put(tx, r->o->ns, &w->desc.digest, w->desc.size, &labels, err) < 0 ||
+	    dm_lease_add_content(tx, &r->lease, &w->desc.digest, err) < 0) {
+		dm_metadb_rollback(tx);
+		goto out;
+	}
+	if (dm_metadb_commit(tx, err) < 0)
+		goto out;
+	dm_labels_free(&labels);
+	if (out->have_job && (set_desc_labels(&w->desc, &labels, err) < 0 ||
+			      dm_snapshot_commit(r->snap, r->md, r->o->ns, &out->job, &labels,
+						 &r->lease, err) < 0))
+		goto out;
+	rc = 0;
+out:
+	dm_labels_free(&labels);
+	return rc;
+}
+
+static void finish_layer(struct run *r, struct layer_work *w, struct layer_out *out, int rc,
+			 const dm_error *err)
+{
+	uint64_t size = w->l->size > 0 ? (uint64_t)w->l->size : 0;
+
+	r->layers_done++;
+	r->bytes_done += size;
+	if (rc == 0) {
+		w->state = L_DONE;
+		r->rep->layers_done++;
+		r->rep->bytes_read += out->stats.bytes;
+		r->rep->bytes_written += (out->blob.existed ? 0 : out->blob.size) + out->job.copy.bytes;
+		emit(r, DM_MIG_LAYER, DM_MIG_DONE, w->l->chain_id.s, NULL);
+	} else {
+		w->state = L_FAILED;
+		w->reason = strdup(err->msg);
+		r->rep->layers_failed++;
+		emit(r, DM_MIG_LAYER, DM_MIG_FAILED, w->l->chain_id.s, err->msg);
+	}
+}
+
+static void migrate_layer(struct run *r, struct layer_work *w)
+{
+	const dm_layer *l = w->l;
+	struct layer_out out;
+	dm_error err = {0};
+	int rc = -1;
+
+	memset(&out, 0, sizeof out);
+	pthread_mutex_lock(&r->mu);
+	if (l->parent && work_of(r, l->parent)->state == L_FAILED) {
+		dm_err_set(&err, EIO, "parent layer %s failed", l->parent->chain_id.s);
+	} else if (w->snap_exists) {
+		rc = 0;
+	} else {
+		rc = dm_snapshot_begin(r->snap, r->md, r->o->ns, l->chain_id.s,
+				       l->parent ? l->parent->chain_id.s : NULL, &out.job, &err);
+		out.have_job = rc == 0;
+	}
+	pthread_mutex_unlock(&r->mu);
+
+	/* The slow part runs unlocked: other layers stream and copy meanwhile. */
+	if (rc == 0)
+		rc = stream_blob(r, l, &out, &err);
+	if (rc == 0 && out.have_job)
+		rc = dm_snapshot_fill(r->snap, &out.job, l->dir, &err);
+	if (rc == 0) {
+		w->desc.media_type = dm_compression_media_type(r->o->compression);
+		w->desc.digest = out.blob.digest;
+		w->desc.size = out.blob.size;
+	}
+
+	pthread_mutex_lock(&r->mu);
+	if (rc == 0)
+		rc = record_layer(r, w, &out, &err);
+	if (rc < 0)
+		dm_err_prefix(&err, "layer %s: ", l->chain_id.s);
+	finish_layer(r, w, &out, rc, &err);
+	pthread_mutex_unlock(&r->mu);
+	if (out.have_job)
+		dm_snapshot_job_free(r->snap, &out.job);
+}
+
+static void *layer_worker(void *arg)
+{
+	struct run *r = arg;
+
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&r->mu);
+		i = r->wave_next < r->wave_n ? r->wave[r->wave_next++] : SIZE_MAX;
+		pthread_mutex_unlock(&r->mu);
+		if (i == SIZE_MAX)
+			return NULL;
+		migrate_layer(r, &r->lw[i]);
+	}
+}
+
+/* Layers go in waves by depth: a snapshot's parent must be committed before it. */
+static int migrate_layers(struct run *r, dm_error *err)
+{
+	unsigned jobs = r->o->jobs ? r->o->jobs : 1;
+	pthread_t *threads = calloc(jobs, sizeof *threads);
+
+	if (!threads || !(r->wave = calloc(r->st->n_layers + 1, sizeof *r->wave))) {
+		free(threads);
+		return dm_err_set(err, ENOMEM, "out of memory");
+	}
+	for (unsigned depth = 1; depth <= DM_MAX_LAYER_DEPTH; depth++) {
+		unsigned started = 0;
+
+		r->wave_n = r->wave_next = 0;
+		for (size_t i = 0; i < r->st->n_layers; i++)
+			if (r->lw[i].state == L_TODO && r->lw[i].l->depth == depth)
+				r->wave[r->wave_n++] = i;
+		if (!r->wave_n)
+			continue;
+		while (started < jobs && started < r->wave_n &&
+		       pthread_create(&threads[started], NULL, layer_worker, r) == 0)
+			started++;
+		if (!started)
+			layer_worker(r);
+		for (unsigned t = 0; t < started; t++)
+			pthread_join(threads[t], NULL);
+	}
+	free(threads);
+	return 0;
+}
+
+/* ---- images ---- */
+
+struct image_plan {
+	char *config;                /* the exact imagedb bytes */
+	size_t config_len;
+	dm_image_config cfg;
+	dm_descriptor config_desc;
+	dm_descriptor *layers;
+	dm_manifest manifest;
+	dm_image_names names;
+	dm_labels name_labels;       /* digest references kept as labels */
+};
+
+static void image_plan_free(struct image_plan *p)
+{
+	free(p->config);
+	dm_image_config_free(&p->cfg);
+	free(p->layers);
+	dm_manifest_free(&p->manifest);
+	dm_image_names_free(&p->names);
+	dm_labels_free(&p->name_labels);
+	memset(p, 0, sizeof *p);
+}
+
+static int read_config(const dm_image *im, struct image_plan *p, dm_error *err)
+{
+	int fd = open(im->config_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	ssize_t n;
+
+	if (fd < 0)
+		return dm_err_sys(err, "%s", im->config_path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX) {
+		close(fd);
+		return dm_err_set(err, EFBIG, "%s: not a regular file of at most %u bytes",
+				  im->config_path, CONFIG_MAX);
+	}
+	if (!(p->config = malloc((size_t)st.st_size + 1))) {
+		close(fd);
+		return dm_err_set(err, ENOMEM, "out of memory");
+	}
+	n = read(fd, p->config, (size_t)st.st_size + 1);
+	close(fd);
+	if (n != st.st_size)
+		return dm_err_set(err, EIO, "%s: changed while being read", im->config_path);
+	p->config_len = (size_t)n;
+	p->config_desc.media_type = DM_MEDIA_OCI_CONFIG;
+	p->config_desc.size = p->config_len;
+	dm_sha256_buf(p->config, p->config_len, &p->config_desc.digest);
+	if (strcmp(p->config_desc.digest.s, im->id.s))
+		return dm_err_set(err, EBADMSG, "%s: content no longer matches image ID", im->config_path);
+	return dm_image_config_parse(p->config, p->config_len, im->config_path, &p->cfg, err);
+}
+
+/* Everything about an image that needs no writing: config, manifest, names. */
+static int plan_image(struct run *r, const dm_image *im, struct image_plan *p, dm_error *err)
+{
+	const char **refs;
+	int rc;
+
+	memset(p, 0, sizeof *p);
+	for (size_t i = 0; i < im->n_layers; i++) {
+		struct layer_work *w = im->layers[i] ? work_of(r, im->layers[i]) : NULL;
+
+		if (!w || (w->state != L_DONE && w->state != L_EXISTED))
+			return dm_err_set(err, EIO, "layer %s was not migrated%s%s",
+					  im->layers[i] ? im->layers[i]->chain_id.s : im->diff_ids[i].s,
+					  w && w->reason ? ": " : "", w && w->reason ? w->reason : "");
+	}
+	if (read_config(im, p, err) < 0)
+		return -1;
+	if (im->n_layers && !(p->layers = calloc(im->n_layers, sizeof *p->layers)))
+		return dm_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < im->n_layers; i++)
+		p->layers[i] = work_of(r, im->layers[i])->desc;
+	if (dm_manifest_build(&p->config_desc, p->layers, im->n_layers, &p->manifest, err) < 0)
+		return -1;
+	if (!(refs = calloc(im->n_tags + im->n_digests + 1, sizeof *refs)))
+		return dm_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < im->n_tags; i++)
+		refs[i] = im->tags[i];
+	for (size_t i = 0; i < im->n_digests; i++)
+		refs[im->n_tags + i] = im->digests[i];
+	rc = dm_image_names_plan(refs, im->n_tags + im->n_digests, &p->manifest.digest, &p->names,
+				 &p->name_labels, err);
+	free(refs);
+	return rc;
+}
+
+static dm_descriptor manifest_desc(const struct image_plan *p)
+{
+	dm_descriptor d = {DM_MEDIA_OCI_MANIFEST, p->manifest.digest, p->manifest.len};
+
+	return d;
+}
+
+/* 1 when the blobs and every name already say exactly this. */
+static int image_existing(struct run *r, const struct image_plan *p, dm_error *err)
+{
+	dm_metadb_tx *tx;
+	int rc;
+
+	if ((rc = blob_recorded(r, &p->config_desc.digest, p->config_desc.size, err)) != 1 ||
+	    (rc = blob_recorded(r, &p->manifest.digest, p->manifest.len, err)) != 1)
+		return rc;
+	if (!(tx = dm_metadb_begin(r->md, false, err)))
+		return -1;
+	for (size_t i = 0; rc == 1 && i < p->names.n; i++) {
+		dm_metadb_image img;
+
+		rc = dm_metadb_image_get(tx, r->o->ns, p->names.v[i], &img, err);
+		if (rc == 1) {
+			rc = !strcmp(img.digest, p->manifest.digest.s);
+			dm_metadb_image_free(&img);
+		}
+	}
+	dm_metadb_rollback(tx);
+	return rc;
+}
+
+static int write_blobs(struct run *r, const dm_image *im, const struct image_plan *p,
+		       dm_metadb_tx *tx, dm_error *err)
+{
+	dm_labels cl = DM_LABELS_INIT, ml = DM_LABELS_INIT;
+	dm_descriptor md = manifest_desc(p);
+	dm_blob_info info;
+	char ref[128];
+	int rc = -1;
+
+	snprintf(ref, sizeof ref, "config-%s", im->id.s);
+	if (dm_content_write_buffer(r->cs, ref, p->config, p->config_len, 0, &info, err) < 0)
+		goto out;
+	r->rep->bytes_written += info.existed ? 0 : info.size;
+	snprintf(ref, sizeof ref, "manifest-%s", p->manifest.digest.s);
+	if (dm_content_write_buffer(r->cs, ref, p->manifest.json, p->manifest.len, 0, &info, err) < 0)
+		goto out;
+	r->rep->bytes_written += info.existed ? 0 : info.size;
+	if (dm_config_labels(&p->cfg, r->sn, &cl, err) < 0 ||
+	    dm_manifest_labels(&p->config_desc, p->layers, im->n_layers, &ml, err) < 0 ||
+	    dm_metadb_blob_put(tx, r->o->ns, &p->config_desc.digest, p->config_desc.size, &cl, err) < 0 ||
+	    dm_lease_add_content(tx, &r->lease, &p->config_desc.digest, err) < 0 ||
+	    dm_metadb_blob_put(tx, r->o->ns, &md.digest, md.size, &ml, err) < 0 ||
+	    dm_lease_add_content(tx, &r->lease, &md.digest, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	dm_labels_free(&cl);
+	dm_labels_free(&ml);
+	return rc;
+}
+
+/* Writes the names; one that points elsewhere is left alone unless --force. */
+static int write_names(struct run *r, const struct image_plan *p, dm_migrate_image *res,
+		       dm_metadb_tx *tx, dm_error *err)
+{
+	dm_descriptor md = manifest_desc(p);
+
+	for (size_t i = 0; i < p->names.n; i++) {
+		dm_migrate_name *nm = &res->names[i];
+		dm_metadb_image img;
+		int rc;
+
+		if (!(nm->name = strdup(p->names.v[i])))
+			return dm_err_set(err, ENOMEM, "out of memory");
+		rc = dm_metadb_image_get(tx, r->o->ns, nm->name, &img, err);
+		if (rc < 0)
+			return -1;
+		res->n_names++;
+		if (rc == 1 && !strcmp(img.digest, md.digest.s)) {
+			nm->status = DM_MIG_EXISTED;
+		} else if (rc == 1 && !r->o->force) {
+			nm->status = DM_MIG_SKIPPED;
+			if (asprintf(&nm->reason, "name exists with another target %s (use --force to replace it)",
+				     img.digest) < 0)
+				nm->reason = NULL;
+		} else {
+			nm->status = DM_MIG_DONE;
+		}
+		if (rc == 1)
+			dm_metadb_image_free(&img);
+		if (nm->status == DM_MIG_DONE &&
+		    dm_metadb_image_put(tx, r->o->ns, nm->name, &md, &p->name_labels, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static dm_migrate_status image_status(const dm_migrate_image *res)
+{
+	bool any_done = false, any_skipped = false;
+
+	for (size_t i = 0; i < res->n_names; i++) {
+		any_done |= res->names[i].status == DM_MIG_DONE;
+		any_skipped |= res->names[i].status == DM_MIG_SKIPPED;
+	}
+	return any_done ? DM_MIG_DONE : any_skipped ? DM_MIG_SKIPPED : DM_MIG_EXISTED;
+}
+
+static int migrate_image(struct run *r, const dm_image *im, dm_migrate_image *res, dm_error *err)
+{
+	struct image_plan p;
+	dm_metadb_tx *tx = NULL;
+	int rc = -1;
+
+	if (plan_image(r, im, &p, err) < 0)
+		goto out;
+	res->manifest = p.manifest.digest;
+	if (!(res->names = calloc(p.names.n ? p.names.n : 1, sizeof *res->names))) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!(tx = dm_metadb_begin(r->md, true, err)))
+		goto out;
+	if (write_blobs(r, im, &p, tx, err) < 0 || write_names(r, &p, res, tx, err) < 0) {
+		dm_metadb_rollback(tx);
+		goto out;
+	}
+	if (dm_metadb_commit(tx, err) < 0)
+		goto out;
+	res->status = image_status(res);
+	for (size_t i = 0; i < res->n_names; i++)
+		emit(r, DM_MIG_NAME, res->names[i].status, res->names[i].name,
+		     res->names[i].reason ? res->names[i].reason : im->id.s);
+	rc = 0;
+out:
+	image_plan_free(&p);
+	return rc;
+}
+
+/* ---- the run ---- */
+
+static int init_report(struct run *r, dm_error *err)
+{
+	const dm_store *st = r->st;
+	dm_migrate_report *rep = r->rep;
+
+	for (size_t i = 0; i < st->n_images; i++)
+		rep->n_images += st->images[i].migrate;
+	if (!(rep->images = calloc(rep->n_images + 1, sizeof *rep->images)))
+		return dm_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0, j = 0; i < st->n_images; i++) {
+		const dm_image *im = &st->images[i];
+		dm_migrate_image *res;
+
+		if (!im->migrate)
+			continue;
+		res = &rep->images[j++];
+		res->id = im->id;
+		if (im->n_digests && !(res->digest_refs = calloc(im->n_digests, sizeof *res->digest_refs)))
+			return dm_err_set(err, ENOMEM, "out of memory");
+		for (size_t k = 0; k < im->n_digests; k++) {
+			if (!(res->digest_refs[k] = strdup(im->digests[k])))
+				return dm_err_set(err, ENOMEM, "out of memory");
+			res->n_digest_refs++;
+		}
+	}
+	return 0;
+}
+
+/* An image with a layer that cannot be migrated fails whatever a run does. */
+static bool image_blocked(struct run *r, const dm_image *im)
+{
+	for (size_t i = 0; i < im->n_layers; i++)
+		if (!im->layers[i] || work_of(r, im->layers[i])->state == L_FAILED)
+			return true;
+	return false;
+}
+
+/* Marks the layers to write; counts what is left.  Returns the number of images
+ * that need writing (their layers all exist but records are missing or differ). */
+static int scan(struct run *r, size_t *images_todo, dm_error *err)
+{
+	const dm_store *st = r->st;
+
+	*images_todo = 0;
+	for (size_t i = 0; i < st->n_layers; i++) {
+		struct layer_work *w = &r->lw[i];
+
+		w->l = &st->layers[i];
+		if (!w->l->migrate_refs)
+			continue;
+		if (scan_layer(r, w, err) < 0)
+			return -1;
+		if (w->state == L_TODO) {
+			r->layers_total++;
+			r->bytes_total += w->l->size > 0 ? (uint64_t)w->l->size : 0;
+		}
+	}
+	for (size_t i = 0; i < st->n_images; i++) {
+		const dm_image *im = &st->images[i];
+		struct image_plan p;
+		dm_error ierr = {0};
+		int rc = 0;
+
+		if (!im->migrate || image_blocked(r, im))
+			continue;
+		/* An image that cannot be planned now fails in the write pass, with its reason. */
+		if (plan_image(r, im, &p, &ierr) == 0 && (rc = image_existing(r, &p, err)) < 0) {
+			image_plan_free(&p);
+			return -1;
+		}
+		image_plan_free(&p);
+		*images_todo += rc != 1;
+	}
+	return 0;
+}
+
+/* Bytes the run will add: each layer blob at most its uncompressed size, and
+ * its snapshot copy (a whole tree per layer for vfs). */
+static uint64_t space_needed(struct run *r)
+{
+	uint64_t need = SPACE_MARGIN;
+
+	for (size_t i = 0; i < r->st->n_layers; i++) {
+		const struct layer_work *w = &r->lw[i];
+		uint64_t own = w->l->size > 0 ? (uint64_t)w->l->size : 0, tree = 0;
+
+		if (w->state != L_TODO)
+			continue;
+		for (const dm_layer *l = w->l; l; l = r->st->driver == DM_DRIVER_VFS ? l->parent : NULL)
+			tree += l->size > 0 ? (uint64_t)l->size : 0;
+		need += own + (w->snap_exists ? 0 : tree);
+	}
+	return need;
+}
+
+static int check_space(struct run *r, dm_error *err)
+{
+	uint64_t need = space_needed(r), avail;
+	struct statvfs sv;
+
+	if (statvfs(r->o->containerd_root, &sv) < 0)
+		return dm_err_sys(err, "%s", r->o->containerd_root);
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail < need)
+		return dm_err_set(err, ENOSPC,
+				  "%s: not enough free space: the migration needs up to %" PRIu64
+				  " bytes, %" PRIu64 " are available",
+				  r->o->containerd_root, need, avail);
+	return 0;
+}
+
+/* The run's lease, holding from the start what earlier runs finished and this
+ * run reuses; leases of dead runs of this tool go (their data is re-held here). */
+static int start_lease(struct run *r, dm_error *err)
+{
+	dm_metadb_tx *tx;
+
+	if (dm_lease_init(&r->lease, r->o->ns, time(NULL), DM_LEASE_TTL, err) < 0)
+		return -1;
+	r->have_lease = true;
+	if (!(tx = dm_metadb_begin(r->md, true, err)))
+		return -1;
+	if (dm_lease_remove_stale(tx, r->o->ns, NULL, NULL, err) < 0 ||
+	    dm_lease_create(tx, &r->lease, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < r->st->n_layers; i++) {
+		const struct layer_work *w = &r->lw[i];
+
+		if (w->state != L_EXISTED)
+			continue;
+		if (dm_lease_add_content(tx, &r->lease, &w->desc.digest, err) < 0 ||
+		    dm_lease_add_snapshot(tx, &r->lease, r->sn, w->l->chain_id.s, err) < 0)
+			goto fail;
+	}
+	return dm_metadb_commit(tx, err);
+fail:
+	dm_metadb_rollback(tx);
+	return -1;
+}
+
+static int end_lease(struct run *r, dm_error *err)
+{
+	dm_metadb_tx *tx = dm_metadb_begin(r->md, true, err);
+
+	if (!tx)
+		return -1;
+	if (dm_lease_delete(tx, &r->lease, err) < 0) {
+		dm_metadb_rollback(tx);
+		return -1;
+	}
+	return dm_metadb_commit(tx, err);
+}
+
+static void migrate_images(struct run *r)
+{
+	for (size_t i = 0, j = 0; i < r->st->n_images; i++) {
+		const dm_image *im = &r->st->images[i];
+		dm_migrate_image *res;
+		dm_error err = {0};
+
+		if (!im->migrate)
+			continue;
+		res = &r->rep->images[j++];
+		if (migrate_image(r, im, res, &err) < 0) {
+			res->status = DM_MIG_FAILED;
+			res->reason = strdup(err.msg);
+		}
+		switch (res->status) {
+		case DM_MIG_DONE:
+			r->rep->images_done++;
+			break;
+		case DM_MIG_EXISTED:
+			r->rep->images_existed++;
+			break;
+		case DM_MIG_SKIPPED:
+			r->rep->images_skipped++;
+			break;
+		case DM_MIG_FAILED:
+			r->rep->images_failed++;
+			break;
+		}
+		emit(r, DM_MIG_IMAGE, res->status, im->id.s, res->reason);
+	}
+}
+
+static int open_target(struct run *r, dm_error *err)
+{
+	if (!(r->md = dm_metadb_open(r->o->containerd_root, 0, err)))
+		return -1;
+	if (!(r->snap = dm_snapshotter_open(r->o->containerd_root, r->sn, err)))
+		return -1;
+	if (!(r->cs = dm_content_store_open(r->o->containerd_root, err)))
+		return -1;
+	return dm_content_clean_ingests(r->cs, NULL, err);
+}
+
+int dm_migrate_run(const dm_store *st, const dm_migrate_options *o, dm_migrate_fn cb, void *opaque,
+		   dm_migrate_report *rep, dm_error *err)
+{
+	struct run r = {.st = st, .o = o, .cb = cb, .opaque = opaque, .rep = rep};
+	size_t images_todo = 0;
+	int rc = -1;
+
+	memset(rep, 0, sizeof *rep);
+	r.sn = o->snapshotter ? o->snapshotter : dm_migrate_default_snapshotter(st->driver);
+	rep->snapshotter = r.sn;
+	pthread_mutex_init(&r.mu, NULL);
+	if (!dm_identifier_valid(o->ns)) {
+		dm_err_set(err, EINVAL, "namespace '%s' is not a valid containerd identifier", o->ns);
+		goto out;
+	}
+	if (init_report(&r, err) < 0 || open_target(&r, err) < 0)
+		goto out;
+	if (!(r.lw = calloc(st->n_layers + 1, sizeof *r.lw))) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (scan(&r, &images_todo, err) < 0)
+		goto out;
+	for (size_t i = 0; i < st->n_layers; i++) {
+		rep->layers_existed += r.lw[i].state == L_EXISTED;
+		if (r.lw[i].state == L_FAILED) {
+			rep->layers_failed++;
+			emit(&r, DM_MIG_LAYER, DM_MIG_FAILED, st->layers[i].chain_id.s, r.lw[i].reason);
+		}
+	}
+	if (!r.layers_total && !images_todo) {
+		/* Everything is in place: say so without writing a single byte. */
+		rep->nothing_to_do = true;
+		rep->images_existed = rep->n_images;
+		for (size_t i = 0; i < rep->n_images; i++)
+			rep->images[i].status = DM_MIG_EXISTED;
+		rc = 0;
+		goto out;
+	}
+	if (check_space(&r, err) < 0 || start_lease(&r, err) < 0 || migrate_layers(&r, err) < 0)
+		goto out;
+	migrate_images(&r);
+	rc = end_lease(&r, err);
+out:
+	if (r.have_lease)
+		dm_lease_free(&r.lease);
+	for (size_t i = 0; r.lw && i < st->n_layers; i++)
+		free(r.lw[i].reason);
+	free(r.lw);
+	free(r.wave);
+	dm_content_store_close(r.cs);
+	dm_snapshotter_close(r.snap);
+	dm_metadb_close(r.md);
+	pthread_mutex_destroy(&r.mu);
+	return rc;
+}
+
+void dm_migrate_report_free(dm_migrate_report *rep)
+{
+	for (size_t i = 0; rep->images && i < rep->n_images; i++) {
+		dm_migrate_image *im = &rep->images[i];
+
+		free(im->reason);
+		for (size_t j = 0; j < im->n_names; j++) {
+			free(im->names[j].name);
+			free(im->names[j].reason);
+		}
+		free(im->names);
+		for (size_t j = 0; j < im->n_digest_refs; j++)
+			free(im->digest_refs[j]);
+		free(im->digest_refs);
+	}
+	free(rep->images);
+	memset(rep, 0, sizeof *rep);
+}

@@ -1,0 +1,102 @@
+/* migrate: the offline migration of a legacy Docker store (lib/layerstore)
+ * into a containerd root with containerd stopped: every layer of every image
+ * to migrate becomes a compressed content blob and a committed snapshot
+ * keyed by its chainID, every image a config blob (the exact imagedb bytes),
+ * an OCI manifest and one image record per name, all held by a lease that
+ * expires in 24 h until the image records exist.
+ *
+ * Idempotent and resumable: what a previous run finished (snapshots carrying
+ * their layer blob's descriptor as labels, blob records, image records with
+ * the same target) is found and reused; a run with nothing left to do writes
+ * nothing at all.  Layers are streamed once (reassembly, DiffID check,
+ * compression, blob digest in one pass), up to `jobs` at a time. */
+#ifndef DM_MIGRATE_H
+#define DM_MIGRATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compress.h"
+#include "error.h"
+#include "layerstore.h"
+
+/* Labels on a migrated snapshot's namespace view: the layer blob made from it,
+ * so that a later run can rebuild the manifest without reading the layer. */
+#define DM_LABEL_LAYER_DIGEST "io.dockerd-migrate.layer.digest"
+#define DM_LABEL_LAYER_SIZE "io.dockerd-migrate.layer.size"
+#define DM_LABEL_LAYER_MEDIA "io.dockerd-migrate.layer.mediatype"
+
+typedef struct dm_migrate_options {
+	const char *containerd_root; /* e.g. /var/lib/containerd; made if missing (its parent must exist) */
+	const char *ns;              /* containerd namespace, e.g. "moby" */
+	const char *snapshotter;     /* NULL: overlayfs for overlay2, native for vfs */
+	dm_compression compression;
+	unsigned jobs;               /* layers in parallel; 0 means 1 */
+	bool force;                  /* replace image records that point elsewhere */
+} dm_migrate_options;
+
+typedef enum dm_migrate_status {
+	DM_MIG_DONE,    /* written by this run */
+	DM_MIG_EXISTED, /* already there: nothing written */
+	DM_MIG_SKIPPED, /* left alone on purpose (see reason) */
+	DM_MIG_FAILED,
+} dm_migrate_status;
+
+typedef enum dm_migrate_kind { DM_MIG_LAYER, DM_MIG_IMAGE, DM_MIG_NAME } dm_migrate_kind;
+
+/* What happened to one layer, image or name, with the run's progress so far.
+ * Callbacks are never concurrent. */
+typedef struct dm_migrate_event {
+	dm_migrate_kind kind;
+	dm_migrate_status status;
+	const char *id;      /* chainID, image ID or image name */
+	const char *detail;  /* why skipped or failed; for a name, its image ID; else NULL */
+	size_t layers_done, layers_total;  /* layers to write, finished either way */
+	uint64_t bytes_done, bytes_total;  /* their `size` figures */
+} dm_migrate_event;
+
+typedef void (*dm_migrate_fn)(void *opaque, const dm_migrate_event *ev);
+
+typedef struct dm_migrate_name {
+	char *name;
+	dm_migrate_status status;
+	char *reason;                /* NULL unless skipped or failed */
+} dm_migrate_name;
+
+typedef struct dm_migrate_image {
+	dm_digest id;
+	dm_migrate_status status;
+	char *reason;                /* NULL unless skipped or failed */
+	dm_digest manifest;          /* "" when none was made */
+	dm_migrate_name *names;
+	size_t n_names;
+	char **digest_refs;          /* kept as labels, not names: a new manifest cannot have that digest */
+	size_t n_digest_refs;
+} dm_migrate_image;
+
+typedef struct dm_migrate_report {
+	const char *snapshotter;
+	size_t layers_done, layers_existed, layers_failed;
+	size_t images_done, images_existed, images_skipped, images_failed;
+	uint64_t bytes_read;         /* uncompressed layer bytes streamed */
+	uint64_t bytes_written;      /* new blob bytes plus copied file bytes */
+	bool nothing_to_do;          /* everything was already migrated: nothing was written */
+	dm_migrate_image *images;    /* one per image to migrate, in store order */
+	size_t n_images;
+} dm_migrate_report;
+
+/* Migrates every image st marks for migration.  Returns -1 only when the run
+ * could not go on at all (err->code EWOULDBLOCK: meta.db is locked, i.e.
+ * containerd or another run holds it; ENOSPC: not enough free space, with the
+ * figures); failures of single layers or images are in rep.  rep is filled in
+ * both cases and freed with dm_migrate_report_free. */
+int dm_migrate_run(const dm_store *st, const dm_migrate_options *o, dm_migrate_fn cb, void *opaque,
+		   dm_migrate_report *rep, dm_error *err);
+
+void dm_migrate_report_free(dm_migrate_report *rep);
+
+/* "overlayfs" for overlay2, "native" for vfs. */
+const char *dm_migrate_default_snapshotter(dm_driver driver);
+
+#endif

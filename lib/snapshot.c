@@ -1,0 +1,473 @@
+#include "config.h"
+#include "snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mounts.h"
+
+/* Our temporary directories carry this prefix (containerd's own are "new-"),
+ * so that cleaning up after a dead run never touches containerd's. */
+#define TMP_PREFIX "new-dockerd-migrate-"
+
+struct dm_snapshot_store {
+	char *name;
+	enum dm_snapshotter kind;
+	char *snapdir; /* <root>/io.containerd.snapshotter.v1.<name>/snapshots */
+	dm_snapdb *db;
+};
+
+static char *path_join(const char *a, const char *b, dm_error *err)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", a, b) < 0) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	return p;
+}
+
+static char *snapshot_dir(const dm_snapshot_store *s, uint64_t id, dm_error *err)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%" PRIu64, s->snapdir, id) < 0) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	return p;
+}
+
+static int remove_stale(dm_snapshot_store *s, dm_error *err)
+{
+	DIR *d = opendir(s->snapdir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d)
+		return dm_err_sys(err, "%s", s->snapdir);
+	while (rc == 0 && (e = readdir(d))) {
+		char *p;
+
+		if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
+			continue;
+		if (!(p = path_join(s->snapdir, e->d_name, err)))
+			rc = -1;
+		else
+			rc = dm_tree_remove(p, err);
+		free(p);
+	}
+	closedir(d);
+	return rc;
+}
+
+dm_snapshot_store *dm_snapshotter_open(const char *root, const char *sn, dm_error *err)
+{
+	dm_snapshot_store *s = calloc(1, sizeof *s);
+
+	if (!s) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (!strcmp(sn, "overlayfs"))
+		s->kind = DM_SNAPSHOTTER_OVERLAYFS;
+	else if (!strcmp(sn, "native"))
+		s->kind = DM_SNAPSHOTTER_NATIVE;
+	else {
+		dm_err_set(err, EINVAL, "snapshotter %s is not supported (overlayfs or native)", sn);
+		goto fail;
+	}
+	if (!(s->name = strdup(sn)) ||
+	    asprintf(&s->snapdir, "%s/" DM_SNAPDB_DIR_PREFIX "%s/snapshots", root, sn) < 0) {
+		s->snapdir = NULL;
+		dm_err_set(err, ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (!(s->db = dm_snapdb_open(root, sn, 0, err)) || remove_stale(s, err) < 0)
+		goto fail;
+	return s;
+fail:
+	dm_snapshotter_close(s);
+	return NULL;
+}
+
+void dm_snapshotter_close(dm_snapshot_store *s)
+{
+	if (!s)
+		return;
+	dm_snapdb_close(s->db);
+	free(s->snapdir);
+	free(s->name);
+	free(s);
+}
+
+const char *dm_snapshotter_name(const dm_snapshot_store *s)
+{
+	return s->name;
+}
+
+/* Runs one meta.db transaction around fn; commits when writable. */
+static int with_metadb(dm_metadb *md, bool writable,
+		       int (*fn)(dm_metadb_tx *tx, void *arg, dm_error *err), void *arg,
+		       dm_error *err)
+{
+	dm_metadb_tx *tx = dm_metadb_begin(md, writable, err);
+	int rc;
+
+	if (!tx)
+		return -1;
+	rc = fn(tx, arg, err);
+	if (rc < 0) {
+		dm_metadb_rollback(tx);
+		return -1;
+	}
+	if (!writable) {
+		dm_metadb_rollback(tx);
+		return rc;
+	}
+	return dm_metadb_commit(tx, err) < 0 ? -1 : rc;
+}
+
+struct exists_arg {
+	dm_snapshot_store *s;
+	const char *ns, *key;
+	dm_labels *labels;
+};
+
+static int exists_tx(dm_metadb_tx *mtx, void *arg, dm_error *err)
+{
+	struct exists_arg *a = arg;
+	dm_snapdb_tx *stx = dm_snapdb_begin(a->s->db, false, err);
+	dm_metadb_snapshot view;
+	int rc;
+
+	if (!stx)
+		return -1;
+	rc = dm_snapshot_committed(mtx, stx, a->ns, a->s->name, a->key, NULL, err);
+	dm_snapdb_rollback(stx);
+	if (rc <= 0 || !a->labels)
+		return rc;
+	if (dm_metadb_snapshot_get(mtx, a->ns, a->s->name, a->key, &view, err) != 1)
+		return -1;
+	*a->labels = view.labels;
+	view.labels = (dm_labels)DM_LABELS_INIT;
+	dm_metadb_snapshot_free(&view);
+	return 1;
+}
+
+int dm_snapshot_exists(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
+		       dm_labels *labels, dm_error *err)
+{
+	struct exists_arg a = {s, ns, key, labels};
+
+	return with_metadb(md, false, exists_tx, &a, err);
+}
+
+static int next_seq_tx(dm_metadb_tx *tx, void *arg, dm_error *err)
+{
+	struct {
+		const char *ns, *sn;
+		uint64_t *seq;
+	} *a = arg;
+
+	return dm_metadb_snapshot_next_seq(tx, a->ns, a->sn, a->seq, err);
+}
+
+/* The backend ids of parent and all its ancestors, nearest first, as
+ * containerd's ParentIDs: what the overlay mount's lowerdir lists. */
+static int parent_ids(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *parent,
+		      uint64_t *ids, size_t max, size_t *n, dm_error *err)
+{
+	struct exists_arg a = {s, ns, parent, NULL};
+	dm_metadb_snapshot view;
+	dm_metadb_tx *mtx;
+	dm_snapdb_tx *stx;
+	char *name;
+	int rc = -1;
+
+	*n = 0;
+	if (with_metadb(md, false, exists_tx, &a, err) < 0)
+		return -1;
+	if (!(mtx = dm_metadb_begin(md, false, err)))
+		return -1;
+	if (dm_metadb_snapshot_get(mtx, ns, s->name, parent, &view, err) != 1) {
+		if (err && !err->code)
+			dm_err_set(err, ENOENT, "parent snapshot %s does not exist", parent);
+		dm_metadb_rollback(mtx);
+		return -1;
+	}
+	dm_metadb_rollback(mtx);
+	name = view.name;
+	view.name = NULL;
+	dm_metadb_snapshot_free(&view);
+	if (!(stx = dm_snapdb_begin(s->db, false, err))) {
+		free(name);
+		return -1;
+	}
+	while (name) {
+		dm_snapdb_snapshot rec;
+
+		if (*n == max) {
+			dm_err_set(err, ELOOP, "snapshot %s: parent chain deeper than %zu", parent, max);
+			goto out;
+		}
+		if (dm_snapdb_get(stx, name, &rec, err) != 1) {
+			if (err && !err->code)
+				dm_err_set(err, ENOENT, "%s: snapshot %s missing", dm_snapdb_path(s->db), name);
+			goto out;
+		}
+		ids[(*n)++] = rec.id;
+		free(name);
+		name = rec.parent;
+		rec.parent = NULL;
+		dm_snapdb_snapshot_free(&rec);
+	}
+	rc = 0;
+out:
+	free(name);
+	dm_snapdb_rollback(stx);
+	return rc;
+}
+
+/* Makes the temporary directory as the snapshotter's Prepare would, asks
+ * lib/mounts what the mount containerd returns for it lets us fill. */
+static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids, dm_snapshot_job *job,
+		       dm_error *err)
+{
+	char *fs = NULL, *work = NULL, **parents = NULL;
+	dm_snapshot_dirs dirs = {0};
+	dm_mount mount = {0};
+	dm_mount_target target = {0};
+	int rc = -1;
+
+	if (asprintf(&job->tmpdir, "%s/" TMP_PREFIX "%" PRIu64, s->snapdir, job->id) < 0) {
+		job->tmpdir = NULL;
+		return dm_err_set(err, ENOMEM, "out of memory");
+	}
+	if (mkdir(job->tmpdir, s->kind == DM_SNAPSHOTTER_NATIVE ? 0755 : 0700) < 0)
+		return dm_err_sys(err, "%s", job->tmpdir);
+	if (s->kind == DM_SNAPSHOTTER_NATIVE) {
+		/* mkdir's mode is filtered by the umask; containerd chmods explicitly. */
+		if (chmod(job->tmpdir, 0755) < 0)
+			return dm_err_sys(err, "%s", job->tmpdir);
+		dirs.dir = job->tmpdir;
+	} else {
+		if (!(fs = path_join(job->tmpdir, "fs", err)) || !(work = path_join(job->tmpdir, "work", err)))
+			goto out;
+		if (mkdir(fs, 0755) < 0 || chmod(fs, 0755) < 0 || mkdir(work, 0711) < 0 ||
+		    chmod(work, 0711) < 0) {
+			dm_err_sys(err, "%s", job->tmpdir);
+			goto out;
+		}
+		dirs.dir = fs;
+		dirs.workdir = work;
+		/* Native copies the whole parent; overlay stacks it: only overlay needs the lowers. */
+		if (npids && !(parents = calloc(npids, sizeof *parents))) {
+			dm_err_set(err, ENOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < npids; i++) {
+			if (asprintf(&parents[i], "%s/%" PRIu64 "/fs", s->snapdir, pids[i]) < 0) {
+				parents[i] = NULL;
+				dm_err_set(err, ENOMEM, "out of memory");
+				goto out;
+			}
+		}
+		dirs.parents = (const char *const *)parents;
+		dirs.nparents = npids;
+	}
+	if (dm_mount_render(s->kind, &dirs, &mount, err) < 0 ||
+	    dm_mount_target_parse(&mount, 1, &target, err) < 0)
+		goto out;
+	job->fill = target.dir;
+	target.dir = NULL;
+	rc = 0;
+out:
+	dm_mount_target_free(&target);
+	dm_mount_free(&mount);
+	for (size_t i = 0; parents && i < npids; i++)
+		free(parents[i]);
+	free(parents);
+	free(fs);
+	free(work);
+	return rc;
+}
+
+static int adopt(dm_snapshot_store *s, const char *ns, dm_snapshot_job *job, dm_error *err)
+{
+	dm_snapdb_tx *stx = dm_snapdb_begin(s->db, false, err);
+	char *name = NULL;
+	int rc;
+
+	if (!stx)
+		return -1;
+	rc = dm_snapdb_find(stx, ns, job->key, &name, &job->seq, &job->id, err);
+	dm_snapdb_rollback(stx);
+	free(name);
+	if (rc == 1) {
+		char *dir = snapshot_dir(s, job->id, err);
+		struct stat st;
+
+		if (!dir)
+			return -1;
+		/* A record whose directory is gone cannot be adopted: make a new one. */
+		rc = lstat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+		free(dir);
+	}
+	return rc;
+}
+
+int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
+		      const char *parent, dm_snapshot_job *job, dm_error *err)
+{
+	uint64_t pids[DM_TREECOPY_MAX_DEPTH];
+	size_t npids = 0;
+	struct {
+		const char *ns, *sn;
+		uint64_t *seq;
+	} seq_arg = {ns, s->name, &job->seq};
+	dm_snapdb_tx *stx;
+	int rc;
+
+	memset(job, 0, sizeof *job);
+	if (strlen(key) >= sizeof job->key || (parent && strlen(parent) >= sizeof job->parent))
+		return dm_err_set(err, EINVAL, "snapshot key too long: %s", key);
+	strcpy(job->key, key);
+	if (parent)
+		strcpy(job->parent, parent);
+	if ((rc = adopt(s, ns, job, err)) != 0) {
+		job->adopted = rc == 1;
+		return rc < 0 ? -1 : 0;
+	}
+	if (parent && parent_ids(s, md, ns, parent, pids, DM_TREECOPY_MAX_DEPTH, &npids, err) < 0)
+		return dm_err_prefix(err, "snapshot %s: ", key);
+	if (with_metadb(md, true, next_seq_tx, &seq_arg, err) < 0)
+		return -1;
+	if (!(stx = dm_snapdb_begin(s->db, true, err)))
+		return -1;
+	if (dm_snapdb_next_id(stx, &job->id, err) < 0) {
+		dm_snapdb_rollback(stx);
+		return -1;
+	}
+	if (dm_snapdb_commit(stx, err) < 0)
+		return -1;
+	if (prepare_dir(s, pids, npids, job, err) < 0)
+		return dm_err_prefix(err, "snapshot %s: ", key);
+	return 0;
+}
+
+int dm_snapshot_fill(dm_snapshot_store *s, dm_snapshot_job *job, const char *src, dm_error *err)
+{
+	(void)s;
+	if (job->adopted)
+		return 0;
+	if (dm_treecopy(src, job->fill, DM_TREECOPY_INTO_EXISTING | DM_TREECOPY_REFLINK, &job->copy,
+			err) < 0)
+		return dm_err_prefix(err, "snapshot %s: ", job->key);
+	return 0;
+}
+
+struct view_arg {
+	const char *ns, *sn;
+	const dm_snapshot_job *job;
+	const dm_labels *labels;
+	const dm_lease *lease;
+};
+
+static int view_tx(dm_metadb_tx *tx, void *arg, dm_error *err)
+{
+	struct view_arg *a = arg;
+
+	if (dm_metadb_snapshot_put(tx, a->ns, a->sn, a->job->key, a->job->seq,
+				   a->job->parent[0] ? a->job->parent : NULL, a->labels, err) < 0)
+		return -1;
+	return a->lease ? dm_lease_add_snapshot(tx, a->lease, a->sn, a->job->key, err) : 0;
+}
+
+static int fsync_dir(const char *path, dm_error *err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) < 0) {
+		dm_err_sys(err, "%s", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int backend_record(dm_snapshot_store *s, const char *ns, dm_snapshot_job *job, dm_error *err)
+{
+	char *name = NULL, *pname = NULL;
+	dm_snapdb_tx *stx;
+	uint64_t pseq = 0, pid = 0;
+	int rc = -1;
+
+	if (!(name = dm_snapshot_backend_name(ns, job->seq, job->key, err)))
+		return -1;
+	if (!(stx = dm_snapdb_begin(s->db, true, err)))
+		goto out;
+	if (job->parent[0] && dm_snapdb_find(stx, ns, job->parent, &pname, &pseq, &pid, err) != 1) {
+		if (err && !err->code)
+			dm_err_set(err, ENOENT, "%s: parent snapshot %s missing", dm_snapdb_path(s->db),
+				   job->parent);
+		dm_snapdb_rollback(stx);
+		goto out;
+	}
+	if (dm_snapdb_put_committed(stx, name, job->id, pname, (int64_t)job->copy.inodes,
+				    (int64_t)job->copy.usage, NULL, err) < 0) {
+		dm_snapdb_rollback(stx);
+		goto out;
+	}
+	rc = dm_snapdb_commit(stx, err);
+out:
+	free(pname);
+	free(name);
+	return rc;
+}
+
+int dm_snapshot_commit(dm_snapshot_store *s, dm_metadb *md, const char *ns, dm_snapshot_job *job,
+		       const dm_labels *labels, const dm_lease *lease, dm_error *err)
+{
+	struct view_arg a = {ns, s->name, job, labels, lease};
+
+	if (!job->adopted) {
+		char *dir = snapshot_dir(s, job->id, err);
+
+		if (!dir)
+			return -1;
+		if (rename(job->tmpdir, dir) < 0) {
+			dm_err_sys(err, "rename %s to %s", job->tmpdir, dir);
+			free(dir);
+			return -1;
+		}
+		free(dir);
+		free(job->tmpdir);
+		job->tmpdir = NULL;
+		if (fsync_dir(s->snapdir, err) < 0 || backend_record(s, ns, job, err) < 0)
+			return dm_err_prefix(err, "snapshot %s: ", job->key);
+	}
+	if (with_metadb(md, true, view_tx, &a, err) < 0)
+		return dm_err_prefix(err, "snapshot %s: ", job->key);
+	return 0;
+}
+
+void dm_snapshot_job_free(dm_snapshot_store *s, dm_snapshot_job *job)
+{
+	(void)s;
+	if (job->tmpdir)
+		dm_tree_remove(job->tmpdir, NULL);
+	free(job->tmpdir);
+	free(job->fill);
+	job->tmpdir = job->fill = NULL;
+}
