@@ -44,13 +44,19 @@
 SID_ROOT=${DM_SID_ROOT:-/var/tmp/dm-sid}
 SID_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
-# nsenter into the holder's namespace, outside the chroot (for mounts).
+# nsenter into the holder's namespace, outside the chroot (for mounts).  A
+# holder that died, its PID taken by a process of the host's namespace, must
+# not send mounts to the host.
 sid_ns() {
+	if [ "$(readlink "/proc/$SID_NS_PID/ns/mnt" 2>/dev/null)" != "$SID_NS" ]; then
+		echo "sid: the namespace holder $SID_NS_PID is gone" >&2
+		return 1
+	fi
 	nsenter -t "$SID_NS_PID" -m -- "$@"
 }
 
 sid_exec() {
-	nsenter -t "$SID_NS_PID" -m -- chroot "$SID_ROOT" \
+	sid_ns chroot "$SID_ROOT" \
 		env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy \
 		PATH="$SID_PATH" HOME=/root "$@"
 }
@@ -159,6 +165,13 @@ EOF
 	if ! dm_wait_until "$DM_DAEMON_TIMEOUT" "$SID_CONTAINERD_PID" sid_ctr version; then
 		echo "containerd (sid) did not become ready on $SID_CONTAINERD_SOCK" >&2
 		dm_log_tail "$SID_SCRATCH/containerd.log"
+		return 1
+	fi
+	# containerd serves without the plugins that fail to load, meta.db's
+	# among them: a root it cannot read must fail here, with its log.
+	if ! sid_ctr plugins ls | grep -Eq '^io\.containerd\.metadata\.v1 +bolt +.* ok *$'; then
+		echo "containerd (sid) did not load the metadata plugin of $sid_croot:" >&2
+		grep -E 'level=(error|warning)' "$SID_SCRATCH/containerd.log" | head -n 3 >&2
 		return 1
 	fi
 }
