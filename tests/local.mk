@@ -166,3 +166,7 @@ EXTRA_DIST += tests/docker28-check.sh tests/lib-sid.sh tests/sid-chroot-setup.sh
 # Offline migration judged by real containerd 1.6.20 (root; skips without the daemons).
 TESTS += tests/migrate-containerd.sh
 EXTRA_DIST += tests/migrate-containerd.sh
+
+# run: refusal while containerd runs, free space, name conflicts, progress line.
+TESTS += tests/migrate-behaviour.sh
+EXTRA_DIST += tests/migrate-behaviour.sh
