@@ -718,8 +718,26 @@ dm_bolt_bucket *dm_bolt_bucket_create_if_missing(dm_bolt_bucket *parent, const v
 	return rc == LOOKUP_MISSING ? dm_bolt_bucket_create(parent, name, len, err) : NULL;
 }
 
-/* bbolt's Bucket.free: every page of b goes to the pending list. */
-static int bucket_free_pages(dm_bolt_bucket *b, uint64_t pgid, int depth, dm_error *err)
+/* Records pgid in seen; a damaged file that reaches a page twice would
+ * otherwise make deleting a bucket take exponential time. */
+static int mark_once(dm_bolt_tx *tx, struct bolt_map *seen, uint64_t pgid, dm_error *err)
+{
+	uint8_t *k;
+
+	if (bolt_map_get(seen, &pgid, sizeof pgid))
+		return bolt_corrupt(tx, err, "page %llu: reached twice", (ull)pgid);
+	k = bolt_arena_dup(tx, &pgid, sizeof pgid, err);
+	if (!k)
+		return -1;
+	if (bolt_map_put(seen, k, sizeof pgid, k) < 0)
+		return dm_err_set(err, ENOMEM, "%s: out of memory", tx->db->path);
+	return 0;
+}
+
+/* bbolt's Bucket.free: every page of b goes to the pending list.  With seen,
+ * each page below the root must be new to it (the caller marked the root). */
+static int bucket_free_pages(dm_bolt_bucket *b, uint64_t pgid, int depth, struct bolt_map *seen,
+			     dm_error *err)
 {
 	struct bolt_pview pv;
 	struct bolt_node *n;
@@ -728,6 +746,8 @@ static int bucket_free_pages(dm_bolt_bucket *b, uint64_t pgid, int depth, dm_err
 	if (depth >= BOLT_MAX_DEPTH)
 		return bolt_corrupt(b->tx, err, "tree deeper than %d levels at page %llu (a cycle?)",
 				    BOLT_MAX_DEPTH, (ull)pgid);
+	if (seen && depth > 0 && mark_once(b->tx, seen, pgid, err) < 0)
+		return -1;
 	if (bucket_page_node(b, pgid, &pv, &n, err) < 0)
 		return -1;
 	if (n) {
@@ -746,27 +766,27 @@ static int bucket_free_pages(dm_bolt_bucket *b, uint64_t pgid, int depth, dm_err
 			in = n->inodes[i];
 		else if (bolt_pview_elem(b->tx, &pv, (uint32_t)i, &in, err) < 0)
 			return -1;
-		if (bucket_free_pages(b, in.pgid, depth + 1, err) < 0)
+		if (bucket_free_pages(b, in.pgid, depth + 1, seen, err) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int bucket_free(dm_bolt_bucket *b, dm_error *err)
+static int bucket_free(dm_bolt_bucket *b, struct bolt_map *seen, dm_error *err)
 {
 	if (b->root == 0)
 		return 0;
-	if (bucket_free_pages(b, b->root, 0, err) < 0)
+	if (bucket_free_pages(b, b->root, 0, seen, err) < 0)
 		return -1;
 	b->root = 0;
 	return 0;
 }
 
-/* Names of b's sub-buckets, copied into the tx arena. */
+/* The keys of b's sub-buckets (pointing into pages or the arena). */
 static int bucket_children(dm_bolt_bucket *b, dm_bolt_kv **out, size_t *nout, dm_error *err)
 {
 	dm_bolt_cursor c;
-	dm_bolt_kv kv;
+	dm_bolt_kv kv, prev = { 0 };
 	size_t cap = 0;
 	int rc;
 
@@ -774,6 +794,10 @@ static int bucket_children(dm_bolt_bucket *b, dm_bolt_kv **out, size_t *nout, dm
 	*nout = 0;
 	cursor_init(&c, b);
 	for (rc = cursor_first_raw(&c, &kv, err); rc == 1; rc = cursor_step(&c, &kv, err)) {
+		/* As in dm_bolt_cursor_next: a page reached twice must not loop. */
+		if (prev.key && bolt_keycmp(kv.key, kv.klen, prev.key, prev.klen) <= 0)
+			return bolt_corrupt(b->tx, err, "keys out of order (a page reached twice?)");
+		prev = kv;
 		if (!kv.is_bucket)
 			continue;
 		if (bolt_reserve(out, &cap, *nout + 1, sizeof **out, err) < 0)
@@ -783,7 +807,8 @@ static int bucket_children(dm_bolt_bucket *b, dm_bolt_kv **out, size_t *nout, dm
 	return rc;
 }
 
-static int bucket_delete(dm_bolt_bucket *parent, const void *name, size_t len, dm_error *err)
+static int bucket_delete(dm_bolt_bucket *parent, const void *name, size_t len,
+			 struct bolt_map *seen, dm_error *err)
 {
 	dm_bolt_tx *tx = parent->tx;
 	dm_bolt_bucket *child;
@@ -799,12 +824,15 @@ static int bucket_delete(dm_bolt_bucket *parent, const void *name, size_t len, d
 		return rc < 0 ? -1 : bucket_name_err(parent, rc == LOOKUP_VALUE ? ENOTDIR : ENOENT, name,
 						     len, rc == LOOKUP_VALUE ? "is a plain value" : "not found",
 						     err);
+	/* Marked before descending, so that buckets sharing pages cannot recurse for ever. */
+	if (child->root && mark_once(tx, seen, child->root, err) < 0)
+		return tx_fail(tx);
 	if (bucket_children(child, &subs, &nsubs, err) < 0) {
 		free(subs);
 		return -1;
 	}
 	for (size_t i = 0; i < nsubs; i++)
-		if (bucket_delete(child, subs[i].key, subs[i].klen, err) < 0) {
+		if (bucket_delete(child, subs[i].key, subs[i].klen, seen, err) < 0) {
 			free(subs);
 			return tx_fail(tx);
 		}
@@ -814,7 +842,7 @@ static int bucket_delete(dm_bolt_bucket *parent, const void *name, size_t len, d
 	bolt_map_free(&child->nodes);
 	bolt_map_free(&child->buckets);
 	child->root_node = NULL;
-	if (bucket_free(child, err) < 0)
+	if (bucket_free(child, seen, err) < 0)
 		return tx_fail(tx);
 	cursor_init(&c, parent);
 	if (cursor_seek_exact(&c, name, len, &kv, err) != 2 || !(n = cursor_node(&c, err)))
@@ -826,9 +854,14 @@ static int bucket_delete(dm_bolt_bucket *parent, const void *name, size_t len, d
 
 int dm_bolt_bucket_delete(dm_bolt_bucket *parent, const void *name, size_t len, dm_error *err)
 {
+	struct bolt_map seen = { 0 };
+	int rc;
+
 	if (check_writable(parent, err) < 0 || check_key(parent, len, err) < 0)
 		return -1;
-	return bucket_delete(parent, name, len, err);
+	rc = bucket_delete(parent, name, len, &seen, err);
+	bolt_map_free(&seen);
+	return rc;
 }
 
 int dm_bolt_get(dm_bolt_bucket *b, const void *key, size_t klen, const void **val, size_t *vlen,
@@ -1264,7 +1297,7 @@ int bolt_bucket_spill(dm_bolt_bucket *b, dm_error *err)
 		uint32_t vlen;
 
 		if (inl)
-			rc = bucket_free(child, err);
+			rc = bucket_free(child, NULL, err);
 		else
 			rc = bolt_bucket_spill(child, err);
 		if (rc < 0 || !child->root_node)

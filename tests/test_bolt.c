@@ -912,7 +912,8 @@ END_TEST
 
 /* ---- damaged files ---- */
 
-/* A database with a bucket "b" of 500 keys (a branch root) and an inline bucket "c". */
+/* A database with a bucket "b" of 500 keys (a branch root), an inline bucket
+ * "c" and a bucket "d" with two sub-buckets on pages of their own. */
 static void make_victim(const char *path)
 {
 	dm_error err = { 0 };
@@ -920,13 +921,16 @@ static void make_victim(const char *path)
 	dm_bolt *db = NN(dm_bolt_open_opts(path, DM_BOLT_CREATE, &opt, &err));
 	dm_bolt_tx *tx = NN(dm_bolt_begin(db, true, &err));
 	dm_bolt_bucket *b = NN(dm_bolt_bucket_create(dm_bolt_root(tx), "b", 1, &err));
-	char k[16], v[64] = { 0 };
+	char k[16], v[64] = { 0 }, big[2000] = { 0 };
 
 	for (int i = 0; i < 500; i++) {
 		snprintf(k, sizeof k, "%05d", i);
 		OK(dm_bolt_put(b, k, 5, v, sizeof v, &err));
 	}
 	OK(dm_bolt_put(NN(dm_bolt_bucket_create(dm_bolt_root(tx), "c", 1, &err)), "k", 1, "v", 1, &err));
+	b = NN(dm_bolt_bucket_create(dm_bolt_root(tx), "d", 1, &err));
+	OK(dm_bolt_put(NN(dm_bolt_bucket_create(b, "x", 1, &err)), "k", 1, big, sizeof big, &err));
+	OK(dm_bolt_put(NN(dm_bolt_bucket_create(b, "y", 1, &err)), "k", 1, big, sizeof big, &err));
 	OK(dm_bolt_commit(tx, &err));
 	dm_bolt_close(db);
 }
@@ -1192,6 +1196,59 @@ START_TEST(damaged_files_are_rejected)
 }
 END_TEST
 
+/* Bucket "d" of make_victim holds two non-inline sub-buckets; make the
+ * second share the first one's pages. */
+static void dmg_shared_bucket(struct rawfile *f)
+{
+	const uint8_t *d = raw_page(f, 4096, raw_bucket_root(f, 4096, 2));
+	const uint8_t *k, *x, *y;
+	uint32_t kl, vl;
+
+	ck_assert_uint_eq(get16(d + 10), 2);
+	raw_leaf_elem(d, 0, &k, &kl, &x, &vl);
+	raw_leaf_elem(d, 1, &k, &kl, &y, &vl);
+	ck_assert_uint_ne(get64(x), 0);
+	put64((uint8_t *)y, get64(x));
+}
+
+/* Deleting a bucket whose pages are reached twice fails instead of freeing
+ * them twice (or, with deeper sharing, running for ever). */
+START_TEST(deleting_damaged_bucket_fails)
+{
+	static const struct {
+		damage_fn fn;
+		const char *bucket, *msg;
+		int commit_rc; /* nothing changed yet (0), or a half-done delete (-1) */
+	} cases[] = {
+		{ dmg_cycle, "b", "keys out of order", 0 },
+		{ dmg_shared_child, "b", "keys out of order", 0 },
+		{ dmg_shared_bucket, "d", ": reached twice", -1 },
+	};
+	dm_error err = { 0 };
+	struct rawfile f;
+	dm_bolt *db;
+	dm_bolt_tx *tx;
+
+	scratch_setup();
+	make_victim(spath("dag.db"));
+	f = raw_load(spath("dag.db"));
+	cases[_i].fn(&f);
+	raw_save(spath("dag.db"), &f);
+	free(f.b);
+	db = NN(dm_bolt_open(spath("dag.db"), 0, &err));
+	tx = NN(dm_bolt_begin(db, true, &err));
+	ck_assert_int_eq(dm_bolt_bucket_delete(dm_bolt_root(tx), cases[_i].bucket, 1, &err), -1);
+	ck_assert_int_eq(err.code, DM_BOLT_ECORRUPT);
+	ck_assert_msg(strstr(err.msg, cases[_i].msg), "%s", err.msg);
+	ck_assert_int_eq(dm_bolt_commit(tx, &err), cases[_i].commit_rc);
+	tx = NN(dm_bolt_begin(db, false, &err));
+	NN(dm_bolt_bucket_get(dm_bolt_root(tx), cases[_i].bucket, 1, &err));
+	dm_bolt_rollback(tx);
+	dm_bolt_close(db);
+	scratch_done("dag");
+}
+END_TEST
+
 /* With one meta damaged, the other (older) one is used, as bbolt does. */
 START_TEST(one_bad_meta_falls_back)
 {
@@ -1285,6 +1342,7 @@ int main(void)
 	tcase_add_test(tc, no_freelist_is_rebuilt);
 	tcase_add_test(tc, lock_is_exclusive_and_nonblocking);
 	tcase_add_loop_test(tc, damaged_files_are_rejected, 0, sizeof damages / sizeof *damages);
+	tcase_add_loop_test(tc, deleting_damaged_bucket_fails, 0, 3);
 	tcase_add_test(tc, one_bad_meta_falls_back);
 	tcase_add_test(tc, bucket_delete_frees_pages);
 	suite_add_tcase(s, tc);
