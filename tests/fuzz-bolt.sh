@@ -5,6 +5,11 @@
 # to tests/fuzz-artifacts/ in the build directory.  Small reproducers worth
 # keeping belong in tests/fuzz-corpus, where make check replays them.
 #   usage: tests/fuzz-bolt.sh FUZZ_BINARY SRCDIR [SECONDS]
+# The seeds are small valid files with 1 KiB pages (a few are 4 KiB), made
+# with tests/bolttool: valid-empty-* by `gen F 0 PAGESIZE 0`, valid-gen2-1k
+# by `gen F 2 1024 2`, valid-ctrd-1k by puts in containerd's layout, and
+# valid-branch-1k by 60 puts, a 1500-byte value and 20 deletes (branch and
+# overflow pages, free pages); make check asserts they pass the checker.
 set -eu
 fuzz=${1:?usage: fuzz-bolt.sh FUZZ_BINARY SRCDIR [SECONDS]}
 src=${2:?usage: fuzz-bolt.sh FUZZ_BINARY SRCDIR [SECONDS]}
