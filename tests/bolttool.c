@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +32,6 @@ static int fail(const dm_error *err)
 {
 	fprintf(stderr, "bolttool: %s\n", err->msg);
 	return err->code == ENOENT ? EXIT_MISSING : EXIT_ERR;
-}
-
-static int usage(void)
-{
-	fputs("usage: bolttool dump|check|get|has|seq|put|mkbucket|setseq|del|gen FILE ARGS...\n",
-	      stderr);
-	return EXIT_USAGE;
 }
 
 static uint8_t *parse_value(const char *s, size_t *len)
@@ -140,113 +134,164 @@ fail:
 	return 0;
 }
 
-static int print_value(dm_bolt_tx *tx, char **path, int n, int only_test, dm_error *err)
+/* get and has: BUCKET... KEY. */
+static int lookup(dm_bolt_tx *tx, char **a, int n, bool print, dm_error *err)
 {
-	dm_bolt_bucket *b = walk_path(tx, path, n - 1, 0, err);
+	dm_bolt_bucket *b = walk_path(tx, a, n - 1, 0, err);
+	const char *key = a[n - 1];
 	const void *val;
 	size_t vlen;
 	int r;
 
-	if (!b)
+	if (!b || (r = dm_bolt_get(b, key, strlen(key), &val, &vlen, err)) < 0)
 		return -1;
-	r = dm_bolt_get(b, path[n - 1], strlen(path[n - 1]), &val, &vlen, err);
-	if (r < 0)
-		return -1;
-	if (r == 0 && (!only_test || !dm_bolt_bucket_get(b, path[n - 1], strlen(path[n - 1]), err)))
-		return dm_err_set(err, ENOENT, "%s: no such %s", path[n - 1],
-				  only_test ? "key or bucket" : "value");
-	if (!only_test) {
+	if (r == 0 && (print || !dm_bolt_bucket_get(b, key, strlen(key), err)))
+		return dm_err_set(err, ENOENT, "%s: no such %s", key, print ? "value" : "key or bucket");
+	if (print) {
 		bw_print_bytes(stdout, val, vlen);
 		putchar('\n');
 	}
 	return 0;
 }
 
-static int run(dm_bolt *db, const char *cmd, char **a, int n, dm_error *err)
+static int cmd_get(dm_bolt_tx *tx, char **a, int n, dm_error *err)
 {
-	dm_bolt_tx *tx;
-	dm_bolt_bucket *b;
-	uint8_t *v;
-	size_t vlen;
-	int rc = -1;
-
-	if (!strcmp(cmd, "check")) {
-		if (dm_bolt_check(db, err) < 0)
-			return -1;
-	} else if (!strcmp(cmd, "gen")) {
-		return n == 3 ? gen(db, strtoull(a[0], NULL, 0), atoi(a[2]), err)
-			      : dm_err_set(err, EINVAL, "gen: needs SEED PAGESIZE COMMITS");
-	}
-	tx = dm_bolt_begin(db, strcmp(cmd, "dump") && strcmp(cmd, "check") && strcmp(cmd, "get") &&
-				       strcmp(cmd, "has") && strcmp(cmd, "seq"),
-			   err);
-	if (!tx)
-		return -1;
-	if (!strcmp(cmd, "dump")) {
-		rc = bw_dump(tx, stdout, err);
-	} else if (!strcmp(cmd, "check")) {
-		rc = bw_walk(dm_bolt_root(tx), 0, NULL, NULL, err);
-	} else if (!strcmp(cmd, "get") || !strcmp(cmd, "has")) {
-		rc = n < 2 ? dm_err_set(err, EINVAL, "%s: needs BUCKET... KEY", cmd)
-			   : print_value(tx, a, n, !strcmp(cmd, "has"), err);
-	} else if (!strcmp(cmd, "seq")) {
-		b = n < 1 ? NULL : walk_path(tx, a, n, 0, err);
-		if (b)
-			printf("%" PRIu64 "\n", dm_bolt_sequence(b));
-		rc = b ? 0 : n < 1 ? dm_err_set(err, EINVAL, "seq: needs BUCKET...") : -1;
-	} else if (!strcmp(cmd, "mkbucket")) {
-		rc = walk_path(tx, a, n, 1, err) ? 0 : -1;
-	} else if (!strcmp(cmd, "setseq")) {
-		b = n < 2 ? NULL : walk_path(tx, a, n - 1, 1, err);
-		rc = b ? dm_bolt_set_sequence(b, strtoull(a[n - 1], NULL, 0), err)
-		       : n < 2 ? dm_err_set(err, EINVAL, "setseq: needs BUCKET... N") : -1;
-	} else if (!strcmp(cmd, "put")) {
-		b = n < 3 ? NULL : walk_path(tx, a, n - 2, 1, err);
-		v = b ? parse_value(a[n - 1], &vlen) : NULL;
-		if (b && !v)
-			dm_err_set(err, EINVAL, "put: bad value %s", a[n - 1]);
-		else if (v)
-			rc = dm_bolt_put(b, a[n - 2], strlen(a[n - 2]), v, vlen, err);
-		else if (n < 3)
-			dm_err_set(err, EINVAL, "put: needs BUCKET... KEY VALUE");
-		free(v);
-	} else if (!strcmp(cmd, "del")) {
-		b = n < 2 ? NULL : walk_path(tx, a, n - 1, 0, err);
-		if (b && (rc = print_value(tx, a, n, 1, err)) == 0)
-			rc = dm_bolt_bucket_get(b, a[n - 1], strlen(a[n - 1]), NULL)
-				     ? dm_bolt_bucket_delete(b, a[n - 1], strlen(a[n - 1]), err)
-				     : dm_bolt_del(b, a[n - 1], strlen(a[n - 1]), err);
-		else if (n < 2)
-			dm_err_set(err, EINVAL, "del: needs BUCKET... KEY");
-	} else {
-		dm_err_set(err, EINVAL, "%s: unknown command", cmd);
-	}
-	if (rc < 0) {
-		dm_bolt_rollback(tx);
-		return -1;
-	}
-	return dm_bolt_commit(tx, err);
+	return lookup(tx, a, n, true, err);
 }
+
+static int cmd_has(dm_bolt_tx *tx, char **a, int n, dm_error *err)
+{
+	return lookup(tx, a, n, false, err);
+}
+
+static int cmd_dump(dm_bolt_tx *tx, char **a, int n, dm_error *err)
+{
+	(void)a, (void)n;
+	return bw_dump(tx, stdout, err);
+}
+
+static int cmd_walk(dm_bolt_tx *tx, char **a, int n, dm_error *err)
+{
+	(void)a, (void)n;
+	return bw_walk(dm_bolt_root(tx), 0, NULL, NULL, err);
+}
+
+static int cmd_seq(dm_bolt_tx *tx, char **a, int n, dm_error *err)
+{
+	dm_bolt_bucket *b = walk_path(tx, a, n, 0, err);
+
+	if (!b)
+		return -1;
+	printf("%" PRIu64 "\n", dm_bolt_sequence(b));
+	return 0;
+}
+
+static int cmd_mkbucket(dm_bolt_tx *tx, char **a, int n, dm_error *err)
+{
+	return walk_path(tx, a, n, 1, err) ? 0 : -1;
+}
+
+static int cmd_setseq(dm_bolt_tx *tx, char **a, int n, dm_error *err)
+{
+	dm_bolt_bucket *b = walk_path(tx, a, n - 1, 1, err);
+
+	return b ? dm_bolt_set_sequence(b, strtoull(a[n - 1], NULL, 0), err) : -1;
+}
+
+static int cmd_put(dm_bolt_tx *tx, char **a, int n, dm_error *err)
+{
+	dm_bolt_bucket *b = walk_path(tx, a, n - 2, 1, err);
+	size_t vlen;
+	uint8_t *v;
+	int rc;
+
+	if (!b)
+		return -1;
+	v = parse_value(a[n - 1], &vlen);
+	if (!v)
+		return dm_err_set(err, EINVAL, "put: bad value %s", a[n - 1]);
+	rc = dm_bolt_put(b, a[n - 2], strlen(a[n - 2]), v, vlen, err);
+	free(v);
+	return rc;
+}
+
+static int cmd_del(dm_bolt_tx *tx, char **a, int n, dm_error *err)
+{
+	dm_bolt_bucket *b = walk_path(tx, a, n - 1, 0, err);
+	const char *key = a[n - 1];
+
+	if (!b || lookup(tx, a, n, false, err) < 0)
+		return -1;
+	if (dm_bolt_bucket_get(b, key, strlen(key), NULL))
+		return dm_bolt_bucket_delete(b, key, strlen(key), err);
+	return dm_bolt_del(b, key, strlen(key), err);
+}
+
+static int db_check(dm_bolt *db, char **a, int n, dm_error *err)
+{
+	(void)a, (void)n;
+	return dm_bolt_check(db, err);
+}
+
+static int db_gen(dm_bolt *db, char **a, int n, dm_error *err)
+{
+	(void)n;
+	return gen(db, strtoull(a[0], NULL, 0), atoi(a[2]), err);
+}
+
+static const struct command {
+	const char *name, *args;
+	int min_args; /* after FILE */
+	bool writes;
+	int (*on_db)(dm_bolt *db, char **a, int n, dm_error *err);    /* first, if set */
+	int (*on_tx)(dm_bolt_tx *tx, char **a, int n, dm_error *err); /* then in one tx */
+} commands[] = {
+	{ "dump", "", 0, false, NULL, cmd_dump },
+	{ "check", "", 0, false, db_check, cmd_walk },
+	{ "get", "BUCKET... KEY", 2, false, NULL, cmd_get },
+	{ "has", "BUCKET... KEY", 2, false, NULL, cmd_has },
+	{ "seq", "BUCKET...", 1, false, NULL, cmd_seq },
+	{ "put", "BUCKET... KEY VALUE", 3, true, NULL, cmd_put },
+	{ "mkbucket", "BUCKET...", 1, true, NULL, cmd_mkbucket },
+	{ "setseq", "BUCKET... N", 2, true, NULL, cmd_setseq },
+	{ "del", "BUCKET... KEY", 2, true, NULL, cmd_del },
+	{ "gen", "SEED PAGESIZE COMMITS", 3, true, db_gen, NULL },
+};
 
 int main(int argc, char **argv)
 {
+	const struct command *c = NULL;
 	dm_error err = {0};
 	dm_bolt_options opt = {0};
+	dm_bolt_tx *tx;
 	dm_bolt *db;
-	int flags, rc;
+	int rc = 0;
 
-	if (argc < 3)
-		return usage();
-	flags = !strcmp(argv[1], "dump") || !strcmp(argv[1], "check") || !strcmp(argv[1], "get") ||
-			!strcmp(argv[1], "has") || !strcmp(argv[1], "seq")
-		? DM_BOLT_RDONLY
-		: DM_BOLT_CREATE;
-	if (!strcmp(argv[1], "gen") && argc == 6)
+	for (size_t i = 0; argc >= 3 && i < sizeof commands / sizeof *commands; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			c = &commands[i];
+	if (!c || argc - 3 < c->min_args) {
+		for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+			fprintf(stderr, "%s bolttool %s FILE %s\n", i ? "      " : "usage:",
+				commands[i].name, commands[i].args);
+		return EXIT_USAGE;
+	}
+	if (c->on_db == db_gen)
 		opt.page_size = (uint32_t)strtoul(argv[4], NULL, 0);
-	db = dm_bolt_open_opts(argv[2], flags, &opt, &err);
+	db = dm_bolt_open_opts(argv[2], c->writes ? DM_BOLT_CREATE : DM_BOLT_RDONLY, &opt, &err);
 	if (!db)
 		return fail(&err);
-	rc = run(db, argv[1], argv + 3, argc - 3, &err);
+	if (c->on_db)
+		rc = c->on_db(db, argv + 3, argc - 3, &err);
+	if (rc == 0 && c->on_tx) {
+		tx = dm_bolt_begin(db, c->writes, &err);
+		if (!tx || c->on_tx(tx, argv + 3, argc - 3, &err) < 0) {
+			dm_bolt_rollback(tx);
+			rc = -1;
+		} else {
+			rc = dm_bolt_commit(tx, &err);
+		}
+	}
 	dm_bolt_close(db);
 	return rc < 0 ? fail(&err) : 0;
 }
