@@ -394,28 +394,27 @@ ssize_t __wrap_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
 	return __real_pwritev(fd, iov, iovcnt, off);
 }
 
-int __wrap_fdatasync(int fd)
+/* A sync that returns makes everything written before it durable. */
+static int sync_with(int fd, int (*real)(int))
 {
 	int rc;
 
 	if (tracked(fd))
 		event(fd);
-	rc = __real_fdatasync(fd);
+	rc = real(fd);
 	if (rc == 0 && tracked(fd))
 		forget_pending();
 	return rc;
 }
 
+int __wrap_fdatasync(int fd)
+{
+	return sync_with(fd, __real_fdatasync);
+}
+
 int __wrap_fsync(int fd)
 {
-	int rc;
-
-	if (tracked(fd))
-		event(fd);
-	rc = __real_fsync(fd);
-	if (rc == 0 && tracked(fd))
-		forget_pending();
-	return rc;
+	return sync_with(fd, __real_fsync);
 }
 
 /* ---- the writer (child) and the driver (parent) ---- */
