@@ -983,13 +983,13 @@ static void node_forget(struct bolt_node *n)
 	n->removed = true;
 }
 
-/* Moves the materialised children of the branch inodes [from, from+count) of
- * src below dst (bbolt's reparenting loop in node.rebalance). */
-static int node_reparent(struct bolt_node *src, size_t from, struct bolt_node *dst, dm_error *err)
+/* Moves the materialised children of src's branch inodes below dst
+ * (bbolt's reparenting loop in node.rebalance). */
+static int node_reparent(struct bolt_node *src, struct bolt_node *dst, dm_error *err)
 {
 	if (src->leaf)
 		return 0;
-	for (size_t i = from; i < src->n; i++) {
+	for (size_t i = 0; i < src->n; i++) {
 		struct bolt_node *c = bolt_map_get(&src->bucket->nodes, &src->inodes[i].pgid,
 						   sizeof src->inodes[i].pgid);
 
@@ -1001,6 +1001,21 @@ static int node_reparent(struct bolt_node *src, size_t from, struct bolt_node *d
 			return -1;
 	}
 	return 0;
+}
+
+/* Appends src's inodes to its sibling dst and removes src from the tree. */
+static int node_merge(struct bolt_node *dst, struct bolt_node *src, dm_error *err)
+{
+	if (node_reparent(src, dst, err) < 0 ||
+	    bolt_reserve(&dst->inodes, &dst->cap, dst->n + src->n, sizeof *dst->inodes, err) < 0)
+		return -1;
+	if (src->n)
+		memcpy(dst->inodes + dst->n, src->inodes, src->n * sizeof *src->inodes);
+	dst->n += src->n;
+	node_del(src->parent, src->key, src->klen);
+	node_remove_child(src->parent, src);
+	node_forget(src);
+	return node_free(src, err);
 }
 
 static size_t node_child_index(const struct bolt_node *parent, const struct bolt_node *child)
@@ -1059,35 +1074,10 @@ static int node_rebalance(struct bolt_node *n, dm_error *err)
 	if (idx >= parent->n)
 		return bolt_corrupt(tx, err, "page %llu: child page %llu not found in its parent",
 				    (ull)parent->pgid, (ull)n->pgid);
-	if (idx == 0) {
-		/* Merge the right sibling into n. */
-		target = node_child_at(parent, 1, err);
-		if (!target || node_reparent(target, 0, n, err) < 0 ||
-		    bolt_reserve(&n->inodes, &n->cap, n->n + target->n, sizeof *n->inodes, err) < 0)
-			return -1;
-		if (target->n)
-			memcpy(n->inodes + n->n, target->inodes, target->n * sizeof *n->inodes);
-		n->n += target->n;
-		node_del(parent, target->key, target->klen);
-		node_remove_child(parent, target);
-		node_forget(target);
-		if (node_free(target, err) < 0)
-			return -1;
-	} else {
-		/* Merge n into its left sibling. */
-		target = node_child_at(parent, idx - 1, err);
-		if (!target || node_reparent(n, 0, target, err) < 0 ||
-		    bolt_reserve(&target->inodes, &target->cap, target->n + n->n, sizeof *n->inodes, err) < 0)
-			return -1;
-		if (n->n)
-			memcpy(target->inodes + target->n, n->inodes, n->n * sizeof *n->inodes);
-		target->n += n->n;
-		node_del(parent, n->key, n->klen);
-		node_remove_child(parent, n);
-		node_forget(n);
-		if (node_free(n, err) < 0)
-			return -1;
-	}
+	/* The first child takes in its right sibling; any other joins its left one. */
+	target = node_child_at(parent, idx == 0 ? 1 : idx - 1, err);
+	if (!target || (idx == 0 ? node_merge(n, target, err) : node_merge(target, n, err)) < 0)
+		return -1;
 	return node_rebalance(parent, err);
 }
 
