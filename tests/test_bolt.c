@@ -1,8 +1,9 @@
 /* Unit tests for bolt: random operation sequences checked against an
  * in-memory model after every commit and reopen, bbolt's exact shapes
  * (fresh file bytes, inline threshold, freelist escape), damaged files,
- * locking and page sizes.  Set DM_BOLT_KEEP_DIR to keep every database the
- * tests write (e.g. to run boltcheck -mutate on them). */
+ * locking and page sizes.  Set DM_BOLT_KEEP_DIR to keep every valid database
+ * the tests write (e.g. to run boltcheck -mutate on them); files damaged on
+ * purpose are named bad-* and never kept. */
 #include "config.h"
 
 #include <check.h>
@@ -32,7 +33,7 @@ static void scratch_setup(void)
 	ck_assert_ptr_nonnull(mkdtemp(scratch));
 }
 
-/* Removes the scratch files, or moves them to $DM_BOLT_KEEP_DIR/<test>-<name>. */
+/* Removes the scratch files, or moves the valid ones to $DM_BOLT_KEEP_DIR/<test>-<name>. */
 static void scratch_done(const char *test)
 {
 	const char *keep = getenv("DM_BOLT_KEEP_DIR");
@@ -40,8 +41,8 @@ static void scratch_done(const char *test)
 
 	if (keep && *keep)
 		snprintf(cmd, sizeof cmd,
-			 "mkdir -p '%s' && for f in '%s'/*; do [ -e \"$f\" ] && mv \"$f\" '%s/%s-'\"${f##*/}\"; done; rm -rf '%s'",
-			 keep, scratch, keep, test, scratch);
+			 "rm -f '%s'/bad-* && mkdir -p '%s' && for f in '%s'/*; do [ -e \"$f\" ] && mv \"$f\" '%s/%s-'\"${f##*/}\"; done; rm -rf '%s'",
+			 scratch, keep, scratch, keep, test, scratch);
 	else
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
 	ck_assert_int_eq(system(cmd), 0);
@@ -1158,7 +1159,7 @@ START_TEST(damaged_files_are_rejected)
 	ck_assert_int_eq(open_and_walk(spath("victim.db"), &err), 0);
 	f = raw_load(spath("victim.db"));
 	damages[_i].fn(&f);
-	snprintf(name, sizeof name, "damaged-%s.db", damages[_i].name);
+	snprintf(name, sizeof name, "bad-%s.db", damages[_i].name);
 	close(open(spath(name), O_CREAT | O_WRONLY, 0600));
 	raw_save(spath(name), &f);
 	free(f.b);
@@ -1230,12 +1231,12 @@ START_TEST(deleting_damaged_bucket_fails)
 	dm_bolt_tx *tx;
 
 	scratch_setup();
-	make_victim(spath("dag.db"));
-	f = raw_load(spath("dag.db"));
+	make_victim(spath("bad-dag.db"));
+	f = raw_load(spath("bad-dag.db"));
 	cases[_i].fn(&f);
-	raw_save(spath("dag.db"), &f);
+	raw_save(spath("bad-dag.db"), &f);
 	free(f.b);
-	db = NN(dm_bolt_open(spath("dag.db"), 0, &err));
+	db = NN(dm_bolt_open(spath("bad-dag.db"), 0, &err));
 	tx = NN(dm_bolt_begin(db, true, &err));
 	ck_assert_int_eq(dm_bolt_bucket_delete(dm_bolt_root(tx), cases[_i].bucket, 1, &err), -1);
 	ck_assert_int_eq(err.code, DM_BOLT_ECORRUPT);
