@@ -45,4 +45,5 @@ lib_libdm_la_SOURCES += lib/bolt.c lib/bolt.h lib/bolt_int.h lib/bolt_tree.c lib
 lib_libdm_la_SOURCES += lib/metadb.c lib/metadb.h lib/lease.c lib/lease.h
 
 # snapshot: the offline snapshotter; migrate: the offline migration
-lib_libdm_la_SOURCES += lib/snapshot.c lib/snapshot.h lib/migrate.c lib/migrate.h
+lib_libdm_la_SOURCES += lib/snapshot.c lib/snapshot.h lib/migrate.c lib/migrate.h \
+	lib/target.c lib/target.h lib/target_offline.c

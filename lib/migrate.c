@@ -13,11 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "content.h"
 #include "image.h"
 #include "lease.h"
-#include "metadb.h"
-#include "snapshot.h"
+#include "mounts.h"
+#include "target.h"
+#include "treecopy.h"
 
 /* An image config larger than this is not a Docker config (moby caps reads too). */
 #define CONFIG_MAX (64u << 20)
@@ -37,17 +37,14 @@ struct layer_work {
 struct run {
 	const dm_store *st;
 	const dm_migrate_options *o;
-	const char *sn;
+	dm_target *t;
 	dm_migrate_fn cb;
 	void *opaque;
 	dm_migrate_report *rep;
-	dm_metadb *md;
-	dm_snapshot_store *snap;
-	dm_content_store *cs;
 	dm_lease lease;
 	bool have_lease;
 	struct layer_work *lw; /* parallel to st->layers */
-	pthread_mutex_t mu;    /* guards md, snap's records, rep and cb */
+	pthread_mutex_t mu;    /* guards t's non-blob calls, rep and cb */
 	size_t layers_total, layers_done;
 	uint64_t bytes_total, bytes_done;
 	/* the current wave of the worker pool */
@@ -58,6 +55,15 @@ struct run {
 const char *dm_migrate_default_snapshotter(dm_driver driver)
 {
 	return driver == DM_DRIVER_VFS ? "native" : "overlayfs";
+}
+
+/* Does the layer blob (or config, manifest) d of that size exist already? */
+static int blob_present(struct run *r, const dm_digest *d, uint64_t size, dm_error *err)
+{
+	uint64_t have;
+	int rc = r->t->ops->blob_stat(r->t, d, &have, err);
+
+	return rc == 1 ? have == size : rc;
 }
 
 static char *xstrdup(const char *s)
@@ -81,26 +87,6 @@ static struct layer_work *work_of(struct run *r, const dm_layer *l)
 }
 
 /* ---- finding what a previous run finished ---- */
-
-static int blob_recorded(struct run *r, const dm_digest *d, uint64_t size, dm_error *err)
-{
-	dm_metadb_tx *tx = dm_metadb_begin(r->md, false, err);
-	dm_metadb_blob b;
-	uint64_t on_disk;
-	int rc;
-
-	if (!tx)
-		return -1;
-	rc = dm_metadb_blob_get(tx, r->o->ns, d, &b, err);
-	dm_metadb_rollback(tx);
-	if (rc != 1)
-		return rc;
-	rc = b.size == size;
-	dm_metadb_blob_free(&b);
-	if (rc && (rc = dm_content_stat_blob(r->cs, d, &on_disk, err)) == 1)
-		rc = on_disk == size;
-	return rc;
-}
 
 /* A snapshot we made carries its layer blob's descriptor as labels. */
 static bool desc_from_labels(const dm_labels *labels, dm_descriptor *desc)
@@ -138,14 +124,14 @@ static int scan_layer(struct run *r, struct layer_work *w, dm_error *err)
 		w->reason = xstrdup(w->l->reason);
 		return 0;
 	}
-	rc = dm_snapshot_exists(r->snap, r->md, r->o->ns, w->l->chain_id.s, &labels, err);
+	rc = r->t->ops->snapshot_stat(r->t, w->l->chain_id.s, &labels, err);
 	if (rc < 0)
 		return -1;
 	w->snap_exists = rc == 1;
 	w->state = L_TODO;
 	if (w->snap_exists && desc_from_labels(&labels, &w->desc) &&
 	    !strcmp(w->desc.media_type, dm_compression_media_type(r->o->compression))) {
-		rc = blob_recorded(r, &w->desc.digest, w->desc.size, err);
+		rc = blob_present(r, &w->desc.digest, w->desc.size, err);
 		if (rc < 0) {
 			dm_labels_free(&labels);
 			return -1;
@@ -160,33 +146,77 @@ static int scan_layer(struct run *r, struct layer_work *w, dm_error *err)
 /* ---- layers ---- */
 
 struct layer_out {
-	dm_snapshot_job job;
-	bool have_job;
+	dm_target_snapshot snap;
+	bool have_snap;
+	dm_target_blob *pending;  /* streamed, to be committed under the lock */
 	dm_blob_info blob;
 	dm_tarsplit_stats stats;
+	uint64_t copied;
 };
 
+/* One pass: tar-split -> DiffID check -> compressor -> blob, left pending for commit. */
 static int stream_blob(struct run *r, const dm_layer *l, struct layer_out *out, dm_error *err)
 {
 	char ref[128];
-	dm_content_writer *w;
+	dm_target_blob *b;
 	dm_compressor *z;
 
 	snprintf(ref, sizeof ref, "layer-%s", l->chain_id.s);
-	if (!(w = dm_content_writer_open(r->cs, ref, -1, err)))
+	if (!(b = r->t->ops->blob_begin(r->t, ref, err)))
 		return -1;
-	if (!(z = dm_compressor_new(r->o->compression, 0, dm_content_sink, w, err))) {
-		dm_content_abort(w, NULL);
+	if (!(z = dm_compressor_new(r->o->compression, 0, dm_target_blob_sink, b, err))) {
+		r->t->ops->blob_abort(b);
 		return -1;
 	}
 	if (dm_layer_stream(r->st, l, dm_compressor_sink, z, &out->stats, err) < 0 ||
 	    dm_compressor_finish(z, err) < 0) {
+		/* The blob saw bytes that failed verification: they must not be committed. */
 		dm_compressor_free(z);
-		dm_content_abort(w, NULL);
+		r->t->ops->blob_abort(b);
 		return -1;
 	}
 	dm_compressor_free(z);
-	return dm_content_commit(w, NULL, 0, &out->blob, err);
+	out->pending = b;
+	return 0;
+}
+
+/* Commits the layer blob, labelled with its DiffID. */
+static int commit_blob(struct run *r, const dm_layer *l, struct layer_out *out, dm_error *err)
+{
+	dm_labels labels = DM_LABELS_INIT;
+	dm_target_blob *b = out->pending;
+	int rc;
+
+	out->pending = NULL;
+	if (dm_layer_labels(&l->diff_id, &labels, err) < 0) {
+		r->t->ops->blob_abort(b);
+		return -1;
+	}
+	rc = r->t->ops->blob_commit(b, &labels, &out->blob, err);
+	dm_labels_free(&labels);
+	return rc;
+}
+
+/* Fills a prepared snapshot from the layer directory: the mount containerd
+ * gave for it says which directory (overlay upperdir or bind source). */
+static int fill_snapshot(const dm_layer *l, struct layer_out *out, dm_error *err)
+{
+	dm_mount_target target;
+	dm_treecopy_stats stats;
+	int rc;
+
+	if (out->snap.adopted)
+		return 0;
+	if (dm_mount_target_parse(&out->snap.mount, 1, &target, err) < 0)
+		return -1;
+	rc = dm_treecopy(l->dir, target.dir, DM_TREECOPY_INTO_EXISTING | DM_TREECOPY_REFLINK, &stats, err);
+	dm_mount_target_free(&target);
+	if (rc < 0)
+		return -1;
+	out->snap.inodes = stats.inodes;
+	out->snap.usage = stats.usage;
+	out->copied = stats.bytes;
+	return 0;
 }
 
 static int set_desc_labels(const dm_descriptor *d, dm_labels *labels, dm_error *err)
@@ -201,31 +231,21 @@ static int set_desc_labels(const dm_descriptor *d, dm_labels *labels, dm_error *
 	return 0;
 }
 
-/* Records the blob (and the snapshot, when this run made one), under the lease. */
-static int record_layer(struct run *r, struct layer_work *w, struct layer_out *out, dm_error *err)
+/* Commits the snapshot this run made, carrying its blob's descriptor. */
+static int commit_snapshot(struct run *r, struct layer_work *w, struct layer_out *out, dm_error *err)
 {
 	dm_labels labels = DM_LABELS_INIT;
-	dm_metadb_tx *tx;
-	int rc = -1;
+	int rc;
 
-	if (dm_layer_labels(&w->l->diff_id, &labels, err) < 0)
-		goto out;
-	if (!(tx = dm_metadb_begin(r->md, true, err)))
-		goto out;
-	if (dm_metadb_blob_put(tx, r->o->ns, &w->desc.digest, w->desc.size, &labels, err) < 0 ||
-	    dm_lease_add_content(tx, &r->lease, &w->desc.digest, err) < 0) {
-		dm_metadb_rollback(tx);
-		goto out;
+	if (!out->have_snap)
+		return 0;
+	out->have_snap = false;
+	if (set_desc_labels(&w->desc, &labels, err) < 0) {
+		r->t->ops->snapshot_abort(r->t, &out->snap);
+		dm_labels_free(&labels);
+		return -1;
 	}
-	if (dm_metadb_commit(tx, err) < 0)
-		goto out;
-	dm_labels_free(&labels);
-	if (out->have_job && (set_desc_labels(&w->desc, &labels, err) < 0 ||
-			      dm_snapshot_commit(r->snap, r->md, r->o->ns, &out->job, &labels,
-						 &r->lease, err) < 0))
-		goto out;
-	rc = 0;
-out:
+	rc = r->t->ops->snapshot_commit(r->t, &out->snap, &labels, err);
 	dm_labels_free(&labels);
 	return rc;
 }
@@ -241,7 +261,7 @@ static void finish_layer(struct run *r, struct layer_work *w, struct layer_out *
 		w->state = L_DONE;
 		r->rep->layers_done++;
 		r->rep->bytes_read += out->stats.bytes;
-		r->rep->bytes_written += (out->blob.existed ? 0 : out->blob.size) + out->job.copy.bytes;
+		r->rep->bytes_written += (out->blob.existed ? 0 : out->blob.size) + out->copied;
 		emit(r, DM_MIG_LAYER, DM_MIG_DONE, w->l->chain_id.s, NULL);
 	} else {
 		w->state = L_FAILED;
@@ -265,32 +285,35 @@ static void migrate_layer(struct run *r, struct layer_work *w)
 	} else if (w->snap_exists) {
 		rc = 0;
 	} else {
-		rc = dm_snapshot_begin(r->snap, r->md, r->o->ns, l->chain_id.s,
-				       l->parent ? l->parent->chain_id.s : NULL, &out.job, &err);
-		out.have_job = rc == 0;
+		rc = r->t->ops->snapshot_prepare(r->t, l->chain_id.s,
+						 l->parent ? l->parent->chain_id.s : NULL, &out.snap, &err);
+		out.have_snap = rc == 0;
 	}
 	pthread_mutex_unlock(&r->mu);
 
 	/* The slow part runs unlocked: other layers stream and copy meanwhile. */
 	if (rc == 0)
 		rc = stream_blob(r, l, &out, &err);
-	if (rc == 0 && out.have_job)
-		rc = dm_snapshot_fill(r->snap, &out.job, l->dir, &err);
+	if (rc == 0 && out.have_snap)
+		rc = fill_snapshot(l, &out, &err);
+
+	pthread_mutex_lock(&r->mu);
+	if (rc == 0)
+		rc = commit_blob(r, l, &out, &err);
 	if (rc == 0) {
 		w->desc.media_type = dm_compression_media_type(r->o->compression);
 		w->desc.digest = out.blob.digest;
 		w->desc.size = out.blob.size;
+		rc = commit_snapshot(r, w, &out, &err);
 	}
-
-	pthread_mutex_lock(&r->mu);
-	if (rc == 0)
-		rc = record_layer(r, w, &out, &err);
+	if (out.pending)
+		r->t->ops->blob_abort(out.pending);
+	if (out.have_snap)
+		r->t->ops->snapshot_abort(r->t, &out.snap);
 	if (rc < 0)
 		dm_err_prefix(&err, "layer %s: ", l->chain_id.s);
 	finish_layer(r, w, &out, rc, &err);
 	pthread_mutex_unlock(&r->mu);
-	if (out.have_job)
-		dm_snapshot_job_free(r->snap, &out.job);
 }
 
 static void *layer_worker(void *arg)
@@ -439,52 +462,57 @@ static dm_descriptor manifest_desc(const struct image_plan *p)
 /* 1 when the blobs and every name already say exactly this. */
 static int image_existing(struct run *r, const struct image_plan *p, dm_error *err)
 {
-	dm_metadb_tx *tx;
 	int rc;
 
-	if ((rc = blob_recorded(r, &p->config_desc.digest, p->config_desc.size, err)) != 1 ||
-	    (rc = blob_recorded(r, &p->manifest.digest, p->manifest.len, err)) != 1)
+	if ((rc = blob_present(r, &p->config_desc.digest, p->config_desc.size, err)) != 1 ||
+	    (rc = blob_present(r, &p->manifest.digest, p->manifest.len, err)) != 1)
 		return rc;
-	if (!(tx = dm_metadb_begin(r->md, false, err)))
-		return -1;
 	for (size_t i = 0; rc == 1 && i < p->names.n; i++) {
-		dm_metadb_image img;
+		char *digest = NULL;
 
-		rc = dm_metadb_image_get(tx, r->o->ns, p->names.v[i], &img, err);
-		if (rc == 1) {
-			rc = !strcmp(img.digest, p->manifest.digest.s);
-			dm_metadb_image_free(&img);
-		}
+		rc = r->t->ops->image_get(r->t, p->names.v[i], &digest, err);
+		if (rc == 1)
+			rc = !strcmp(digest, p->manifest.digest.s);
+		free(digest);
 	}
-	dm_metadb_rollback(tx);
 	return rc;
 }
 
-static int write_blobs(struct run *r, const dm_image *im, const struct image_plan *p,
-		       dm_metadb_tx *tx, dm_error *err)
+/* Writes a small blob (config, manifest) in one piece, with its labels. */
+static int put_blob(struct run *r, const char *ref, const void *buf, size_t len,
+		    const dm_labels *labels, dm_error *err)
+{
+	dm_target_blob *b = r->t->ops->blob_begin(r->t, ref, err);
+	dm_blob_info info;
+
+	if (!b)
+		return -1;
+	if (r->t->ops->blob_write(b, buf, len, err) < 0) {
+		r->t->ops->blob_abort(b);
+		return -1;
+	}
+	if (r->t->ops->blob_commit(b, labels, &info, err) < 0)
+		return -1;
+	r->rep->bytes_written += info.existed ? 0 : info.size;
+	return 0;
+}
+
+/* The config (exact imagedb bytes, pointing at the top snapshot) and the
+ * manifest (pointing at config and layers), so GC keeps the whole image. */
+static int write_blobs(struct run *r, const dm_image *im, const struct image_plan *p, dm_error *err)
 {
 	dm_labels cl = DM_LABELS_INIT, ml = DM_LABELS_INIT;
-	dm_descriptor md = manifest_desc(p);
-	dm_blob_info info;
 	char ref[128];
 	int rc = -1;
 
+	if (dm_config_labels(&p->cfg, r->t->snapshotter, &cl, err) < 0 ||
+	    dm_manifest_labels(&p->config_desc, p->layers, im->n_layers, &ml, err) < 0)
+		goto out;
 	snprintf(ref, sizeof ref, "config-%s", im->id.s);
-	if (dm_content_write_buffer(r->cs, ref, p->config, p->config_len, 0, &info, err) < 0)
+	if (put_blob(r, ref, p->config, p->config_len, &cl, err) < 0)
 		goto out;
-	r->rep->bytes_written += info.existed ? 0 : info.size;
 	snprintf(ref, sizeof ref, "manifest-%s", p->manifest.digest.s);
-	if (dm_content_write_buffer(r->cs, ref, p->manifest.json, p->manifest.len, 0, &info, err) < 0)
-		goto out;
-	r->rep->bytes_written += info.existed ? 0 : info.size;
-	if (dm_config_labels(&p->cfg, r->sn, &cl, err) < 0 ||
-	    dm_manifest_labels(&p->config_desc, p->layers, im->n_layers, &ml, err) < 0 ||
-	    dm_metadb_blob_put(tx, r->o->ns, &p->config_desc.digest, p->config_desc.size, &cl, err) < 0 ||
-	    dm_lease_add_content(tx, &r->lease, &p->config_desc.digest, err) < 0 ||
-	    dm_metadb_blob_put(tx, r->o->ns, &md.digest, md.size, &ml, err) < 0 ||
-	    dm_lease_add_content(tx, &r->lease, &md.digest, err) < 0)
-		goto out;
-	rc = 0;
+	rc = put_blob(r, ref, p->manifest.json, p->manifest.len, &ml, err);
 out:
 	dm_labels_free(&cl);
 	dm_labels_free(&ml);
@@ -493,35 +521,33 @@ out:
 
 /* Writes the names; one that points elsewhere is left alone unless --force. */
 static int write_names(struct run *r, const struct image_plan *p, dm_migrate_image *res,
-		       dm_metadb_tx *tx, dm_error *err)
+		       dm_error *err)
 {
 	dm_descriptor md = manifest_desc(p);
 
 	for (size_t i = 0; i < p->names.n; i++) {
 		dm_migrate_name *nm = &res->names[i];
-		dm_metadb_image img;
+		char *digest = NULL;
 		int rc;
 
 		if (!(nm->name = strdup(p->names.v[i])))
 			return dm_err_set(err, ENOMEM, "out of memory");
-		rc = dm_metadb_image_get(tx, r->o->ns, nm->name, &img, err);
-		if (rc < 0)
-			return -1;
 		res->n_names++;
-		if (rc == 1 && !strcmp(img.digest, md.digest.s)) {
+		if ((rc = r->t->ops->image_get(r->t, nm->name, &digest, err)) < 0)
+			return -1;
+		if (rc == 1 && !strcmp(digest, md.digest.s)) {
 			nm->status = DM_MIG_EXISTED;
 		} else if (rc == 1 && !r->o->force) {
 			nm->status = DM_MIG_SKIPPED;
 			if (asprintf(&nm->reason, "name exists with another target %s (use --force to replace it)",
-				     img.digest) < 0)
+				     digest) < 0)
 				nm->reason = NULL;
 		} else {
 			nm->status = DM_MIG_DONE;
 		}
-		if (rc == 1)
-			dm_metadb_image_free(&img);
+		free(digest);
 		if (nm->status == DM_MIG_DONE &&
-		    dm_metadb_image_put(tx, r->o->ns, nm->name, &md, &p->name_labels, err) < 0)
+		    r->t->ops->image_put(r->t, nm->name, &md, &p->name_labels, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -541,7 +567,6 @@ static dm_migrate_status image_status(const dm_migrate_image *res)
 static int migrate_image(struct run *r, const dm_image *im, dm_migrate_image *res, dm_error *err)
 {
 	struct image_plan p;
-	dm_metadb_tx *tx = NULL;
 	int rc = -1;
 
 	if (plan_image(r, im, &p, err) < 0)
@@ -551,13 +576,7 @@ static int migrate_image(struct run *r, const dm_image *im, dm_migrate_image *re
 		dm_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!(tx = dm_metadb_begin(r->md, true, err)))
-		goto out;
-	if (write_blobs(r, im, &p, tx, err) < 0 || write_names(r, &p, res, tx, err) < 0) {
-		dm_metadb_rollback(tx);
-		goto out;
-	}
-	if (dm_metadb_commit(tx, err) < 0)
+	if (write_blobs(r, im, &p, err) < 0 || write_names(r, &p, res, err) < 0)
 		goto out;
 	res->status = image_status(res);
 	for (size_t i = 0; i < res->n_names; i++)
@@ -683,45 +702,24 @@ static int check_space(struct run *r, dm_error *err)
 }
 
 /* The run's lease, holding from the start what earlier runs finished and this
- * run reuses; leases of dead runs of this tool go (their data is re-held here). */
+ * run reuses (leases of dead runs of this tool go as it is made). */
 static int start_lease(struct run *r, dm_error *err)
 {
-	dm_metadb_tx *tx;
-
-	if (dm_lease_init(&r->lease, r->o->ns, time(NULL), DM_LEASE_TTL, err) < 0)
+	if (dm_lease_init(&r->lease, r->t->ns, time(NULL), DM_LEASE_TTL, err) < 0)
 		return -1;
 	r->have_lease = true;
-	if (!(tx = dm_metadb_begin(r->md, true, err)))
+	if (r->t->ops->lease_begin(r->t, &r->lease, err) < 0)
 		return -1;
-	if (dm_lease_remove_stale(tx, r->o->ns, NULL, NULL, err) < 0 ||
-	    dm_lease_create(tx, &r->lease, err) < 0)
-		goto fail;
 	for (size_t i = 0; i < r->st->n_layers; i++) {
 		const struct layer_work *w = &r->lw[i];
 
 		if (w->state != L_EXISTED)
 			continue;
-		if (dm_lease_add_content(tx, &r->lease, &w->desc.digest, err) < 0 ||
-		    dm_lease_add_snapshot(tx, &r->lease, r->sn, w->l->chain_id.s, err) < 0)
-			goto fail;
+		if (r->t->ops->lease_add_content(r->t, &w->desc.digest, err) < 0 ||
+		    r->t->ops->lease_add_snapshot(r->t, w->l->chain_id.s, err) < 0)
+			return -1;
 	}
-	return dm_metadb_commit(tx, err);
-fail:
-	dm_metadb_rollback(tx);
-	return -1;
-}
-
-static int end_lease(struct run *r, dm_error *err)
-{
-	dm_metadb_tx *tx = dm_metadb_begin(r->md, true, err);
-
-	if (!tx)
-		return -1;
-	if (dm_lease_delete(tx, &r->lease, err) < 0) {
-		dm_metadb_rollback(tx);
-		return -1;
-	}
-	return dm_metadb_commit(tx, err);
+	return 0;
 }
 
 static void migrate_images(struct run *r)
@@ -756,33 +754,18 @@ static void migrate_images(struct run *r)
 	}
 }
 
-static int open_target(struct run *r, dm_error *err)
+int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o, dm_migrate_fn cb,
+		   void *opaque, dm_migrate_report *rep, dm_error *err)
 {
-	if (!(r->md = dm_metadb_open(r->o->containerd_root, 0, err)))
-		return -1;
-	if (!(r->snap = dm_snapshotter_open(r->o->containerd_root, r->sn, err)))
-		return -1;
-	if (!(r->cs = dm_content_store_open(r->o->containerd_root, err)))
-		return -1;
-	return dm_content_clean_ingests(r->cs, NULL, err);
-}
-
-int dm_migrate_run(const dm_store *st, const dm_migrate_options *o, dm_migrate_fn cb, void *opaque,
-		   dm_migrate_report *rep, dm_error *err)
-{
-	struct run r = {.st = st, .o = o, .cb = cb, .opaque = opaque, .rep = rep};
+	struct run r = {.st = st, .o = o, .t = t, .cb = cb, .opaque = opaque, .rep = rep};
 	size_t images_todo = 0;
 	int rc = -1;
 
 	memset(rep, 0, sizeof *rep);
-	r.sn = o->snapshotter ? o->snapshotter : dm_migrate_default_snapshotter(st->driver);
-	rep->snapshotter = r.sn;
+	rep->snapshotter = t->snapshotter;
+	rep->mode = t->mode;
 	pthread_mutex_init(&r.mu, NULL);
-	if (!dm_identifier_valid(o->ns)) {
-		dm_err_set(err, EINVAL, "namespace '%s' is not a valid containerd identifier", o->ns);
-		goto out;
-	}
-	if (init_report(&r, err) < 0 || open_target(&r, err) < 0)
+	if (init_report(&r, err) < 0)
 		goto out;
 	if (!(r.lw = calloc(st->n_layers + 1, sizeof *r.lw))) {
 		dm_err_set(err, ENOMEM, "out of memory");
@@ -809,7 +792,7 @@ int dm_migrate_run(const dm_store *st, const dm_migrate_options *o, dm_migrate_f
 	if (check_space(&r, err) < 0 || start_lease(&r, err) < 0 || migrate_layers(&r, err) < 0)
 		goto out;
 	migrate_images(&r);
-	rc = end_lease(&r, err);
+	rc = t->ops->lease_end(t, err);
 out:
 	if (r.have_lease)
 		dm_lease_free(&r.lease);
@@ -817,9 +800,6 @@ out:
 		free(r.lw[i].reason);
 	free(r.lw);
 	free(r.wave);
-	dm_content_store_close(r.cs);
-	dm_snapshotter_close(r.snap);
-	dm_metadb_close(r.md);
 	pthread_mutex_destroy(&r.mu);
 	return rc;
 }

@@ -1,5 +1,5 @@
-/* migrate: the offline migration of a legacy Docker store (lib/layerstore)
- * into a containerd root with containerd stopped: every layer of every image
+/* migrate: the migration of a legacy Docker store (lib/layerstore) into
+ * containerd's store through a lib/target (offline or online): every layer of every image
  * to migrate becomes a compressed content blob and a committed snapshot
  * keyed by its chainID, every image a config blob (the exact imagedb bytes),
  * an OCI manifest and one image record per name, all held by a lease that
@@ -20,6 +20,7 @@
 #include "compress.h"
 #include "error.h"
 #include "layerstore.h"
+#include "target.h"
 
 /* Labels on a migrated snapshot's namespace view: the layer blob made from it,
  * so that a later run can rebuild the manifest without reading the layer. */
@@ -28,9 +29,7 @@
 #define DM_LABEL_LAYER_MEDIA "io.dockerd-migrate.layer.mediatype"
 
 typedef struct dm_migrate_options {
-	const char *containerd_root; /* e.g. /var/lib/containerd; made if missing (its parent must exist) */
-	const char *ns;              /* containerd namespace, e.g. "moby" */
-	const char *snapshotter;     /* NULL: overlayfs for overlay2, native for vfs */
+	const char *containerd_root; /* where the free-space check looks */
 	dm_compression compression;
 	unsigned jobs;               /* layers in parallel; 0 means 1 */
 	bool force;                  /* replace image records that point elsewhere */
@@ -77,6 +76,7 @@ typedef struct dm_migrate_image {
 
 typedef struct dm_migrate_report {
 	const char *snapshotter;
+	const char *mode;            /* the target's: "offline" or "online" */
 	size_t layers_done, layers_existed, layers_failed;
 	size_t images_done, images_existed, images_skipped, images_failed;
 	uint64_t bytes_read;         /* uncompressed layer bytes streamed */
@@ -86,13 +86,13 @@ typedef struct dm_migrate_report {
 	size_t n_images;
 } dm_migrate_report;
 
-/* Migrates every image st marks for migration.  Returns -1 only when the run
- * could not go on at all (err->code EWOULDBLOCK: meta.db is locked, i.e.
- * containerd or another run holds it; ENOSPC: not enough free space, with the
- * figures); failures of single layers or images are in rep.  rep is filled in
- * both cases and freed with dm_migrate_report_free. */
-int dm_migrate_run(const dm_store *st, const dm_migrate_options *o, dm_migrate_fn cb, void *opaque,
-		   dm_migrate_report *rep, dm_error *err);
+/* Migrates every image st marks for migration into t.  Returns -1 only when
+ * the run could not go on at all (err->code ENOSPC: not enough free space,
+ * with the figures; others from the target); failures of single layers or
+ * images are in rep.  rep is filled in both cases and freed with
+ * dm_migrate_report_free. */
+int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o, dm_migrate_fn cb,
+		   void *opaque, dm_migrate_report *rep, dm_error *err);
 
 void dm_migrate_report_free(dm_migrate_report *rep);
 

@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mounts.h"
+#include "treecopy.h"
+
+/* Deepest parent chain we stack: overlay2 itself caps lowers at 128. */
+#define MAX_PARENTS 128
 
 /* Our temporary directories carry this prefix (containerd's own are "new-"),
  * so that cleaning up after a dead run never touches containerd's. */
@@ -69,7 +72,7 @@ static int remove_stale(dm_snapshot_store *s, dm_error *err)
 	return rc;
 }
 
-dm_snapshot_store *dm_snapshotter_open(const char *root, const char *sn, dm_error *err)
+dm_snapshot_store *dm_snapshot_store_open(const char *root, const char *sn, dm_error *err)
 {
 	dm_snapshot_store *s = calloc(1, sizeof *s);
 
@@ -95,11 +98,11 @@ dm_snapshot_store *dm_snapshotter_open(const char *root, const char *sn, dm_erro
 		goto fail;
 	return s;
 fail:
-	dm_snapshotter_close(s);
+	dm_snapshot_store_close(s);
 	return NULL;
 }
 
-void dm_snapshotter_close(dm_snapshot_store *s)
+void dm_snapshot_store_close(dm_snapshot_store *s)
 {
 	if (!s)
 		return;
@@ -109,7 +112,7 @@ void dm_snapshotter_close(dm_snapshot_store *s)
 	free(s);
 }
 
-const char *dm_snapshotter_name(const dm_snapshot_store *s)
+const char *dm_snapshot_store_name(const dm_snapshot_store *s)
 {
 	return s->name;
 }
@@ -237,15 +240,13 @@ out:
 	return rc;
 }
 
-/* Makes the temporary directory as the snapshotter's Prepare would, asks
- * lib/mounts what the mount containerd returns for it lets us fill. */
+/* Makes the temporary directory as the snapshotter's Prepare would, and the
+ * mount containerd returns for it (lib/mounts). */
 static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids, dm_snapshot_job *job,
 		       dm_error *err)
 {
 	char *fs = NULL, *work = NULL, **parents = NULL;
 	dm_snapshot_dirs dirs = {0};
-	dm_mount mount = {0};
-	dm_mount_target target = {0};
 	int rc = -1;
 
 	if (asprintf(&job->tmpdir, "%s/" TMP_PREFIX "%" PRIu64, s->snapdir, job->id) < 0) {
@@ -284,15 +285,10 @@ static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids,
 		dirs.parents = (const char *const *)parents;
 		dirs.nparents = npids;
 	}
-	if (dm_mount_render(s->kind, &dirs, &mount, err) < 0 ||
-	    dm_mount_target_parse(&mount, 1, &target, err) < 0)
+	if (dm_mount_render(s->kind, &dirs, &job->mount, err) < 0)
 		goto out;
-	job->fill = target.dir;
-	target.dir = NULL;
 	rc = 0;
 out:
-	dm_mount_target_free(&target);
-	dm_mount_free(&mount);
 	for (size_t i = 0; parents && i < npids; i++)
 		free(parents[i]);
 	free(parents);
@@ -328,7 +324,7 @@ static int adopt(dm_snapshot_store *s, const char *ns, dm_snapshot_job *job, dm_
 int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
 		      const char *parent, dm_snapshot_job *job, dm_error *err)
 {
-	uint64_t pids[DM_TREECOPY_MAX_DEPTH];
+	uint64_t pids[MAX_PARENTS];
 	size_t npids = 0;
 	struct {
 		const char *ns, *sn;
@@ -347,7 +343,7 @@ int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const
 		job->adopted = rc == 1;
 		return rc < 0 ? -1 : 0;
 	}
-	if (parent && parent_ids(s, md, ns, parent, pids, DM_TREECOPY_MAX_DEPTH, &npids, err) < 0)
+	if (parent && parent_ids(s, md, ns, parent, pids, MAX_PARENTS, &npids, err) < 0)
 		return dm_err_prefix(err, "snapshot %s: ", key);
 	if (with_metadb(md, true, next_seq_tx, &seq_arg, err) < 0)
 		return -1;
@@ -361,17 +357,6 @@ int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const
 		return -1;
 	if (prepare_dir(s, pids, npids, job, err) < 0)
 		return dm_err_prefix(err, "snapshot %s: ", key);
-	return 0;
-}
-
-int dm_snapshot_fill(dm_snapshot_store *s, dm_snapshot_job *job, const char *src, dm_error *err)
-{
-	(void)s;
-	if (job->adopted)
-		return 0;
-	if (dm_treecopy(src, job->fill, DM_TREECOPY_INTO_EXISTING | DM_TREECOPY_REFLINK, &job->copy,
-			err) < 0)
-		return dm_err_prefix(err, "snapshot %s: ", job->key);
 	return 0;
 }
 
@@ -424,8 +409,8 @@ static int backend_record(dm_snapshot_store *s, const char *ns, dm_snapshot_job 
 		dm_snapdb_rollback(stx);
 		goto out;
 	}
-	if (dm_snapdb_put_committed(stx, name, job->id, pname, (int64_t)job->copy.inodes,
-				    (int64_t)job->copy.usage, NULL, err) < 0) {
+	if (dm_snapdb_put_committed(stx, name, job->id, pname, (int64_t)job->inodes,
+				    (int64_t)job->usage, NULL, err) < 0) {
 		dm_snapdb_rollback(stx);
 		goto out;
 	}
@@ -468,6 +453,6 @@ void dm_snapshot_job_free(dm_snapshot_store *s, dm_snapshot_job *job)
 	if (job->tmpdir)
 		dm_tree_remove(job->tmpdir, NULL);
 	free(job->tmpdir);
-	free(job->fill);
-	job->tmpdir = job->fill = NULL;
+	job->tmpdir = NULL;
+	dm_mount_free(&job->mount);
 }

@@ -6,15 +6,14 @@
  *
  * A snapshot goes through the same steps as containerd's Prepare/Commit: an
  * id drawn from metadata.db, a directory made under a temporary name, the
- * mount containerd would return for it (lib/mounts), the directory that mount
- * lets us fill, the copy (lib/treecopy), the rename into place, then the
- * records: metadata.db first, meta.db last, so that a run that dies leaves
- * either nothing containerd can see or a backend record that the next run
- * adopts (and containerd's GC would otherwise remove).
+ * mount containerd would return for it (lib/mounts), which the caller fills,
+ * the rename into place, then the records: metadata.db first, meta.db last,
+ * so that a run that dies leaves either nothing containerd can see or a
+ * backend record that the next run adopts (and containerd's GC would
+ * otherwise remove).
  *
- * Handles are not thread-safe: callers serialise the record steps
- * (dm_snapshot_begin, dm_snapshot_commit) and may run dm_snapshot_fill
- * for different snapshots in parallel. */
+ * Handles are not thread-safe: callers serialise dm_snapshot_begin and
+ * dm_snapshot_commit, and may fill different snapshots in parallel. */
 #ifndef DM_SNAPSHOT_H
 #define DM_SNAPSHOT_H
 
@@ -25,18 +24,18 @@
 #include "labels.h"
 #include "lease.h"
 #include "metadb.h"
-#include "treecopy.h"
+#include "mounts.h"
 
 typedef struct dm_snapshot_store dm_snapshot_store;
 
 /* Opens snapshotter sn ("overlayfs" or "native") under the containerd root:
  * its metadata.db (exclusive lock, created if missing) and snapshots/.  Stale
  * temporary directories of an earlier run of this tool are removed. */
-dm_snapshot_store *dm_snapshotter_open(const char *root, const char *sn, dm_error *err);
+dm_snapshot_store *dm_snapshot_store_open(const char *root, const char *sn, dm_error *err);
 /* Releases the lock and frees s (NULL is fine). */
-void dm_snapshotter_close(dm_snapshot_store *s);
+void dm_snapshot_store_close(dm_snapshot_store *s);
 /* "overlayfs" or "native". */
-const char *dm_snapshotter_name(const dm_snapshot_store *s);
+const char *dm_snapshot_store_name(const dm_snapshot_store *s);
 
 /* One snapshot being made. */
 typedef struct dm_snapshot_job {
@@ -45,9 +44,10 @@ typedef struct dm_snapshot_job {
 	uint64_t id;         /* backend id: the directory snapshots/<id> */
 	uint64_t seq;        /* namespace sequence in the backend name "<ns>/<seq>/<key>" */
 	char *tmpdir;        /* where it is filled before the rename */
-	char *fill;          /* the directory the mount lets us fill */
+	dm_mount mount;      /* the mount containerd's Prepare would return for it */
 	bool adopted;        /* a backend record left by a dead run is reused: nothing to fill */
-	dm_treecopy_stats copy;
+	uint64_t inodes;     /* usage of the filled tree, set by the caller */
+	uint64_t usage;
 } dm_snapshot_job;
 
 /* Whether committed snapshot key exists in ns (both records); *labels (may be
@@ -57,15 +57,11 @@ int dm_snapshot_exists(dm_snapshot_store *s, dm_metadb *md, const char *ns, cons
 
 /* Starts snapshot key on parent (NULL: none; it must be committed): draws the
  * seq and id (committed at once, so no later Prepare of containerd reuses
- * them), makes the temporary directory and resolves the directory to fill
- * through the mount containerd would give.  A backend record that a dead run
- * left for key is adopted instead (job->adopted). */
+ * them), makes the temporary directory and renders the mount containerd would
+ * give for it.  A backend record that a dead run left for key is adopted
+ * instead (job->adopted). */
 int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
 		      const char *parent, dm_snapshot_job *job, dm_error *err);
-
-/* Copies the layer directory src into the job's directory (safe to run in
- * parallel for different jobs; nothing to do for an adopted job). */
-int dm_snapshot_fill(dm_snapshot_store *s, dm_snapshot_job *job, const char *src, dm_error *err);
 
 /* Renames the directory into place and writes the records: the committed
  * snapshot in metadata.db, then its namespace view with labels (NULL: none)

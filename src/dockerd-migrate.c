@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "layerstore.h"
+#include "metadb.h"
 #include "migrate.h"
 
 /* Exit codes are part of the interface (postinst scripts test them): see the man page. */
@@ -39,6 +40,8 @@ struct options {
 	const char *driver;
 	bool json;
 	unsigned jobs;
+	const char *ns;
+	const char *snapshotter;  /* NULL: the driver's default */
 	dm_migrate_options mig;
 };
 
@@ -132,8 +135,9 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 	o->jobs = default_jobs();
 	memset(&o->mig, 0, sizeof o->mig);
 	o->mig.containerd_root = DEFAULT_CONTAINERD_ROOT;
-	o->mig.ns = DEFAULT_NAMESPACE;
 	o->mig.compression = DM_COMPRESS_ZSTD;
+	o->ns = DEFAULT_NAMESPACE;
+	o->snapshotter = NULL;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
@@ -172,12 +176,14 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 			o->mig.containerd_root = optarg;
 			break;
 		case OPT_NAMESPACE:
-			o->mig.ns = optarg;
+			if (!dm_identifier_valid(optarg))
+				return usage_error("--namespace '%s' is not a valid containerd namespace", optarg);
+			o->ns = optarg;
 			break;
 		case OPT_SNAPSHOTTER:
 			if (strcmp(optarg, "overlayfs") && strcmp(optarg, "native"))
 				return usage_error("--snapshotter must be overlayfs or native, not '%s'", optarg);
-			o->mig.snapshotter = optarg;
+			o->snapshotter = optarg;
 			break;
 		case OPT_COMPRESSION: {
 			dm_error err = {0};
@@ -526,7 +532,8 @@ static json_object *run_json(const dm_migrate_report *rep, const struct options 
 		    *sum = json_object_new_object();
 
 	json_object_object_add(doc, "containerd_root", json_object_new_string(o->mig.containerd_root));
-	json_object_object_add(doc, "namespace", json_object_new_string(o->mig.ns));
+	json_object_object_add(doc, "namespace", json_object_new_string(o->ns));
+	json_object_object_add(doc, "mode", json_object_new_string(rep->mode));
 	json_object_object_add(doc, "snapshotter", json_object_new_string(rep->snapshotter));
 	json_object_object_add(doc, "compression",
 			       json_object_new_string(dm_compression_name(o->mig.compression)));
@@ -585,6 +592,7 @@ static int cmd_run(int argc, char **argv)
 	struct progress p = {isatty(STDERR_FILENO) == 1, false, {0, 0}};
 	dm_migrate_report rep;
 	dm_error err = {0};
+	dm_target *t;
 	dm_store *st;
 	double secs;
 	int rc = parse_options(argc, argv, "run",
@@ -596,8 +604,15 @@ static int cmd_run(int argc, char **argv)
 	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
 		return rc;
 	o.mig.jobs = o.jobs;
+	if (!o.snapshotter)
+		o.snapshotter = dm_migrate_default_snapshotter(st->driver);
+	if (!(t = dm_target_offline_open(o.mig.containerd_root, o.ns, o.snapshotter, &err))) {
+		report_error(&err);
+		dm_store_close(st);
+		return run_exit_code(&err);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &p.start);
-	rc = dm_migrate_run(st, &o.mig, run_event, &p, &rep, &err);
+	rc = dm_migrate_run(st, t, &o.mig, run_event, &p, &rep, &err);
 	secs = elapsed(&p.start);
 	if (p.shown)
 		fputc('\n', stderr);
@@ -618,7 +633,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (rep.nothing_to_do)
 		fprintf(stderr, "%s: nothing to do: all %zu images are already in %s (namespace %s)\n",
-			prog, rep.n_images, o.mig.containerd_root, o.mig.ns);
+			prog, rep.n_images, o.mig.containerd_root, o.ns);
 	else if (rc != EXIT_BUSY && rc != EXIT_NOSPACE && rc != EXIT_TARGET)
 		fprintf(stderr,
 			"%s: images: %zu migrated, %zu existed, %zu skipped, %zu failed; layers: %zu migrated, "
@@ -626,6 +641,8 @@ static int cmd_run(int argc, char **argv)
 			prog, rep.images_done, rep.images_existed, rep.images_skipped, rep.images_failed,
 			rep.layers_done, rep.layers_existed, rep.layers_failed, rep.bytes_written, secs);
 	dm_migrate_report_free(&rep);
+	/* Only now: the report points into the target, and its locks must last the whole run. */
+	dm_target_close(t);
 	dm_store_close(st);
 	return rc;
 }

@@ -1,0 +1,104 @@
+/* target: where a migration writes, behind one interface with two backends:
+ * offline (containerd's files, containerd stopped: lib/metadb, lib/content,
+ * lib/snapshot) and online (containerd's gRPC API while it runs).  The
+ * migration logic (lib/migrate) is written once on top of it.
+ *
+ * The operations mirror containerd's services: a lease that holds all that is
+ * written until the images exist, content written through an ingest and
+ * committed with its labels, snapshots prepared (giving the mounts containerd
+ * would give, which lib/mounts turns into the directory to fill) and committed
+ * under their chainID, and image records.
+ *
+ * Concurrency: the blob_* calls of different blobs, and the filling of
+ * different prepared snapshots, may run in parallel threads; every other call
+ * is made under the caller's own lock, one at a time. */
+#ifndef DM_TARGET_H
+#define DM_TARGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "content.h"
+#include "digest.h"
+#include "error.h"
+#include "image.h"
+#include "labels.h"
+#include "lease.h"
+#include "mounts.h"
+
+typedef struct dm_target dm_target;
+
+/* A blob being written; backends extend it (this struct first). */
+typedef struct dm_target_blob {
+	dm_target *t;
+} dm_target_blob;
+
+/* A snapshot between prepare and commit. */
+typedef struct dm_target_snapshot {
+	char key[80];       /* the chainID it is committed as */
+	char parent[80];    /* the parent's chainID; "" at the bottom */
+	dm_mount mount;     /* what containerd's Prepare returns; empty when adopted */
+	bool adopted;       /* complete already (left by a dead run): commit without filling */
+	uint64_t inodes;    /* set by the caller after filling: the snapshot's usage */
+	uint64_t usage;
+	void *priv;         /* the backend's */
+} dm_target_snapshot;
+
+struct dm_target_ops {
+	/* Creates lease l (removing stale ones of this tool); what is written from now on is held by it. */
+	int (*lease_begin)(dm_target *t, const dm_lease *l, dm_error *err);
+	/* Puts an existing blob or committed snapshot under the lease. */
+	int (*lease_add_content)(dm_target *t, const dm_digest *d, dm_error *err);
+	int (*lease_add_snapshot)(dm_target *t, const char *key, dm_error *err);
+	/* Deletes the lease: from now on only the images hold what was written. */
+	int (*lease_end)(dm_target *t, dm_error *err);
+
+	/* 1 and *size when blob d exists (record and data), 0 when not. */
+	int (*blob_stat)(dm_target *t, const dm_digest *d, uint64_t *size, dm_error *err);
+	/* Starts writing a blob under the ingest name ref; bytes go to blob_write. */
+	dm_target_blob *(*blob_begin)(dm_target *t, const char *ref, dm_error *err);
+	int (*blob_write)(dm_target_blob *b, const void *buf, size_t len, dm_error *err);
+	/* Commits with labels (merged into an existing record) and under the lease; frees b. */
+	int (*blob_commit)(dm_target_blob *b, const dm_labels *labels, dm_blob_info *out, dm_error *err);
+	/* Discards b and its ingest. */
+	void (*blob_abort)(dm_target_blob *b);
+
+	/* 1 when committed snapshot key exists; *labels (may be NULL) gets its labels. */
+	int (*snapshot_stat)(dm_target *t, const char *key, dm_labels *labels, dm_error *err);
+	/* Prepares key on parent (NULL: none); fills s (mount, or adopted). */
+	int (*snapshot_prepare)(dm_target *t, const char *key, const char *parent, dm_target_snapshot *s,
+				dm_error *err);
+	/* Commits s as its key with labels, under the lease; s is finished either way. */
+	int (*snapshot_commit)(dm_target *t, dm_target_snapshot *s, const dm_labels *labels, dm_error *err);
+	/* Removes what a prepared, uncommitted s left. */
+	void (*snapshot_abort)(dm_target *t, dm_target_snapshot *s);
+
+	/* 1 and *digest (malloc'd) when image name exists, 0 when not. */
+	int (*image_get)(dm_target *t, const char *name, char **digest, dm_error *err);
+	/* Creates image name, or replaces its target and labels. */
+	int (*image_put)(dm_target *t, const char *name, const dm_descriptor *target, const dm_labels *labels,
+			 dm_error *err);
+
+	void (*close)(dm_target *t);
+};
+
+struct dm_target {
+	const struct dm_target_ops *ops;
+	const char *mode;        /* "offline" or "online" */
+	char *ns;
+	char *snapshotter;       /* "overlayfs" or "native" */
+};
+
+/* The offline backend on containerd's root (made if missing; its parent must
+ * exist).  Holds meta.db's lock until closed: EWOULDBLOCK when containerd or
+ * another run holds it. */
+dm_target *dm_target_offline_open(const char *root, const char *ns, const char *snapshotter,
+				  dm_error *err);
+
+/* dm_sink_fn adapter: writes into the dm_target_blob given as opaque. */
+int dm_target_blob_sink(void *blob, const void *buf, size_t len, dm_error *err);
+
+/* Closes t (NULL is fine). */
+void dm_target_close(dm_target *t);
+
+#endif

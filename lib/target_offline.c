@@ -1,0 +1,344 @@
+/* The offline target: containerd's own files, written while it is stopped.
+ * Blob data goes through lib/content, records through lib/metadb, snapshots
+ * through lib/snapshot; every record joins the run's lease in the same
+ * meta.db transaction that writes it. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metadb.h"
+#include "snapshot.h"
+#include "target.h"
+
+typedef struct offline {
+	dm_target base;
+	dm_metadb *md;
+	dm_snapshot_store *snap;
+	dm_content_store *cs;
+	dm_lease lease;
+	bool have_lease;
+} offline;
+
+typedef struct offline_blob {
+	dm_target_blob base;
+	dm_content_writer *w;
+} offline_blob;
+
+static offline *off(dm_target *t)
+{
+	return (offline *)t;
+}
+
+/* Runs fn in one write transaction of meta.db. */
+static int in_tx(offline *o, int (*fn)(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err),
+		 const void *arg, dm_error *err)
+{
+	dm_metadb_tx *tx = dm_metadb_begin(o->md, true, err);
+
+	if (!tx)
+		return -1;
+	if (fn(o, tx, arg, err) < 0) {
+		dm_metadb_rollback(tx);
+		return -1;
+	}
+	return dm_metadb_commit(tx, err);
+}
+
+static int lease_begin_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
+{
+	(void)arg;
+	if (dm_lease_remove_stale(tx, o->base.ns, o->lease.id, NULL, err) < 0)
+		return -1;
+	return dm_lease_create(tx, &o->lease, err);
+}
+
+/* Leases of dead runs go in the same transaction that makes ours: the caller
+ * then puts what it reuses under ours before anything could collect it
+ * (containerd is stopped while we hold meta.db). */
+static int off_lease_begin(dm_target *t, const dm_lease *l, dm_error *err)
+{
+	offline *o = off(t);
+
+	memset(&o->lease, 0, sizeof o->lease);
+	memcpy(o->lease.ns, l->ns, sizeof o->lease.ns);
+	memcpy(o->lease.id, l->id, sizeof o->lease.id);
+	for (size_t i = 0; i < l->labels.n; i++)
+		if (dm_labels_set(&o->lease.labels, l->labels.v[i].key, l->labels.v[i].value, err) < 0)
+			return -1;
+	o->have_lease = true;
+	return in_tx(o, lease_begin_tx, NULL, err);
+}
+
+static int add_content_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
+{
+	return dm_lease_add_content(tx, &o->lease, arg, err);
+}
+
+static int off_lease_add_content(dm_target *t, const dm_digest *d, dm_error *err)
+{
+	return in_tx(off(t), add_content_tx, d, err);
+}
+
+static int add_snapshot_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
+{
+	return dm_lease_add_snapshot(tx, &o->lease, o->base.snapshotter, arg, err);
+}
+
+static int off_lease_add_snapshot(dm_target *t, const char *key, dm_error *err)
+{
+	return in_tx(off(t), add_snapshot_tx, key, err);
+}
+
+static int lease_end_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
+{
+	(void)arg;
+	return dm_lease_delete(tx, &o->lease, err);
+}
+
+static int off_lease_end(dm_target *t, dm_error *err)
+{
+	return in_tx(off(t), lease_end_tx, NULL, err);
+}
+
+static int off_blob_stat(dm_target *t, const dm_digest *d, uint64_t *size, dm_error *err)
+{
+	offline *o = off(t);
+	dm_metadb_tx *tx = dm_metadb_begin(o->md, false, err);
+	dm_metadb_blob b;
+	uint64_t on_disk;
+	int rc;
+
+	if (!tx)
+		return -1;
+	rc = dm_metadb_blob_get(tx, t->ns, d, &b, err);
+	dm_metadb_rollback(tx);
+	if (rc != 1)
+		return rc;
+	*size = b.size;
+	dm_metadb_blob_free(&b);
+	/* A record whose file is gone or of another size is not a blob we can use. */
+	rc = dm_content_stat_blob(o->cs, d, &on_disk, err);
+	return rc == 1 ? on_disk == *size : rc;
+}
+
+static dm_target_blob *off_blob_begin(dm_target *t, const char *ref, dm_error *err)
+{
+	offline_blob *b = calloc(1, sizeof *b);
+
+	if (!b) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	b->base.t = t;
+	if (!(b->w = dm_content_writer_open(off(t)->cs, ref, -1, err))) {
+		free(b);
+		return NULL;
+	}
+	return &b->base;
+}
+
+static int off_blob_write(dm_target_blob *b, const void *buf, size_t len, dm_error *err)
+{
+	return dm_content_write(((offline_blob *)b)->w, buf, len, err);
+}
+
+struct blob_record {
+	const dm_blob_info *info;
+	const dm_labels *labels;
+};
+
+static int blob_record_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
+{
+	const struct blob_record *r = arg;
+
+	if (dm_metadb_blob_put(tx, o->base.ns, &r->info->digest, r->info->size, r->labels, err) < 0)
+		return -1;
+	return o->have_lease ? dm_lease_add_content(tx, &o->lease, &r->info->digest, err) : 0;
+}
+
+static int off_blob_commit(dm_target_blob *blob, const dm_labels *labels, dm_blob_info *out,
+			   dm_error *err)
+{
+	offline_blob *b = (offline_blob *)blob;
+	offline *o = off(blob->t);
+	struct blob_record r = {out, labels};
+	int rc;
+
+	/* The file first, the record last: a record never points at a missing blob. */
+	rc = dm_content_commit(b->w, NULL, 0, out, err);
+	free(b);
+	if (rc < 0)
+		return -1;
+	return in_tx(o, blob_record_tx, &r, err);
+}
+
+static void off_blob_abort(dm_target_blob *blob)
+{
+	offline_blob *b = (offline_blob *)blob;
+
+	dm_content_abort(b->w, NULL);
+	free(b);
+}
+
+static int off_snapshot_stat(dm_target *t, const char *key, dm_labels *labels, dm_error *err)
+{
+	offline *o = off(t);
+
+	return dm_snapshot_exists(o->snap, o->md, t->ns, key, labels, err);
+}
+
+static int off_snapshot_prepare(dm_target *t, const char *key, const char *parent,
+				dm_target_snapshot *s, dm_error *err)
+{
+	offline *o = off(t);
+	dm_snapshot_job *job = calloc(1, sizeof *job);
+
+	memset(s, 0, sizeof *s);
+	if (!job)
+		return dm_err_set(err, ENOMEM, "out of memory");
+	if (dm_snapshot_begin(o->snap, o->md, t->ns, key, parent, job, err) < 0) {
+		dm_snapshot_job_free(o->snap, job);
+		free(job);
+		return -1;
+	}
+	strcpy(s->key, job->key);
+	strcpy(s->parent, job->parent);
+	s->adopted = job->adopted;
+	/* The mount stays owned by the job; the caller only reads it. */
+	s->mount = job->mount;
+	s->priv = job;
+	return 0;
+}
+
+static void release(offline *o, dm_target_snapshot *s)
+{
+	dm_snapshot_job *job = s->priv;
+
+	if (!job)
+		return;
+	dm_snapshot_job_free(o->snap, job);
+	free(job);
+	memset(&s->mount, 0, sizeof s->mount);
+	s->priv = NULL;
+}
+
+static int off_snapshot_commit(dm_target *t, dm_target_snapshot *s, const dm_labels *labels,
+			       dm_error *err)
+{
+	offline *o = off(t);
+	dm_snapshot_job *job = s->priv;
+	int rc;
+
+	job->inodes = s->inodes;
+	job->usage = s->usage;
+	rc = dm_snapshot_commit(o->snap, o->md, t->ns, job, labels, o->have_lease ? &o->lease : NULL, err);
+	release(o, s);
+	return rc;
+}
+
+static void off_snapshot_abort(dm_target *t, dm_target_snapshot *s)
+{
+	release(off(t), s);
+}
+
+static int off_image_get(dm_target *t, const char *name, char **digest, dm_error *err)
+{
+	offline *o = off(t);
+	dm_metadb_tx *tx = dm_metadb_begin(o->md, false, err);
+	dm_metadb_image img;
+	int rc;
+
+	if (!tx)
+		return -1;
+	rc = dm_metadb_image_get(tx, t->ns, name, &img, err);
+	dm_metadb_rollback(tx);
+	if (rc != 1)
+		return rc;
+	*digest = img.digest;
+	img.digest = NULL;
+	dm_metadb_image_free(&img);
+	return 1;
+}
+
+struct image_record {
+	const char *name;
+	const dm_descriptor *target;
+	const dm_labels *labels;
+};
+
+static int image_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
+{
+	const struct image_record *r = arg;
+
+	return dm_metadb_image_put(tx, o->base.ns, r->name, r->target, r->labels, err);
+}
+
+static int off_image_put(dm_target *t, const char *name, const dm_descriptor *target,
+			 const dm_labels *labels, dm_error *err)
+{
+	struct image_record r = {name, target, labels};
+
+	return in_tx(off(t), image_tx, &r, err);
+}
+
+static void off_close(dm_target *t)
+{
+	offline *o = off(t);
+
+	if (o->have_lease)
+		dm_lease_free(&o->lease);
+	dm_content_store_close(o->cs);
+	dm_snapshot_store_close(o->snap);
+	dm_metadb_close(o->md);
+	free(t->ns);
+	free(t->snapshotter);
+	free(o);
+}
+
+static const struct dm_target_ops offline_ops = {
+	.lease_begin = off_lease_begin,
+	.lease_add_content = off_lease_add_content,
+	.lease_add_snapshot = off_lease_add_snapshot,
+	.lease_end = off_lease_end,
+	.blob_stat = off_blob_stat,
+	.blob_begin = off_blob_begin,
+	.blob_write = off_blob_write,
+	.blob_commit = off_blob_commit,
+	.blob_abort = off_blob_abort,
+	.snapshot_stat = off_snapshot_stat,
+	.snapshot_prepare = off_snapshot_prepare,
+	.snapshot_commit = off_snapshot_commit,
+	.snapshot_abort = off_snapshot_abort,
+	.image_get = off_image_get,
+	.image_put = off_image_put,
+	.close = off_close,
+};
+
+dm_target *dm_target_offline_open(const char *root, const char *ns, const char *snapshotter,
+				  dm_error *err)
+{
+	offline *o = calloc(1, sizeof *o);
+
+	if (!o) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	o->base.ops = &offline_ops;
+	o->base.mode = "offline";
+	if (!(o->base.ns = strdup(ns)) || !(o->base.snapshotter = strdup(snapshotter))) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* meta.db first: its lock is what tells a running containerd apart. */
+	if (!(o->md = dm_metadb_open(root, 0, err)) ||
+	    !(o->snap = dm_snapshot_store_open(root, snapshotter, err)) ||
+	    !(o->cs = dm_content_store_open(root, err)) ||
+	    dm_content_clean_ingests(o->cs, NULL, err) < 0)
+		goto fail;
+	return &o->base;
+fail:
+	off_close(&o->base);
+	return NULL;
+}
