@@ -170,3 +170,7 @@ EXTRA_DIST += tests/migrate-containerd.sh
 # run: refusal while containerd runs, free space, name conflicts, progress line.
 TESTS += tests/migrate-behaviour.sh
 EXTRA_DIST += tests/migrate-behaviour.sh
+
+# verify-source and plan on stores real dockerd 20.10 makes during the test.
+TESTS += tests/fresh-store.sh
+EXTRA_DIST += tests/fresh-store.sh
