@@ -2,13 +2,15 @@
  * tests/fuzz-bolt.sh).  The input is written to a memfd and opened read-only;
  * dm_bolt_check runs, then every bucket is walked, with boltwalk's cursor /
  * get / seek cross-checks.  Whatever the input, nothing may crash or read out
- * of bounds.  When the checker accepts a file, more must hold: the walk
- * succeeds, and a write transaction that deletes the first key of every
- * bucket and adds one commits to a file the checker accepts again.  A broken
- * promise aborts, which libFuzzer reports like a crash.  tests/test_bolt_corpus
+ * of bounds, not even when writing to a file the checker rejected.  When
+ * the checker accepts a file, more must hold: the walk succeeds, and a write
+ * transaction that deletes the first key of every bucket and adds one
+ * commits to a file the checker accepts again.  A broken promise aborts,
+ * which libFuzzer reports like a crash.  tests/test_bolt_corpus
  * replays the corpus through this same function in `make check`. */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +47,8 @@ static void broken(const char *what, const dm_error *err)
 	abort();
 }
 
-/* Reads everything; returns 0 when the checker accepted the file. */
+/* Reads everything; returns 0 when the checker accepted the file, 1 when
+ * it rejected it, -1 when the file did not even open. */
 static int read_all(const char *path)
 {
 	dm_error err = {0};
@@ -63,11 +66,13 @@ static int read_all(const char *path)
 	dm_bolt_close(db);
 	if (checked == 0 && walked != 0)
 		broken("the checker accepted a file that cannot be walked", &err);
-	return checked;
+	return checked == 0 ? 0 : 1;
 }
 
-/* Changes every bucket of a file the checker accepted, then checks again. */
-static void write_all(const char *path)
+/* Changes every bucket it can reach.  For a file the checker accepted
+ * (valid), every step must succeed up to the commit, and what a commit
+ * wrote must pass the checker; for others, only crashes are errors. */
+static void write_all(const char *path, bool valid)
 {
 	static const uint8_t key[] = "\xff" "fuzz";
 	static uint8_t val[300];
@@ -77,18 +82,27 @@ static void write_all(const char *path)
 	dm_bolt_tx *tx = db ? dm_bolt_begin(db, true, &err) : NULL;
 	int rc = -1;
 
-	if (!l || !tx)
-		broken("a file the checker accepted does not open for writing", &err);
-	if (bw_walk(dm_bolt_root(tx), 0, collect, l, &err) != 0)
-		broken("walk in a write transaction", &err);
+	if (!l || !tx) {
+		if (valid)
+			broken("a file the checker accepted does not open for writing", &err);
+		goto out;
+	}
+	if (bw_walk(dm_bolt_root(tx), 0, collect, l, &err) != 0) {
+		if (valid)
+			broken("walk in a write transaction", &err);
+		goto out;
+	}
 	for (size_t i = 0; i < l->n; i++) {
 		dm_bolt_cursor *c = dm_bolt_cursor_open(l->b[i], &err);
 		dm_bolt_kv kv;
 		int r = c ? dm_bolt_cursor_first(c, &kv, &err) : -1;
 
-		if (r < 0)
-			broken("cursor in a write transaction", &err);
 		dm_bolt_cursor_close(c);
+		if (r < 0) {
+			if (valid)
+				broken("cursor in a write transaction", &err);
+			goto out;
+		}
 		if (r == 1 && !kv.is_bucket && dm_bolt_del(l->b[i], kv.key, kv.klen, &err) < 0)
 			goto out;
 		if (dm_bolt_put(l->b[i], key, sizeof key - 1, val, sizeof val, &err) < 0)
@@ -98,14 +112,14 @@ static void write_all(const char *path)
 		goto out;
 	rc = dm_bolt_commit(tx, &err);
 	tx = NULL;
-	if (rc == 0 && dm_bolt_check(db, &err) < 0)
+	if (valid && rc == 0 && dm_bolt_check(db, &err) < 0)
 		broken("the checker rejects what a commit wrote", &err);
 out:
 	/* Refusing a change is allowed (limits, damage found late); corrupting is not. */
 	dm_bolt_rollback(tx);
 	dm_bolt_close(db);
 	free(l);
-	if (rc == 0 && read_all(path) != 0)
+	if (valid && rc == 0 && read_all(path) != 0)
 		broken("a committed file fails the checker after reopening", &err);
 }
 
@@ -126,7 +140,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		perror("fuzz_bolt: memfd");
 		abort();
 	}
-	if (read_all(path) == 0)
-		write_all(path);
+	switch (read_all(path)) {
+	case 0:
+		write_all(path, true);
+		break;
+	case 1:
+		write_all(path, false);
+		break;
+	}
 	return 0;
 }
