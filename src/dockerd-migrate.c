@@ -638,6 +638,11 @@ static int cmd_run(int argc, char **argv)
 							 JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(doc);
 	}
+	for (size_t i = 0; i < rep.n_images; i++)
+		for (size_t j = 0; j < rep.images[i].n_digest_refs; j++)
+			fprintf(stderr, "%s: digest reference %s kept as a label of image %s: "
+				"the migrated manifest has a new digest\n",
+				prog, rep.images[i].digest_refs[j], rep.images[i].id.s);
 	if (rep.nothing_to_do)
 		fprintf(stderr, "%s: nothing to do: all %zu images are already in %s (namespace %s)\n",
 			prog, rep.n_images, o.mig.containerd_root, o.ns);

@@ -42,6 +42,16 @@ check_root() { # ROOT DRIVER SNAPSHOTTER REPORT.json
 	n=$(grep -c 'moby-dangling@\|:' "$tmp/names")
 	[ "$(grep -c 'complete .* true *$' "$tmp/check")" -eq "$n" ] ||
 		{ cat "$tmp/check" >&2; fail "$driver: not every image complete and unpacked"; }
+	# Digest references cannot be names (the manifest is new): they stay as labels.
+	python3 -c 'import json,sys
+for i in json.load(open(sys.argv[1]))["images"]:
+    for r in i["digest_references_kept_as_labels"]:
+        print(i["names"][0]["name"], r)' "$report" > "$tmp/digest-refs"
+	[ -s "$tmp/digest-refs" ] || fail "$driver: the report keeps no digest reference"
+	while read -r name ref; do
+		dm_ctr -n moby images ls "name==$name" | grep -q "io.dockerd-migrate.source-digest-ref.0=$ref" ||
+			fail "$driver: $name lacks the label for $ref"
+	done < "$tmp/digest-refs"
 	# ctr images check reads metadata only: hash every blob for real.
 	dm_ctr -n moby content ls -q > "$tmp/blobs"
 	[ -s "$tmp/blobs" ] || fail "$driver: no content"
