@@ -174,3 +174,9 @@ EXTRA_DIST += tests/migrate-behaviour.sh
 # verify-source and plan on stores real dockerd 20.10 makes during the test.
 TESTS += tests/fresh-store.sh
 EXTRA_DIST += tests/fresh-store.sh
+
+# Packaging: the bash completion (data/bash-completion/dockerd-migrate), the
+# postinst snippet in README.md, and debian/ and rpm/ kept in step with
+# configure.ac (version, build dependencies).
+TESTS += tests/completion.sh tests/postinst-snippet.sh tests/packaging-sync.sh
+EXTRA_DIST += tests/completion.sh tests/postinst-snippet.sh tests/packaging-sync.sh
