@@ -47,3 +47,7 @@ lib_libdm_la_SOURCES += lib/metadb.c lib/metadb.h lib/lease.c lib/lease.h
 # snapshot: the offline snapshotter; migrate: the offline migration
 lib_libdm_la_SOURCES += lib/snapshot.c lib/snapshot.h lib/migrate.c lib/migrate.h \
 	lib/target.c lib/target.h lib/target_offline.c
+
+# grpc: gRPC over HTTP/2 (nghttp2) on containerd's socket; ctrapi: typed containerd API calls
+# (the generated lib/proto code is added by lib/proto/local.mk)
+lib_libdm_la_SOURCES += lib/grpc.c lib/grpc.h lib/ctrapi.c lib/ctrapi.h
