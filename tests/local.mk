@@ -180,3 +180,14 @@ EXTRA_DIST += tests/fresh-store.sh
 # configure.ac (version, build dependencies).
 TESTS += tests/completion.sh tests/postinst-snippet.sh tests/packaging-sync.sh
 EXTRA_DIST += tests/completion.sh tests/postinst-snippet.sh tests/packaging-sync.sh
+
+# grpc, ctrapi: against a scripted in-process HTTP/2 server (test_grpc), and
+# every call against a private containerd 1.6.20 (ctrapi_tool drives them)
+check_PROGRAMS += tests/test_grpc tests/ctrapi_tool
+tests_test_grpc_SOURCES = tests/test_grpc.c
+tests_test_grpc_CFLAGS = $(TEST_UNIT_CFLAGS) $(NGHTTP2_CFLAGS) $(PROTOBUFC_CFLAGS)
+tests_test_grpc_LDADD = $(TEST_UNIT_LIBS) $(NGHTTP2_LIBS) $(PROTOBUFC_LIBS)
+tests_ctrapi_tool_SOURCES = tests/ctrapi_tool.c
+tests_ctrapi_tool_LDADD = lib/libdm.la
+TESTS += tests/test_grpc tests/ctrapi-containerd.sh
+EXTRA_DIST += tests/ctrapi-containerd.sh
