@@ -72,9 +72,10 @@ static ProtobufCMessage *call(dm_grpc *c, const ProtobufCServiceDescriptor *svc,
 	ProtobufCMessage *out;
 
 	method_path(svc, name, path, sizeof path);
-	if (!m || m->input != req->descriptor)
-		return dm_err_set(err, EINVAL, "%s: no such method for %s", path + 1,
-				  req->descriptor->name), NULL;
+	if (!m || m->input != req->descriptor) {
+		dm_err_set(err, EINVAL, "%s: no such method for %s", path + 1, req->descriptor->name);
+		return NULL;
+	}
 	if (pack(req, &buf, &cap, &len, err) < 0)
 		return NULL;
 	int rv = dm_grpc_unary(c, path, buf, len, &resp, &rlen, err);
@@ -203,7 +204,7 @@ int dm_ctr_version_get(dm_grpc *c, dm_ctr_version *out, dm_error *err)
 		return -1;
 	if (!r->version[0] || strlen(r->version) >= sizeof out->version ||
 	    strlen(r->revision) >= sizeof out->revision)
-		rv = dm_err_set(err, EPROTO, "%s.Version: bad version \"%.64s\" / \"%.64s\" in reply",
+		rv = dm_err_set(err, EPROTO, "%s/Version: bad version \"%.64s\" / \"%.64s\" in reply",
 				SVC_VERSION.name, r->version, r->revision);
 	else {
 		strcpy(out->version, r->version);
@@ -292,7 +293,7 @@ int dm_ctr_lease_create(dm_grpc *c, const char *id, const dm_labels *labels, dm_
 	if (!r)
 		return -1;
 	if (!r->lease || strcmp(r->lease->id, id) != 0)
-		rv = dm_err_set(err, EPROTO, "%s.Create: reply is not lease %s", SVC_LEASES.name, id);
+		rv = dm_err_set(err, EPROTO, "%s/Create: reply is not lease %s", SVC_LEASES.name, id);
 	done(r);
 	return rv;
 }
@@ -602,7 +603,7 @@ static int writer_exchange(dm_ctr_writer *w, Containerd__Services__Content__V1__
 	if (rv <= 0)
 		goto fail;
 	if (r->action != req->action || (want_offset >= 0 && r->offset != want_offset) ||
-	    r->offset < 0 || (w->total > 0 && r->offset > w->total)) {
+	    r->offset < 0 || r->offset > w->total) {
 		dm_err_set(err, EPROTO, "%s: reply to action %d at %lld says action %d at %lld",
 			   w->path + 1, req->action, (long long)want_offset, r->action,
 			   (long long)r->offset);
@@ -708,7 +709,7 @@ int dm_ctr_writer_write(dm_ctr_writer *w, const void *data, size_t len, dm_error
 
 	if (w->broken)
 		return dm_err_set(err, EINVAL, "ingest %s: write after a failed call", w->ref);
-	if (w->total > 0 && (uint64_t)(w->offset + (int64_t)w->fill) + len > (uint64_t)w->total)
+	if ((uint64_t)(w->offset + (int64_t)w->fill) + len > (uint64_t)w->total)
 		return dm_err_set(err, EINVAL, "ingest %s: more than the %lld bytes announced", w->ref,
 				  (long long)w->total);
 	while (len > 0) {
@@ -765,21 +766,34 @@ void dm_ctr_mounts_free(dm_mount *mounts, size_t n)
 	free(mounts);
 }
 
-static int mounts_from(Mount *const *in, size_t n, const char *path, dm_mount **mounts,
-		       size_t *nmounts, dm_error *err)
+/* Prepare and Mounts replies are both {repeated Mount mounts = 1}. */
+static int mounts_call(dm_grpc *c, const char *method, const ProtobufCMessage *req,
+		       const char *key, dm_mount **mounts, size_t *nmounts, dm_error *err)
 {
+	ProtobufCMessage *r = call(c, &SVC_SNAPSHOTS, method, req, err);
+	const ProtobufCFieldDescriptor *f;
+	Mount *const *in;
 	dm_mount *out;
+	size_t n;
 	bool ok = true;
 
-	if (n == 0)
-		return dm_err_set(err, EPROTO, "%s: reply without mounts", path + 1);
+	if (!r)
+		return dm_err_prefix(err, "snapshot %s: ", key);
+	f = protobuf_c_message_descriptor_get_field_by_name(r->descriptor, "mounts");
+	n = *(const size_t *)((const char *)r + f->quantifier_offset);
+	in = *(Mount *const *const *)((const char *)r + f->offset);
+	if (n == 0) {
+		done(r);
+		return dm_err_set(err, EPROTO, "%s/%s: snapshot %s: reply without mounts",
+				  SVC_SNAPSHOTS.name, method, key);
+	}
 	out = calloc(n, sizeof *out);
-	if (!out)
-		return dm_err_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < n && ok; i++) {
+	for (size_t i = 0; out && i < n && ok; i++) {
 		if (!in[i]->type[0]) {
 			dm_ctr_mounts_free(out, n);
-			return dm_err_set(err, EPROTO, "%s: mount without a type in reply", path + 1);
+			done(r);
+			return dm_err_set(err, EPROTO, "%s/%s: snapshot %s: mount without a type in reply",
+					  SVC_SNAPSHOTS.name, method, key);
 		}
 		out[i].type = dup_or_fail(in[i]->type, &ok);
 		out[i].source = dup_or_fail(in[i]->source, &ok);
@@ -791,7 +805,8 @@ static int mounts_from(Mount *const *in, size_t n, const char *path, dm_mount **
 			out[i].noptions = j + 1;
 		}
 	}
-	if (!ok) {
+	done(r);
+	if (!out || !ok) {
 		dm_ctr_mounts_free(out, n);
 		return dm_err_set(err, ENOMEM, "out of memory");
 	}
@@ -806,8 +821,6 @@ int dm_ctr_snapshot_prepare(dm_grpc *c, const char *snapshotter, const char *key
 {
 	Containerd__Services__Snapshots__V1__PrepareSnapshotRequest req =
 		CONTAINERD__SERVICES__SNAPSHOTS__V1__PREPARE_SNAPSHOT_REQUEST__INIT;
-	Containerd__Services__Snapshots__V1__PrepareSnapshotResponse *r;
-	char path[128];
 	void *keep;
 	int rv;
 
@@ -816,13 +829,8 @@ int dm_ctr_snapshot_prepare(dm_grpc *c, const char *snapshotter, const char *key
 	req.parent = (char *)(parent ? parent : "");
 	if (set_map(&req.base, "labels", labels, &keep, err) < 0)
 		return -1;
-	r = (void *)call(c, &SVC_SNAPSHOTS, "Prepare", &req.base, err);
+	rv = mounts_call(c, "Prepare", &req.base, key, mounts, nmounts, err);
 	free(keep);
-	if (!r)
-		return dm_err_prefix(err, "snapshot %s: ", key);
-	method_path(&SVC_SNAPSHOTS, "Prepare", path, sizeof path);
-	rv = mounts_from(r->mounts, r->n_mounts, path, mounts, nmounts, err);
-	done(r);
 	return rv;
 }
 
@@ -831,19 +839,10 @@ int dm_ctr_snapshot_mounts(dm_grpc *c, const char *snapshotter, const char *key,
 {
 	Containerd__Services__Snapshots__V1__MountsRequest req =
 		CONTAINERD__SERVICES__SNAPSHOTS__V1__MOUNTS_REQUEST__INIT;
-	Containerd__Services__Snapshots__V1__MountsResponse *r;
-	char path[128];
-	int rv;
 
 	req.snapshotter = (char *)snapshotter;
 	req.key = (char *)key;
-	r = (void *)call(c, &SVC_SNAPSHOTS, "Mounts", &req.base, err);
-	if (!r)
-		return dm_err_prefix(err, "snapshot %s: ", key);
-	method_path(&SVC_SNAPSHOTS, "Mounts", path, sizeof path);
-	rv = mounts_from(r->mounts, r->n_mounts, path, mounts, nmounts, err);
-	done(r);
-	return rv;
+	return mounts_call(c, "Mounts", &req.base, key, mounts, nmounts, err);
 }
 
 int dm_ctr_snapshot_commit(dm_grpc *c, const char *snapshotter, const char *name,
@@ -906,7 +905,7 @@ int dm_ctr_snapshot_stat(dm_grpc *c, const char *snapshotter, const char *key,
 	in = r->info;
 	if (!in || strcmp(in->name, key) != 0 || (int)in->kind < DM_CTR_SNAPSHOT_VIEW ||
 	    (int)in->kind > DM_CTR_SNAPSHOT_COMMITTED) {
-		dm_err_set(err, EPROTO, "%s.Stat: reply for snapshot %s is not about it or has kind %d",
+		dm_err_set(err, EPROTO, "%s/Stat: reply for snapshot %s is not about it or has kind %d",
 			   SVC_SNAPSHOTS.name, key, in ? (int)in->kind : -1);
 		goto out;
 	}

@@ -87,10 +87,11 @@ int dm_ctr_content_abort(dm_grpc *c, const char *ref, dm_error *err);
 
 /* One Content.Write stream (ingest ref → committed blob). */
 typedef struct dm_ctr_writer dm_ctr_writer;
-/* Opens the ingest ref for a blob of total bytes and digest expected, holding containerd's lock on
- * the ref.  *offset is how much an earlier, interrupted write left in the ingest: continue from
- * there (or abort the ref and start again).  EEXIST if expected is already in the store; EAGAIN if
- * another writer holds ref. */
+/* Opens the ingest ref for a blob of exactly total bytes and digest expected (both are
+ * required; containerd checks them at the commit), holding containerd's lock on the ref.
+ * *offset is how much an earlier, interrupted write left in the ingest: continue from there (or
+ * abort the ref and start again).  EEXIST if expected is already in the store; EAGAIN if another
+ * writer holds ref. */
 dm_ctr_writer *dm_ctr_writer_open(dm_grpc *c, const char *ref, const dm_digest *expected,
                                   int64_t total, int64_t *offset, dm_error *err);
 /* Appends data; sent in DM_CTR_WRITE_CHUNK messages. */

@@ -218,20 +218,26 @@ static void enqueue(dm_grpc_stream *s)
 	s->hdrfill = 0;
 }
 
+/* Moves up to want bytes from *p (n left) to dst; returns how many. */
+static size_t take(uint8_t *dst, size_t want, const uint8_t **p, size_t *n)
+{
+	size_t k = want < *n ? want : *n;
+
+	if (k)
+		memcpy(dst, *p, k);
+	*p += k;
+	*n -= k;
+	return k;
+}
+
 /* Splits the DATA bytes of a stream into length-prefixed messages. */
 static void deframe(dm_grpc_stream *s, const uint8_t *p, size_t n)
 {
 	while (n > 0 && !s->fail.code) {
 		if (!s->body) {
-			size_t k = 5 - s->hdrfill;
 			uint32_t len;
 
-			if (k > n)
-				k = n;
-			memcpy(s->hdr + s->hdrfill, p, k);
-			s->hdrfill += k;
-			p += k;
-			n -= k;
+			s->hdrfill += take(s->hdr + s->hdrfill, 5 - s->hdrfill, &p, &n);
 			if (s->hdrfill < 5)
 				return;
 			len = (uint32_t)s->hdr[1] << 24 | (uint32_t)s->hdr[2] << 16 |
@@ -257,13 +263,7 @@ static void deframe(dm_grpc_stream *s, const uint8_t *p, size_t n)
 			s->bodylen = len;
 			s->bodyfill = 0;
 		}
-		size_t k = s->bodylen - s->bodyfill;
-		if (k > n)
-			k = n;
-		memcpy(s->body + s->bodyfill, p, k);
-		s->bodyfill += k;
-		p += k;
-		n -= k;
+		s->bodyfill += take(s->body + s->bodyfill, s->bodylen - s->bodyfill, &p, &n);
 		if (s->bodyfill == s->bodylen)
 			enqueue(s);
 	}

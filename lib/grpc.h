@@ -43,7 +43,8 @@ dm_grpc *dm_grpc_connect(const char *path, const char *ns, dm_error *err);
 void dm_grpc_close(dm_grpc *c);
 /* Sets the lease later calls are attached to (containerd-lease header); NULL clears it. */
 int dm_grpc_set_lease(dm_grpc *c, const char *lease, dm_error *err);
-/* Sets how long a call may wait without any byte moving before it fails with ETIMEDOUT. */
+/* Sets how long a call may wait without any byte moving before it fails with ETIMEDOUT
+ * (0 or less: no limit). */
 void dm_grpc_set_timeout(dm_grpc *c, int timeout_ms);
 
 /* One request, one reply.  method is the full path "/<package>.<Service>/<Method>".  On success

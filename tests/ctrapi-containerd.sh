@@ -92,6 +92,9 @@ gc
 t info "$D2" >/dev/null || fail "GC removed the blob added to the lease"
 expect_err ENOENT info "$D3"
 
+# One writer per ref at a time: a second one is told to come back later.
+expect_err EAGAIN write-twice ref-locked "$work/b3"
+
 # An abandoned ingest can be aborted.
 head -c 1000 /dev/urandom >"$work/b4"
 t write-part ref-abort "$work/b4" 0 >/dev/null

@@ -12,6 +12,8 @@
  *   write REF FILE [LABELS]        Content.Write of FILE; prints "offset N" (resumed from) and
  *                                  "committed DIGEST SIZE MB/s"
  *   write-part REF FILE BYTES      writes the first BYTES of FILE and stops without committing
+ *   write-twice REF FILE           opens a second writer on REF while a first one holds it
+ *                                  (the second's error is the command's)
  *   info DIGEST | label DIGEST LABELS | read DIGEST [OFFSET SIZE] (data to stdout) | abort REF
  *   prepare SN KEY PARENT [LABELS] | mounts SN KEY   print the mounts and the parsed target
  *   commit SN NAME KEY [LABELS] | stat SN KEY | remove SN KEY
@@ -225,6 +227,23 @@ static int run(dm_grpc *c, char **av, int ac, dm_error *err)
 	} else if (strcmp(cmd, "write-part") == 0) {
 		NEED(3);
 		rv = do_write(c, av[1], av[2], atoll(av[3]), NULL, 0, err);
+	} else if (strcmp(cmd, "write-twice") == 0) {
+		dm_ctr_writer *w1, *w2;
+		char *data;
+		size_t len;
+		int64_t off;
+		NEED(2);
+		if (load_file(av[2], &data, &len, err) < 0)
+			return -1;
+		dm_sha256_buf(data, len, &d);
+		free(data);
+		w1 = dm_ctr_writer_open(c, av[1], &d, (int64_t)len, &off, err);
+		if (w1) {
+			w2 = dm_ctr_writer_open(c, av[1], &d, (int64_t)len, &off, err);
+			rv = w2 ? 0 : -1;
+			dm_ctr_writer_free(w2);
+			dm_ctr_writer_free(w1);
+		}
 	} else if (strcmp(cmd, "info") == 0 || strcmp(cmd, "label") == 0) {
 		dm_ctr_content_info i;
 		NEED(1);
