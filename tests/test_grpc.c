@@ -9,7 +9,9 @@
 #include "config.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <nghttp2/nghttp2.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -460,17 +462,41 @@ static void *srv_main(void *arg)
 }
 
 static char sock_path[108];
+static char sock_dir[32];
+
+/* Removes the socket directory (with every socket in it) when the test process exits. */
+static void remove_sock_dir(void)
+{
+	DIR *d = opendir(sock_dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+	rmdir(sock_dir);
+}
+
+static void make_sock_dir(void)
+{
+	if (sock_dir[0])
+		return;
+	strcpy(sock_dir, "/tmp/dm-grpc-test.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(sock_dir));
+	atexit(remove_sock_dir);
+}
 
 /* Starts the server on a fresh socket; sets sock_path. */
 static void srv_start(void)
 {
-	char dir[] = "/tmp/dm-grpc-test.XXXXXX";
+	static int count;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	pthread_t t;
 	int lfd;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(sock_path, sizeof sock_path, "%s/s", dir);
+	make_sock_dir();
+	snprintf(sock_path, sizeof sock_path, "%s/s%d", sock_dir, count++);
 	strcpy(sa.sun_path, sock_path);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(lfd, 0);
@@ -867,7 +893,6 @@ START_TEST(bad_arguments)
 	dm_grpc *c;
 	dm_grpc_stream *s;
 	char longpath[200], longns[300];
-	char dir[] = "/tmp/dm-grpc-test.XXXXXX";
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 
@@ -880,8 +905,8 @@ START_TEST(bad_arguments)
 	ck_assert_ptr_null(dm_grpc_connect(longpath, "moby", &err));
 	ck_assert_int_eq(err.code, ENAMETOOLONG);
 	/* A socket file nothing listens on (a containerd that died). */
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/dead", dir);
+	make_sock_dir();
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/dead", sock_dir);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	close(fd);
