@@ -100,11 +100,11 @@ tar -C "$work/rpm" -xzf "$tarball" "$base/rpm"
 spec=$work/rpm/$base/rpm/dockerd-migrate.spec
 chown -R "$user" "$work/rpm"
 # Debian's rpm lacks Fedora's systemd-rpm-macros: stand-ins for its paths and
-# scriptlets.  Its brp-compress needs bash, Fedora's /bin/sh.
+# scriptlets.  Its brp-compress (manual pages) needs bash, Fedora's /bin/sh.
 start=$(date +%s)
 as_user rpmbuild -bb --nodeps \
 	--define "_topdir $work/rpm/top" --define "_sourcedir $work/rpm" \
-	--define "_buildshell /bin/bash" \
+	--define "__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress %{?_prefix}" \
 	--define "_unitdir /usr/lib/systemd/system" \
 	--define "bash_completions_dir /usr/share/bash-completion/completions" \
 	--define 'systemd_post() if [ $1 -eq 1 ]; then systemctl --no-reload preset %{?*} >/dev/null 2>&1 || :; fi' \
