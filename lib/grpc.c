@@ -73,6 +73,7 @@ struct dm_grpc {
 	bool goaway;            /* the server announced it will take no new streams */
 	uint32_t goaway_sent;   /* error code of a GOAWAY nghttp2 sent (a protocol error), 0 if none */
 	unsigned long moved;    /* bumped whenever bytes go out: progress for the timeout */
+	int send_errno;         /* why the last send() failed */
 	dm_grpc_stream *streams;
 	uint8_t rbuf[64 * 1024];
 };
@@ -115,19 +116,27 @@ static bool finished(const dm_grpc_stream *s)
 	return s->fail.code || s->end_remote || s->closed;
 }
 
+static void stream_vfail(dm_grpc_stream *s, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void stream_vfail(dm_grpc_stream *s, int code, const char *fmt, va_list ap)
+{
+	char what[DM_ERR_MSG_MAX];
+
+	if (s->fail.code)
+		return;
+	vsnprintf(what, sizeof what, fmt, ap);
+	dm_err_set(&s->fail, code, "%s: %s", s->method, what);
+}
+
 static void stream_fail(dm_grpc_stream *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void stream_fail(dm_grpc_stream *s, int code, const char *fmt, ...)
 {
-	char what[DM_ERR_MSG_MAX];
 	va_list ap;
 
-	if (s->fail.code)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
+	stream_vfail(s, code, fmt, ap);
 	va_end(ap);
-	dm_err_set(&s->fail, code, "%s: %s", s->method, what);
 }
 
 static void consume(dm_grpc *c, int32_t id, size_t n)
@@ -156,17 +165,16 @@ static void stream_detach(dm_grpc_stream *s)
 	s->id = 0;
 }
 
+/* Fails s and cancels its call, leaving the connection as it is. */
 static void stream_cancel(dm_grpc_stream *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void stream_cancel(dm_grpc_stream *s, int code, const char *fmt, ...)
 {
-	char what[DM_ERR_MSG_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
+	stream_vfail(s, code, fmt, ap);
 	va_end(ap);
-	stream_fail(s, code, "%s", what);
 	stream_detach(s);
 }
 
@@ -279,9 +287,12 @@ static ssize_t send_cb(nghttp2_session *sess, const uint8_t *data, size_t len, i
 	do
 		n = send(c->fd, data, len, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? NGHTTP2_ERR_WOULDBLOCK
-							       : NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return NGHTTP2_ERR_WOULDBLOCK;
+	if (n < 0) {
+		c->send_errno = errno;
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
 	c->moved++;
 	return n;
 }
@@ -512,7 +523,8 @@ static void pump(dm_grpc_stream *s, bool (*ready)(const dm_grpc_stream *))
 		rv = nghttp2_session_send(c->sess);
 		if (rv != 0) {
 			conn_drop(c, EAGAIN, "connection to containerd at %s lost: %s", c->path,
-				  rv == NGHTTP2_ERR_CALLBACK_FAILURE ? strerror(errno) : nghttp2_strerror(rv));
+				  rv == NGHTTP2_ERR_CALLBACK_FAILURE ? strerror(c->send_errno)
+								     : nghttp2_strerror(rv));
 			break;
 		}
 		if (ready(s) || !s->id)
