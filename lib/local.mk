@@ -51,3 +51,6 @@ lib_libdm_la_SOURCES += lib/snapshot.c lib/snapshot.h lib/migrate.c lib/migrate.
 # grpc: gRPC over HTTP/2 (nghttp2) on containerd's socket; ctrapi: typed containerd API calls
 # (the generated lib/proto code is added by lib/proto/local.mk)
 lib_libdm_la_SOURCES += lib/grpc.c lib/grpc.h lib/ctrapi.c lib/ctrapi.h
+
+# target_online: the online backend of lib/target, over lib/ctrapi
+lib_libdm_la_SOURCES += lib/target_online.c

@@ -95,6 +95,12 @@ struct dm_target {
 dm_target *dm_target_offline_open(const char *root, const char *ns, const char *snapshotter,
 				  dm_error *err);
 
+/* The online backend on the containerd serving the unix socket `socket`
+ * (connected here: ECONNREFUSED/ENOENT when nothing listens).  Blob data is
+ * spooled under TMPDIR (default /var/tmp) until its digest is known. */
+dm_target *dm_target_online_open(const char *socket, const char *ns, const char *snapshotter,
+				 dm_error *err);
+
 /* dm_sink_fn adapter: writes into the dm_target_blob given as opaque. */
 int dm_target_blob_sink(void *blob, const void *buf, size_t len, dm_error *err);
 

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctrapi.h"
+#include "grpc.h"
 #include "layerstore.h"
 #include "metadb.h"
 #include "migrate.h"
@@ -33,6 +35,7 @@ enum {
 
 #define DEFAULT_DOCKER_ROOT "/var/lib/docker"
 #define DEFAULT_CONTAINERD_ROOT "/var/lib/containerd"
+#define DEFAULT_CONTAINERD_SOCK "/run/containerd/containerd.sock"
 #define DEFAULT_NAMESPACE "moby"
 
 struct options {
@@ -42,7 +45,16 @@ struct options {
 	unsigned jobs;
 	const char *ns;
 	const char *snapshotter;  /* NULL: the driver's default */
+	const char *address;      /* --containerd-address; NULL if not given */
+	bool root_given;          /* --containerd-root was given */
 	dm_migrate_options mig;
+};
+
+/* Where run writes, and why: see select_mode. */
+struct mode {
+	bool online;
+	const char *socket;       /* online: containerd's socket */
+	char why[256];
 };
 
 static const char *prog = "dockerd-migrate";
@@ -56,14 +68,19 @@ static void usage(FILE *out)
 		"Commands:\n"
 		"  plan           show what would be migrated (images, layers, sizes) and what not\n"
 		"  verify-source  rebuild every layer's tar stream and check it against its DiffID\n"
-		"  run            migrate into containerd's root (containerd must be stopped)\n"
+		"  run            migrate into containerd: through its API while it runs (online),\n"
+		"                 or into its root while it is stopped (offline)\n"
 		"\n"
 		"Options:\n"
 		"  --docker-root DIR      Docker data-root (default %s)\n"
 		"  --storage-driver NAME  graphdriver to read (overlay2 or vfs; default: detected)\n"
 		"  --json                 plan, run: print one JSON document\n"
 		"  --jobs N               verify-source, run: layers in parallel (default: CPUs)\n"
-		"  --containerd-root DIR  run: containerd's root (default %s)\n"
+		"  --containerd-address SOCK\n"
+		"                         plan, run: migrate online through the containerd on this\n"
+		"                         socket (default: online if %s answers)\n"
+		"  --containerd-root DIR  plan, run: containerd's root (default %s); alone, it means\n"
+		"                         offline (containerd stopped)\n"
 		"  --namespace NS         run: containerd namespace (default %s)\n"
 		"  --snapshotter NAME     run: overlayfs or native (default: overlayfs for overlay2,\n"
 		"                         native for vfs)\n"
@@ -75,7 +92,7 @@ static void usage(FILE *out)
 		"Exit status: 0 ok, 1 some items failed, 2 usage error, 3 source store unreadable,\n"
 		"4 containerd is running, 5 not enough space, 6 target error, 7 nothing to do.\n"
 		"See dockerd-migrate(8).\n",
-		prog, DEFAULT_DOCKER_ROOT, DEFAULT_CONTAINERD_ROOT, DEFAULT_NAMESPACE);
+		prog, DEFAULT_DOCKER_ROOT, DEFAULT_CONTAINERD_SOCK, DEFAULT_CONTAINERD_ROOT, DEFAULT_NAMESPACE);
 }
 
 /* One grep-able line per error: "dockerd-migrate: error: <message>". */
@@ -106,7 +123,7 @@ static unsigned default_jobs(void)
 
 enum {
 	OPT_ROOT = 256, OPT_DRIVER, OPT_JSON, OPT_JOBS,
-	OPT_CTR_ROOT, OPT_NAMESPACE, OPT_SNAPSHOTTER, OPT_COMPRESSION, OPT_FORCE,
+	OPT_CTR_ROOT, OPT_NAMESPACE, OPT_SNAPSHOTTER, OPT_COMPRESSION, OPT_FORCE, OPT_CTR_ADDRESS,
 };
 #define ALLOW(opt) (1u << ((opt) - OPT_ROOT))
 
@@ -120,6 +137,7 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		{"json", no_argument, NULL, OPT_JSON},
 		{"jobs", required_argument, NULL, OPT_JOBS},
 		{"containerd-root", required_argument, NULL, OPT_CTR_ROOT},
+		{"containerd-address", required_argument, NULL, OPT_CTR_ADDRESS},
 		{"namespace", required_argument, NULL, OPT_NAMESPACE},
 		{"snapshotter", required_argument, NULL, OPT_SNAPSHOTTER},
 		{"compression", required_argument, NULL, OPT_COMPRESSION},
@@ -138,6 +156,8 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 	o->mig.compression = DM_COMPRESS_ZSTD;
 	o->ns = DEFAULT_NAMESPACE;
 	o->snapshotter = NULL;
+	o->address = NULL;
+	o->root_given = false;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
@@ -174,6 +194,10 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		}
 		case OPT_CTR_ROOT:
 			o->mig.containerd_root = optarg;
+			o->root_given = true;
+			break;
+		case OPT_CTR_ADDRESS:
+			o->address = optarg;
 			break;
 		case OPT_NAMESPACE:
 			if (!dm_identifier_valid(optarg))
@@ -413,23 +437,69 @@ static int open_store(const struct options *o, dm_store **st)
 	return EXIT_OK;
 }
 
+/* --containerd-address forces online; --containerd-root alone means offline;
+ * with neither, online when containerd answers on its default socket. */
+static void select_mode(const struct options *o, struct mode *m)
+{
+	dm_error err = {0};
+	dm_grpc *c;
+
+	memset(m, 0, sizeof *m);
+	if (o->address) {
+		m->online = true;
+		m->socket = o->address;
+		snprintf(m->why, sizeof m->why, "--containerd-address %s was given", o->address);
+		return;
+	}
+	if (o->root_given) {
+		snprintf(m->why, sizeof m->why, "--containerd-root was given without --containerd-address");
+		return;
+	}
+	if ((c = dm_grpc_connect(DEFAULT_CONTAINERD_SOCK, o->ns, &err))) {
+		dm_grpc_close(c);
+		m->online = true;
+		m->socket = DEFAULT_CONTAINERD_SOCK;
+		snprintf(m->why, sizeof m->why, "containerd answers on %s", DEFAULT_CONTAINERD_SOCK);
+		return;
+	}
+	snprintf(m->why, sizeof m->why, "nothing answers on %s (%s)", DEFAULT_CONTAINERD_SOCK,
+		 strerror(err.code));
+}
+
+static const char *mode_name(const struct mode *m)
+{
+	return m->online ? "online" : "offline";
+}
+
 static int cmd_plan(int argc, char **argv)
 {
 	struct options o;
 	dm_store *st;
+	struct mode m;
 	int rc = parse_options(argc, argv, "plan",
-				ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON), &o);
+				ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_CTR_ROOT) |
+					ALLOW(OPT_CTR_ADDRESS),
+				&o);
 
 	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
 		return rc;
+	select_mode(&o, &m);
 	if (o.json) {
 		json_object *doc = plan_json(st);
+
+		json_object_object_add(doc, "mode", json_object_new_string(mode_name(&m)));
+		json_object_object_add(doc, "mode_reason", json_object_new_string(m.why));
+		json_object_object_add(doc, m.online ? "containerd_address" : "containerd_root",
+				       json_object_new_string(m.online ? m.socket : o.mig.containerd_root));
 
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
 							 JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(doc);
 	} else {
 		plan_text(st);
+		printf("\nrun would migrate %s into %s %s: %s.\n", mode_name(&m),
+		       m.online ? "the containerd on" : "containerd's root",
+		       m.online ? m.socket : o.mig.containerd_root, m.why);
 	}
 	dm_store_close(st);
 	return EXIT_OK;
@@ -593,6 +663,61 @@ static int run_exit_code(const dm_error *err)
 	}
 }
 
+/* The root the daemon on m->socket serves: it must be --containerd-root when
+ * that was given (the user means that store), and it is where the free-space
+ * check looks.  *root: free() it. */
+static int online_root(const struct options *o, const struct mode *m, char **root, dm_error *err)
+{
+	char want[PATH_MAX], have[PATH_MAX];
+	dm_grpc *c = dm_grpc_connect(m->socket, o->ns, err);
+	int rc;
+
+	if (!c)
+		return dm_err_prefix(err, "containerd at %s: ", m->socket);
+	rc = dm_ctr_root(c, root, err);
+	dm_grpc_close(c);
+	if (rc < 0)
+		return dm_err_prefix(err, "containerd at %s: ", m->socket);
+	if (!o->root_given)
+		return 0;
+	if (!realpath(o->mig.containerd_root, want))
+		snprintf(want, sizeof want, "%s", o->mig.containerd_root);
+	if (!realpath(*root, have))
+		snprintf(have, sizeof have, "%s", *root);
+	if (strcmp(want, have)) {
+		dm_err_set(err, EINVAL, "containerd at %s serves root %s, not --containerd-root %s", m->socket,
+			   *root, o->mig.containerd_root);
+		free(*root);
+		*root = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the target of mode m; the offline one points at online mode when
+ * containerd holds its database. */
+static dm_target *open_target(struct options *o, const struct mode *m, const char *snapshotter,
+			      char **root, dm_error *err)
+{
+	dm_target *t;
+
+	*root = NULL;
+	if (m->online) {
+		if (online_root(o, m, root, err) < 0)
+			return NULL;
+		o->mig.containerd_root = *root;
+		return dm_target_online_open(m->socket, o->ns, snapshotter, err);
+	}
+	t = dm_target_offline_open(o->mig.containerd_root, o->ns, snapshotter, err);
+	if (!t && err->code == EWOULDBLOCK) {
+		size_t n = strlen(err->msg);
+
+		snprintf(err->msg + n, sizeof err->msg - n,
+			 "; to migrate while containerd runs, use --containerd-address SOCK (online mode)");
+	}
+	return t;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct options o;
@@ -601,11 +726,13 @@ static int cmd_run(int argc, char **argv)
 	dm_error err = {0};
 	dm_target *t;
 	dm_store *st;
+	struct mode m;
+	char *root;
 	double secs;
 	int rc = parse_options(argc, argv, "run",
 			       ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_JOBS) |
 				       ALLOW(OPT_CTR_ROOT) | ALLOW(OPT_NAMESPACE) | ALLOW(OPT_SNAPSHOTTER) |
-				       ALLOW(OPT_COMPRESSION) | ALLOW(OPT_FORCE),
+				       ALLOW(OPT_COMPRESSION) | ALLOW(OPT_FORCE) | ALLOW(OPT_CTR_ADDRESS),
 			       &o);
 
 	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
@@ -613,8 +740,10 @@ static int cmd_run(int argc, char **argv)
 	o.mig.jobs = o.jobs;
 	if (!o.snapshotter)
 		o.snapshotter = dm_migrate_default_snapshotter(st->driver);
-	if (!(t = dm_target_offline_open(o.mig.containerd_root, o.ns, o.snapshotter, &err))) {
+	select_mode(&o, &m);
+	if (!(t = open_target(&o, &m, o.snapshotter, &root, &err))) {
 		report_error(&err);
+		free(root);
 		dm_store_close(st);
 		return run_exit_code(&err);
 	}
@@ -656,6 +785,7 @@ static int cmd_run(int argc, char **argv)
 	/* Only now: the report points into the target, and its locks must last the whole run. */
 	dm_target_close(t);
 	dm_store_close(st);
+	free(root);
 	return rc;
 }
 
