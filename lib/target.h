@@ -45,7 +45,8 @@ typedef struct dm_target_snapshot {
 } dm_target_snapshot;
 
 struct dm_target_ops {
-	/* Creates lease l (removing stale ones of this tool); what is written from now on is held by it. */
+	/* Creates lease l; what is written from now on is held by it.  Stale leases of this tool
+	 * (dead runs) go here (offline) or at lease_end (online: only then is nothing lost to GC). */
 	int (*lease_begin)(dm_target *t, const dm_lease *l, dm_error *err);
 	/* Puts an existing blob or committed snapshot under the lease. */
 	int (*lease_add_content)(dm_target *t, const dm_digest *d, dm_error *err);

@@ -9,6 +9,7 @@
  * (default /var/tmp) and sent at commit, on a connection of the blob's own. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +21,7 @@
 
 #include "ctrapi.h"
 #include "target.h"
+#include "treecopy.h"
 
 #define REF_PREFIX "dockerd-migrate-"
 #define EXTRACT_PREFIX "dockerd-migrate-extract-"
@@ -93,8 +95,10 @@ static dm_grpc *connect_leased(online *o, dm_error *err)
 	return c;
 }
 
-/* Leases of dead runs go once ours exists: the caller then puts what it
- * reuses under ours. */
+/* Leases of dead runs go only at the end, once the images hold what they
+ * held: containerd collects right after a lease is deleted (measured: a
+ * snapshot a dead run committed vanished between the delete and the
+ * AddResource that was to keep it), and the collector does not wait for us. */
 static int remove_stale(online *o, dm_error *err)
 {
 	dm_ctr_lease *ls = NULL;
@@ -124,9 +128,7 @@ static int on_lease_begin(dm_target *t, const dm_lease *l, dm_error *err)
 	if (rc < 0)
 		return dm_err_prefix(err, "lease %s: ", l->id);
 	snprintf(o->lease, sizeof o->lease, "%s", l->id);
-	if (dm_grpc_set_lease(o->c, o->lease, err) < 0)
-		return -1;
-	return remove_stale(o, err);
+	return dm_grpc_set_lease(o->c, o->lease, err);
 }
 
 static int add_resource(online *o, const char *type, const char *id, dm_error *err)
@@ -152,6 +154,8 @@ static int on_lease_end(dm_target *t, dm_error *err)
 	online *o = on(t);
 	int rc;
 
+	if (remove_stale(o, err) < 0)
+		return -1;
 	RETRY(rc, err, dm_ctr_lease_delete(o->c, o->lease, false, err));
 	if (rc < 0)
 		return dm_err_prefix(err, "lease %s: ", o->lease);
@@ -351,6 +355,48 @@ static int prepare(online *o, const char *key, const char *parent, dm_mount **mo
 	return rc;
 }
 
+/* Empties directory dir (keeps dir itself). */
+static int empty_dir(const char *dir, dm_error *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d)
+		return dm_err_sys(err, "%s", dir);
+	while (rc == 0 && (errno = 0, e = readdir(d))) {
+		char *path;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (asprintf(&path, "%s/%s", dir, e->d_name) < 0)
+			rc = dm_err_set(err, ENOMEM, "out of memory");
+		else {
+			rc = dm_tree_remove(path, err);
+			free(path);
+		}
+	}
+	if (rc == 0 && errno)
+		rc = dm_err_sys(err, "%s", dir);
+	closedir(d);
+	return rc;
+}
+
+/* The native snapshotter copies the parent into a child it prepares; a vfs
+ * layer is a whole tree already, which is what the child must hold (as the
+ * offline backend makes it): the copy goes. */
+static int drop_parent_copy(const dm_mount *m, dm_error *err)
+{
+	dm_mount_target target;
+	int rc;
+
+	if (dm_mount_target_parse(m, 1, &target, err) < 0)
+		return -1;
+	rc = target.kind == DM_MOUNT_BIND ? empty_dir(target.dir, err) : 0;
+	dm_mount_target_free(&target);
+	return rc;
+}
+
 /* The active snapshot is keyed apart from the chainID it becomes, so a dead
  * run's leftover is recognised (and replaced: its contents are unknown). */
 static int on_snapshot_prepare(dm_target *t, const char *key, const char *parent,
@@ -377,9 +423,13 @@ static int on_snapshot_prepare(dm_target *t, const char *key, const char *parent
 		if (rc == 0)
 			rc = prepare(o, active, parent, &mounts, &n, err);
 	}
-	if (rc == 0 && n != 1) {
-		rc = dm_err_set(err, EPROTO, "snapshot %s: Prepare gave %zu mounts, not 1", active, n);
-		dm_ctr_snapshot_remove(o->c, t->snapshotter, active, &(dm_error){0});
+	if (rc == 0) {
+		if (n != 1)
+			rc = dm_err_set(err, EPROTO, "snapshot %s: Prepare gave %zu mounts, not 1", active, n);
+		else if (parent)
+			rc = drop_parent_copy(&mounts[0], err);
+		if (rc < 0)
+			dm_ctr_snapshot_remove(o->c, t->snapshotter, active, &(dm_error){0});
 	}
 	if (rc < 0) {
 		dm_ctr_mounts_free(mounts, n);

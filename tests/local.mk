@@ -191,3 +191,7 @@ tests_ctrapi_tool_SOURCES = tests/ctrapi_tool.c
 tests_ctrapi_tool_LDADD = lib/libdm.la
 TESTS += tests/test_grpc tests/ctrapi-containerd.sh
 EXTRA_DIST += tests/ctrapi-containerd.sh
+
+# online migration through a running containerd (issue 6); lib-migrate-check: the result checks shared with migrate-containerd
+TESTS += tests/migrate-online.sh
+EXTRA_DIST += tests/migrate-online.sh tests/lib-migrate-check.sh
