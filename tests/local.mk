@@ -195,3 +195,5 @@ EXTRA_DIST += tests/ctrapi-containerd.sh
 # online migration through a running containerd (issue 6); lib-migrate-check: the result checks shared with migrate-containerd
 TESTS += tests/migrate-online.sh
 EXTRA_DIST += tests/migrate-online.sh tests/lib-migrate-check.sh
+TESTS += tests/migrate-online-sid.sh
+EXTRA_DIST += tests/migrate-online-sid.sh
