@@ -1,8 +1,9 @@
 #!/bin/sh
 # The bash completion (data/bash-completion/dockerd-migrate, or the file
 # DM_COMPLETION names, e.g. the installed one): subcommands, each command's
-# own options, the values of the options that take a fixed set, directories
-# for the root options.  Skips (77) without bash-completion.
+# own options exactly as the binary $DM accepts them, the values of the
+# options that take a fixed set, directories for the root options.  Skips
+# (77) without bash-completion.
 set -u
 . "$top_srcdir/tests/lib-test.sh"
 completion=${DM_COMPLETION:-$top_srcdir/data/bash-completion/dockerd-migrate}
@@ -26,10 +27,35 @@ check() {
 
 check '--help --version plan run verify-source' ''
 check 'verify-source' ver
-check '--docker-root --help --json --storage-driver' plan -
-check '--docker-root --help --jobs --storage-driver' verify-source --
-check '--compression --containerd-root --docker-root --force --help --jobs --json --namespace --snapshotter --storage-driver' run -
-check '--compression --containerd-root' run --c
+
+# Each command's options are those the binary takes: every option its --help
+# names, given to each command (with a store that does not exist, so nothing
+# runs), is either refused as "has no option" or accepted.
+opts=$("$DM" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
+[ -n "$opts" ] || fail "no options in $DM --help"
+for cmd in plan verify-source run; do
+	want=--help
+	for opt in $opts; do
+		case $opt in
+		--help | --version) continue ;;
+		--json | --force) arg= ;;
+		--storage-driver) arg=vfs ;;
+		--jobs) arg=1 ;;
+		--namespace) arg=moby ;;
+		--snapshotter) arg=native ;;
+		--compression) arg=zstd ;;
+		--docker-root | --containerd-root | --containerd-address) arg=$tmp/nowhere ;;
+		*) fail "$opt: unknown to this test and maybe to the completion" ;;
+		esac
+		"$DM" "$cmd" --docker-root "$tmp/nowhere" $opt $arg > /dev/null 2> "$tmp/probe"
+		rc=$?
+		if grep -q 'has no option' "$tmp/probe"; then continue; fi
+		[ "$rc" -eq 3 ] || fail "$DM $cmd $opt $arg exited $rc, not 3 (no store)"
+		want="$want $opt"
+	done
+	check "$(printf '%s\n' $want | sort -u | tr '\n' ' ' | sed 's/ $//')" "$cmd" -
+done
+check '--compression --containerd-address --containerd-root' run --c
 check 'overlay2 vfs' plan --storage-driver ''
 check 'overlay2' run --jobs 2 --storage-driver o
 check 'native overlayfs' run --snapshotter ''
@@ -40,4 +66,5 @@ mkdir "$tmp/store-a" "$tmp/store-b"
 : > "$tmp/store-file"
 check 'store-a store-b' plan --docker-root store
 check 'store-a store-b' run --containerd-root=store
+check 'store-a store-b store-file' run --containerd-address store
 exit 0
