@@ -11,7 +11,7 @@ TEST_UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JSONC_CFLAGS) $(NETTLE_CFLAGS)
 TEST_UNIT_LIBS = lib/libdm.la $(CHECK_LIBS)
 
 check_PROGRAMS += tests/test_digest
-tests_test_digest_SOURCES = tests/test_digest.c
+tests_test_digest_SOURCES = tests/test_digest.c tests/testutil.c tests/testutil.h
 tests_test_digest_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_digest_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_digest
@@ -24,13 +24,14 @@ EXTRA_DIST += tests/lib-containerd.sh \
 	fixtures/containerd/overlayfs-metadata.db fixtures/containerd/overlayfs-metadata.db.dump
 
 check_PROGRAMS += tests/test_resolve
-tests_test_resolve_SOURCES = tests/test_resolve.c
+tests_test_resolve_SOURCES = tests/test_resolve.c tests/testutil.c tests/testutil.h
 tests_test_resolve_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_resolve_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_resolve
 
 check_PROGRAMS += tests/test_tarsplit
-tests_test_tarsplit_SOURCES = tests/test_tarsplit.c tests/tarsplit_helpers.c tests/tarsplit_helpers.h
+tests_test_tarsplit_SOURCES = tests/test_tarsplit.c tests/tarsplit_helpers.c tests/tarsplit_helpers.h \
+	tests/testutil.c tests/testutil.h
 tests_test_tarsplit_CFLAGS = $(TEST_UNIT_CFLAGS) $(LIBARCHIVE_CFLAGS)
 tests_test_tarsplit_LDADD = $(TEST_UNIT_LIBS) $(LIBARCHIVE_LIBS) $(JSONC_LIBS) $(ZLIB_LIBS)
 TESTS += tests/test_tarsplit
@@ -43,39 +44,39 @@ tests_bench_tarsplit_LDADD = lib/libdm.la $(JSONC_LIBS) $(ZLIB_LIBS)
 
 # mounts
 check_PROGRAMS += tests/test_mounts
-tests_test_mounts_SOURCES = tests/test_mounts.c
+tests_test_mounts_SOURCES = tests/test_mounts.c tests/testutil.c tests/testutil.h
 tests_test_mounts_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_mounts_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_mounts
 
 # treecopy: the unit tests, and their root-only half (owners, whiteouts, overlay mount)
 check_PROGRAMS += tests/test_treecopy
-tests_test_treecopy_SOURCES = tests/test_treecopy.c
+tests_test_treecopy_SOURCES = tests/test_treecopy.c tests/testutil.c tests/testutil.h
 tests_test_treecopy_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_treecopy_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_treecopy tests/treecopy-root.sh
 EXTRA_DIST += tests/treecopy-root.sh
 
 check_PROGRAMS += tests/test_content
-tests_test_content_SOURCES = tests/test_content.c
+tests_test_content_SOURCES = tests/test_content.c tests/testutil.c tests/testutil.h
 tests_test_content_CFLAGS = $(TEST_UNIT_CFLAGS) $(ZSTD_CFLAGS)
 tests_test_content_LDADD = $(TEST_UNIT_LIBS) $(ZSTD_LIBS) $(ZLIB_LIBS)
 TESTS += tests/test_content
 
 check_PROGRAMS += tests/test_image
-tests_test_image_SOURCES = tests/test_image.c
+tests_test_image_SOURCES = tests/test_image.c tests/testutil.c tests/testutil.h
 tests_test_image_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_image_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_image
 
 check_PROGRAMS += tests/test_reference
-tests_test_reference_SOURCES = tests/test_reference.c
+tests_test_reference_SOURCES = tests/test_reference.c tests/testutil.c tests/testutil.h
 tests_test_reference_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_reference_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_reference
 
 check_PROGRAMS += tests/test_layerstore
-tests_test_layerstore_SOURCES = tests/test_layerstore.c
+tests_test_layerstore_SOURCES = tests/test_layerstore.c tests/testutil.c tests/testutil.h
 tests_test_layerstore_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_layerstore_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_layerstore
@@ -83,7 +84,7 @@ EXTRA_DIST += fixtures/make-broken.sh
 
 # bolt: model-checked random sequences, bbolt shapes, damaged files, locking
 check_PROGRAMS += tests/test_bolt
-tests_test_bolt_SOURCES = tests/test_bolt.c
+tests_test_bolt_SOURCES = tests/test_bolt.c tests/testutil.c tests/testutil.h
 tests_test_bolt_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_bolt_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_bolt
@@ -101,7 +102,7 @@ tests_bolt_crash_LDADD = lib/libdm.la
 tests_bolt_crash_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=pwrite -Wl,--wrap=pwritev \
 	-Wl,--wrap=fdatasync -Wl,--wrap=fsync
 tests_test_bolt_corpus_SOURCES = tests/test_bolt_corpus.c tests/fuzz_bolt.c \
-	tests/boltwalk.c tests/boltwalk.h
+	tests/boltwalk.c tests/boltwalk.h tests/testutil.c tests/testutil.h
 tests_test_bolt_corpus_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_bolt_corpus_LDADD = $(TEST_UNIT_LIBS)
 tests_bench_bolt_SOURCES = tests/bench_bolt.c
@@ -149,7 +150,7 @@ EXTRA_DIST += tests/cli.sh tests/lib-test.sh
 # metadb, lease: records in a fresh root and in containerd's own files, and
 # the same against a real containerd (metadb_tool writes, ctr reads)
 check_PROGRAMS += tests/test_metadb tests/metadb_tool
-tests_test_metadb_SOURCES = tests/test_metadb.c
+tests_test_metadb_SOURCES = tests/test_metadb.c tests/testutil.c tests/testutil.h
 tests_test_metadb_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_metadb_LDADD = $(TEST_UNIT_LIBS)
 tests_metadb_tool_SOURCES = tests/metadb_tool.c
@@ -184,7 +185,7 @@ EXTRA_DIST += tests/completion.sh tests/postinst-snippet.sh tests/packaging-sync
 # grpc, ctrapi: against a scripted in-process HTTP/2 server (test_grpc), and
 # every call against a private containerd 1.6.20 (ctrapi_tool drives them)
 check_PROGRAMS += tests/test_grpc tests/ctrapi_tool
-tests_test_grpc_SOURCES = tests/test_grpc.c
+tests_test_grpc_SOURCES = tests/test_grpc.c tests/testutil.c tests/testutil.h
 tests_test_grpc_CFLAGS = $(TEST_UNIT_CFLAGS) $(NGHTTP2_CFLAGS) $(PROTOBUFC_CFLAGS)
 tests_test_grpc_LDADD = $(TEST_UNIT_LIBS) $(NGHTTP2_LIBS) $(PROTOBUFC_LIBS)
 tests_ctrapi_tool_SOURCES = tests/ctrapi_tool.c

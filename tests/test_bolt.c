@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bolt.h"
+#include "testutil.h"
 
 typedef unsigned long long ull;
 
@@ -27,10 +28,7 @@ static char scratch[256];
 
 static void scratch_setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(scratch, sizeof scratch, "%s/test_bolt.XXXXXX", tmp ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(scratch));
+	tu_mkdtemp(scratch, sizeof scratch, "test_bolt.XXXXXX");
 }
 
 /* Removes the scratch files, or moves the valid ones to $DM_BOLT_KEEP_DIR/<test>-<name>. */
@@ -55,19 +53,6 @@ static const char *spath(const char *name)
 	snprintf(p, sizeof p, "%s/%s", scratch, name);
 	return p;
 }
-
-#define OK(expr)                                                                  \
-	do {                                                                      \
-		if ((expr) < 0)                                                   \
-			ck_abort_msg("%s failed: %s (code %d)", #expr, err.msg, err.code); \
-	} while (0)
-#define NN(expr)                                                                  \
-	({                                                                        \
-		__typeof__(expr) v_ = (expr);                                     \
-		if (!v_)                                                          \
-			ck_abort_msg("%s failed: %s (code %d)", #expr, err.msg, err.code); \
-		v_;                                                               \
-	})
 
 /* ---- raw file access for shape checks and corruption ---- */
 
@@ -1329,8 +1314,6 @@ int main(void)
 {
 	Suite *s = suite_create("bolt");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, random_sequences, 0, sizeof random_cfgs / sizeof *random_cfgs);
@@ -1347,9 +1330,5 @@ int main(void)
 	tcase_add_test(tc, one_bad_meta_falls_back);
 	tcase_add_test(tc, bucket_delete_frees_pages);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }

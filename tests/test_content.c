@@ -21,6 +21,7 @@
 #include "compress.h"
 #include "content.h"
 #include "digest.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
 
@@ -206,15 +207,6 @@ static void read_file(const char *path, char *buf, size_t size)
 	ck_assert_msg(f != NULL, "%s", path);
 	n = fread(buf, 1, size - 1, f);
 	buf[n] = '\0';
-	fclose(f);
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	ck_assert_msg(f != NULL, "%s", path);
-	fputs(text, f);
 	fclose(f);
 }
 
@@ -594,18 +586,18 @@ START_TEST(content_busy_and_leftovers)
 	snprintf(path, sizeof path, "%s", cpath("ingest/.dm-0123"));
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 	strcat(path, "/ref");
-	write_file(path, DM_CONTENT_REF_PREFIX "x");
+	tu_put(path, DM_CONTENT_REF_PREFIX "x");
 	ingest_dir_of("dead", dir, sizeof dir);
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	snprintf(path, sizeof path, "%s/ref", dir);
-	write_file(path, DM_CONTENT_REF_PREFIX "dead");
+	tu_put(path, DM_CONTENT_REF_PREFIX "dead");
 	snprintf(path, sizeof path, "%s/data", dir);
-	write_file(path, "partial");
+	tu_put(path, "partial");
 	snprintf(path, sizeof path, "%s", cpath("ingest/"));
 	strcat(path, "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 	strcat(path, "/ref");
-	write_file(path, "moby/1/pull-layer");
+	tu_put(path, "moby/1/pull-layer");
 	ck_assert_int_eq(dm_content_clean_ingests(s, &removed, &err), 0);
 	ck_assert_uint_eq(removed, 2);
 	ck_assert_int_eq(count_entries(cpath("ingest")), 1);
@@ -614,9 +606,9 @@ START_TEST(content_busy_and_leftovers)
 	/* A leftover with the same ref as a new writer is replaced by it. */
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	snprintf(path, sizeof path, "%s/ref", dir);
-	write_file(path, DM_CONTENT_REF_PREFIX "dead");
+	tu_put(path, DM_CONTENT_REF_PREFIX "dead");
 	snprintf(path, sizeof path, "%s/data", dir);
-	write_file(path, "stale bytes");
+	tu_put(path, "stale bytes");
 	w1 = dm_content_writer_open(s, "dead", -1, &err);
 	ck_assert_msg(w1 != NULL, "%s", err.msg);
 	ck_assert_int_eq(dm_content_write(w1, "fresh", 5, &err), 0);
@@ -626,7 +618,7 @@ START_TEST(content_busy_and_leftovers)
 	/* A directory of that name whose ref is not ours is left alone. */
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	snprintf(path, sizeof path, "%s/ref", dir);
-	write_file(path, "moby/3/dead");
+	tu_put(path, "moby/3/dead");
 	ck_assert_ptr_null(dm_content_writer_open(s, "dead", -1, &err));
 	ck_assert_int_eq(err.code, EEXIST);
 	ck_assert_ptr_nonnull(strstr(err.msg, "moby/3/dead"));
@@ -767,8 +759,6 @@ int main(void)
 	Suite *s = suite_create("content");
 	TCase *tc = tcase_create("compress");
 	TCase *ts = tcase_create("store");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, compress_round_trip);
@@ -788,9 +778,5 @@ int main(void)
 	tcase_add_test(ts, content_compressed_chain);
 	tcase_add_test(ts, content_threads);
 	suite_add_tcase(s, ts);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }

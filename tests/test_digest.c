@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "digest.h"
+#include "testutil.h"
 
 #define EMPTY_TAR "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 
@@ -92,17 +93,11 @@ int main(void)
 {
 	Suite *s = suite_create("digest");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, sha256_known_vectors);
 	tcase_add_test(tc, chain_id_vectors);
 	tcase_add_test(tc, parse_trims_and_rejects);
 	tcase_add_test(tc, error_messages_are_one_line);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }

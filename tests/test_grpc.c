@@ -32,6 +32,7 @@
 #include "lib/proto/leases.pb-c.h"
 #include "lib/proto/snapshots.pb-c.h"
 #include "lib/proto/version.pb-c.h"
+#include "testutil.h"
 
 /* ---- the scripted server ---- */
 
@@ -1234,8 +1235,6 @@ int main(void)
 {
 	Suite *s = suite_create("grpc");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, unary_echo_and_headers);
@@ -1255,9 +1254,5 @@ int main(void)
 	tcase_add_test(tc, ctrapi_read_and_write_replies);
 	tcase_add_test(tc, ctrapi_snapshot_and_image_replies);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }

@@ -11,6 +11,7 @@
 
 #include "image.h"
 #include "labels.h"
+#include "testutil.h"
 
 #define EMPTY_TAR "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 #define ABC "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -350,8 +351,6 @@ int main(void)
 {
 	Suite *s = suite_create("image");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, config_parse_good);
 	tcase_add_test(tc, config_parse_bad);
@@ -360,9 +359,5 @@ int main(void)
 	tcase_add_test(tc, labels_list);
 	tcase_add_test(tc, record_names);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }

@@ -13,6 +13,7 @@
 
 #include "layerstore.h"
 #include "reference.h"
+#include "testutil.h"
 
 /* Digests fixed by fixtures/make-broken.sh. */
 #define D1 "sha256:6dbf7a13e5349e897050986a4698edcf92ae69c7b36c10dd48a7b30e56c77ab6"
@@ -531,15 +532,6 @@ END_TEST
 
 /* ---- repositories.json, through a scratch copy of the vfs store ---- */
 
-static void write_file(const char *path, const char *data)
-{
-	FILE *f = fopen(path, "w");
-
-	ck_assert_msg(f != NULL, "%s", path);
-	fputs(data, f);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
 static char *scratch(const char *name)
 {
 	char cmd[16384];
@@ -556,7 +548,7 @@ static dm_store *open_with_repos(const char *json, dm_error *err)
 	dm_store *st = NULL;
 
 	snprintf(path, sizeof path, "%s/image/vfs/repositories.json", scratch("repos"));
-	write_file(path, json);
+	tu_put(path, json);
 	dm_err_clear(err);
 	if (dm_store_open(fx("repos"), NULL, &st, err) < 0)
 		return NULL;
@@ -637,7 +629,7 @@ START_TEST(repositories_missing_file)
 	ck_assert_uint_eq(total_names(st), 0);
 	dm_store_close(st);
 	/* Too large to be real: refused before anything is allocated for it. */
-	write_file(path, "{}");
+	tu_put(path, "{}");
 	ck_assert_int_eq(truncate(path, (off_t)65 << 20), 0);
 	ck_assert_int_eq(dm_store_open(fx("repos-missing"), NULL, &st, &err), -1);
 	ck_assert_int_eq(err.code, EFBIG);
@@ -678,10 +670,7 @@ END_TEST
 
 static void put(const char *dir, const char *name, const char *data)
 {
-	char path[8192];
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	write_file(path, data);
+	tu_put(tu_path(dir, "%s", name), data);
 }
 
 /* Stores a config under its own digest, as dockerd would; returns its ID. */
@@ -1051,17 +1040,6 @@ START_TEST(real_store)
 }
 END_TEST
 
-static int run(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed;
-}
-
 /* With the argument "real", only the real stores named by $DM_STORE_OVERLAY2 and $DM_STORE_VFS. */
 int main(int argc, char **argv)
 {
@@ -1077,7 +1055,7 @@ int main(int argc, char **argv)
 		tcase_set_timeout(tc, 120);
 		tcase_add_loop_test(tc, real_store, 0, sizeof real_drivers / sizeof *real_drivers);
 		suite_add_tcase(s, tc);
-		return run(s);
+		return tu_run(s);
 	}
 	snprintf(fixtures, sizeof fixtures, "%s/dm-layerstore-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(fixtures)) {
@@ -1114,7 +1092,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, layer_depth_capped);
 	tcase_add_test(tc, config_too_large);
 	suite_add_tcase(s, tc);
-	failed = run(s);
+	failed = tu_run(s);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", fixtures);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", fixtures);

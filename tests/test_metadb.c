@@ -17,19 +17,8 @@
 #include "bolt.h"
 #include "lease.h"
 #include "metadb.h"
+#include "testutil.h"
 
-#define OK(expr)                                                                           \
-	do {                                                                               \
-		if ((expr) < 0)                                                            \
-			ck_abort_msg("%s failed: %s (code %d)", #expr, err.msg, err.code); \
-	} while (0)
-#define NN(expr)                                                                           \
-	({                                                                                 \
-		__typeof__(expr) v_ = (expr);                                              \
-		if (!v_)                                                                   \
-			ck_abort_msg("%s failed: %s (code %d)", #expr, err.msg, err.code); \
-		v_;                                                                        \
-	})
 /* expr must fail with code and a message containing text. */
 #define FAILS(expr, want_code, text)                                                       \
 	do {                                                                               \
@@ -58,21 +47,15 @@ static char root[300];
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	umask(022);
 	dm_err_clear(&err);
-	snprintf(scratch, sizeof scratch, "%s/test_metadb.XXXXXX", tmp ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(scratch));
+	tu_mkdtemp(scratch, sizeof scratch, "test_metadb.XXXXXX");
 	snprintf(root, sizeof root, "%s/root", scratch);
 }
 
 static void teardown(void)
 {
-	char cmd[600];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(tu_rmtree(scratch), 0);
 }
 
 static dm_digest dg(const char *s)
@@ -1136,8 +1119,6 @@ int main(void)
 	Suite *s = suite_create("metadb");
 	TCase *enc = tcase_create("encodings");
 	TCase *rec = tcase_create("records");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(enc, varint_vectors);
 	tcase_add_test(enc, time_vectors);
@@ -1154,9 +1135,5 @@ int main(void)
 	tcase_add_test(rec, damaged_records);
 	tcase_add_test(rec, lease_lifecycle);
 	suite_add_tcase(s, rec);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mounts.h"
+#include "testutil.h"
 
 #define MAXOPT 8
 
@@ -348,8 +349,6 @@ int main(void)
 {
 	Suite *s = suite_create("mounts");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, parses_containerd_replies);
 	tcase_add_loop_test(tc, rejects_bad_mounts, 0, (int)(sizeof bad / sizeof *bad));
@@ -359,9 +358,5 @@ int main(void)
 	tcase_add_test(tc, render_then_parse_round_trips);
 	tcase_add_test(tc, render_rejects_bad_dirs);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }

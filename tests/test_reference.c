@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "reference.h"
+#include "testutil.h"
 
 #define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -160,17 +161,11 @@ int main(void)
 {
 	Suite *s = suite_create("reference");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, normalizes, 0, sizeof good / sizeof *good);
 	tcase_add_loop_test(tc, rejects, 0, sizeof bad / sizeof *bad);
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, parts);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }

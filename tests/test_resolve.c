@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "resolve.h"
+#include "testutil.h"
 
 typedef int (*open_fn)(int, const char *, size_t, int, dm_error *);
 
@@ -32,76 +33,44 @@ static char host_secret[512];
 static int root_fd = -1;
 static int first_free_fd;   /* error paths must not leak descriptors */
 
-static void put(const char *rel, const char *content)
-{
-	char p[PATH_MAX];
-	FILE *f;
-
-	snprintf(p, sizeof p, "%s/%s", base, rel);
-	f = fopen(p, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(content, f);
-	fclose(f);
-}
-
-static void dir(const char *rel)
-{
-	char p[PATH_MAX];
-
-	snprintf(p, sizeof p, "%s/%s", base, rel);
-	ck_assert_int_eq(mkdir(p, 0755), 0);
-}
-
-static void link_(const char *target, const char *rel)
-{
-	char p[PATH_MAX];
-
-	snprintf(p, sizeof p, "%s/%s", base, rel);
-	ck_assert_int_eq(symlink(target, p), 0);
-}
+/* A path under base. */
+#define P(...) tu_path(base, __VA_ARGS__)
 
 static void setup(void)
 {
 	char t[512];
 
-	snprintf(base, sizeof base, "%s/dm-resolve-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(base));
-	dir("root");
-	dir("host");
-	put("host/secret", "HOST");
+	tu_mkdtemp(base, sizeof base, "dm-resolve-XXXXXX");
+	tu_mkdir(P("root"));
+	tu_mkdir(P("host"));
+	tu_put(P("host/secret"), "HOST");
 	snprintf(host_secret, sizeof host_secret, "%s/host/secret", base);
-	dir("root/etc");
-	put("root/etc/passwd", "ROOT");
-	dir("root/a");
-	dir("root/a/b");
-	put("root/a/b/f", "F");
-	put("root/file", "FILE");
-	dir("root/host");
-	link_("/etc", "root/etcl");
+	tu_mkdir(P("root/etc"));
+	tu_put(P("root/etc/passwd"), "ROOT");
+	tu_mkdir(P("root/a"));
+	tu_mkdir(P("root/a/b"));
+	tu_put(P("root/a/b/f"), "F");
+	tu_put(P("root/file"), "FILE");
+	tu_mkdir(P("root/host"));
+	tu_symlink("/etc", P("root/etcl"));
 	snprintf(t, sizeof t, "%s/host", base);
-	link_(t, "root/hostl");                 /* absolute, at the real host dir */
-	link_("..", "root/up");                 /* naive resolution reaches base/ */
-	link_("../../..", "root/up3");
-	link_("/", "root/slash");
-	link_("a/b", "root/rel");
-	link_("../../file", "root/a/b/back");
-	link_("../../../../../../etc", "root/a/b/deep");
-	link_("loop2", "root/loop1");
-	link_("loop1", "root/loop2");
-	link_("self", "root/self");
-	link_("nowhere", "root/dangling");
-	link_("/proc/self/root/etc/passwd", "root/magic");
+	tu_symlink(t, P("root/hostl"));                 /* absolute, at the real host dir */
+	tu_symlink("..", P("root/up"));                 /* naive resolution reaches base/ */
+	tu_symlink("../../..", P("root/up3"));
+	tu_symlink("/", P("root/slash"));
+	tu_symlink("a/b", P("root/rel"));
+	tu_symlink("../../file", P("root/a/b/back"));
+	tu_symlink("../../../../../../etc", P("root/a/b/deep"));
+	tu_symlink("loop2", P("root/loop1"));
+	tu_symlink("loop1", P("root/loop2"));
+	tu_symlink("self", P("root/self"));
+	tu_symlink("nowhere", P("root/dangling"));
+	tu_symlink("/proc/self/root/etc/passwd", P("root/magic"));
 	snprintf(t, sizeof t, "%s/root", base);
 	first_free_fd = dup(0);
 	close(first_free_fd);
 	root_fd = open(t, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(root_fd, 0);
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(p);
 }
 
 static void teardown(void)
@@ -111,7 +80,7 @@ static void teardown(void)
 	close(probe);
 	ck_assert_int_eq(probe, first_free_fd + 1);
 	close(root_fd);
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(base);
 }
 
 /* Opens path with opener i and returns its content (static buffer), or NULL with *err set. */
@@ -350,8 +319,6 @@ int main(void)
 {
 	Suite *s = suite_create("resolve");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, clean_like_filepath_join);
@@ -367,9 +334,5 @@ int main(void)
 	tcase_add_test(tc, fallback_when_openat2_is_missing);
 #endif
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }

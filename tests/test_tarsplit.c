@@ -17,6 +17,7 @@
 
 #include "tarsplit.h"
 #include "tarsplit_helpers.h"
+#include "testutil.h"
 
 #define EMPTY_SHA "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define EMPTY_TAR "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
@@ -44,38 +45,8 @@ static int mem_sink(void *opaque, const void *buf, size_t len, dm_error *err)
 	return 0;
 }
 
-static void put_bytes(const char *rel, const void *data, size_t len)
-{
-	char p[600];
-	int fd;
-
-	snprintf(p, sizeof p, "%s/%s", base, rel);
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
-	close(fd);
-}
-
-static void put(const char *rel, const char *s)
-{
-	put_bytes(rel, s, strlen(s));
-}
-
-static void mkdir_(const char *rel)
-{
-	char p[600];
-
-	snprintf(p, sizeof p, "%s/%s", base, rel);
-	ck_assert_int_eq(mkdir(p, 0755), 0);
-}
-
-static void symlink_(const char *target, const char *rel)
-{
-	char p[600];
-
-	snprintf(p, sizeof p, "%s/%s", base, rel);
-	ck_assert_int_eq(symlink(target, p), 0);
-}
+/* A path under base. */
+#define P(...) tu_path(base, __VA_ARGS__)
 
 /* Starts a new set of entries, dropping any not yet written. */
 static void fresh(void)
@@ -91,28 +62,21 @@ static void setup(void)
 {
 	char p[300];
 
-	snprintf(base, sizeof base, "%s/dm-tarsplit-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(base));
+	tu_mkdtemp(base, sizeof base, "dm-tarsplit-XXXXXX");
 	snprintf(ts, sizeof ts, "%s/tar-split.json.gz", base);
 	snprintf(host_secret, sizeof host_secret, "%s/host/secret", base);
-	mkdir_("root");
-	mkdir_("host");
-	put("host/secret", "HOST");
-	mkdir_("root/etc");
-	put("root/etc/passwd", "ROOT");
-	put("root/hello", "hello\n");
+	tu_mkdir(P("root"));
+	tu_mkdir(P("host"));
+	tu_put(P("host/secret"), "HOST");
+	tu_mkdir(P("root/etc"));
+	tu_put(P("root/etc/passwd"), "ROOT");
+	tu_put(P("root/hello"), "hello\n");
 	snprintf(p, sizeof p, "%s/root", base);
 	first_free_fd = dup(0);
 	close(first_free_fd);
 	root_fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(root_fd, 0);
 	fresh();
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(p);
 }
 
 static void teardown(void)
@@ -126,7 +90,7 @@ static void teardown(void)
 		free(jl.buf);
 	}
 	close(root_fd);
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(base);
 }
 
 static uint64_t crc_of(const char *s)
@@ -330,16 +294,12 @@ START_TEST(real_tar_byte_exact)
 	used += junk;
 
 	/* Only files with content exist on disk: size-0 entries must never be opened. */
-	mkdir_("root/d");
-	put("root/d/hello", "hello\n");
-	{
-		char p[300];
-		snprintf(p, sizeof p, "root/%s", longname);
-		put_bytes(p, lng, sizeof lng);
-	}
-	put_bytes("root/d/exact", exact, sizeof exact);
-	put("root/d/caf\xe9", "latin1\n");
-	put("root/d/a<b&c\"\\", "esc\n");
+	tu_mkdir(P("root/d"));
+	tu_put(P("root/d/hello"), "hello\n");
+	tu_write(P("root/%s", longname), lng, sizeof lng);
+	tu_write(P("root/d/exact"), exact, sizeof exact);
+	tu_put(P("root/d/caf\xe9"), "latin1\n");
+	tu_put(P("root/d/a<b&c\"\\"), "esc\n");
 
 	split_tar(tar, used, chunk, _i == 0);
 	/* The tar really exercises PAX headers and the raw-name path. */
@@ -376,7 +336,7 @@ START_TEST(go_escapes_name_raw_and_whitespace)
 
 	jseg("H1");
 	/* Go writes < > & as \u003c \u003e \u0026; json-c writes / as \/. */
-	put("root/a<b>&c", "esc\n");
+	tu_put(P("root/a<b>&c"), "esc\n");
 	th_jl_raw(&jl, "{\"type\":1,\"name\":\"a\\u003cb\\u003e\\u0026c\",\"size\":4,"
 	               "\"payload\":\"YUdscuAAAAA=\",\"position\":1}");
 	/* name_raw wins over name. */
@@ -475,9 +435,9 @@ START_TEST(symlinked_component_outside)
 	char target[400];
 
 	snprintf(target, sizeof target, "%s/host", base);
-	symlink_(target, "root/abs");
-	symlink_("..", "root/up");
-	symlink_("../../../../../../../..", "root/up8");
+	tu_symlink(target, P("root/abs"));
+	tu_symlink("..", P("root/up"));
+	tu_symlink("../../../../../../../..", P("root/up8"));
 	jfile("abs/secret", "HOST");
 	expect_err(NULL, ENOENT, "\"abs/secret\"");
 	fresh();
@@ -492,8 +452,8 @@ END_TEST
 
 START_TEST(symlink_loop)
 {
-	symlink_("l2", "root/l1");
-	symlink_("l1", "root/l2");
+	tu_symlink("l2", P("root/l1"));
+	tu_symlink("l1", P("root/l2"));
 	jfile("l1", "x");
 	expect_err(NULL, ELOOP, "\"l1\": Too many levels of symbolic links");
 }
@@ -575,7 +535,6 @@ END_TEST
 START_TEST(gzip_damage)
 {
 	struct stat sb;
-	char p[300];
 	int fd;
 
 	for (int k = 0; k < 200; k++)
@@ -603,10 +562,9 @@ START_TEST(gzip_damage)
 	close(fd);
 	expect_err(NULL, EBADMSG, "garbage after the gzip stream");
 
-	snprintf(p, sizeof p, "%s", ts);
-	put_bytes(p + strlen(base) + 1, "{\"type\":2}\n", 11);
+	tu_write(ts, "{\"type\":2}\n", 11);
 	expect_err(NULL, EBADMSG, "not a gzip file");
-	put_bytes(p + strlen(base) + 1, "", 0);
+	tu_write(ts, "", 0);
 	expect_err(NULL, EBADMSG, "empty file, not gzip");
 }
 END_TEST
@@ -714,8 +672,6 @@ int main(void)
 {
 	Suite *s = suite_create("tarsplit");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -739,9 +695,5 @@ int main(void)
 	tcase_add_test(tc, bad_base64);
 	tcase_add_test(tc, oversize_entry);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }

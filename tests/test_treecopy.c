@@ -12,7 +12,6 @@
 #include <ftw.h>
 #include <linux/capability.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,31 +26,16 @@
 
 #include "mounts.h"
 #include "treecopy.h"
+#include "testutil.h"
 
 static char base[256];
 
 /* A path under base; the eight most recent results stay valid. */
-static const char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *P(const char *fmt, ...)
-{
-	static char ring[8][4096];
-	static int next;
-	char *p = ring[next++ % 8];
-	int n = snprintf(p, sizeof ring[0], "%s/", base);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p + n, sizeof ring[0] - (size_t)n, fmt, ap);
-	va_end(ap);
-	return p;
-}
+#define P(...) tu_path(base, __VA_ARGS__)
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(base, sizeof base, "%s/dm-treecopy-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(base));
+	tu_mkdtemp(base, sizeof base, "dm-treecopy-XXXXXX");
 	ck_assert_int_eq(mkdir(P("src"), 0755), 0);
 }
 
@@ -613,8 +597,6 @@ int main(int argc, char **argv)
 	bool root = argc > 1 && strcmp(argv[1], "--root") == 0;
 	Suite *s = suite_create("treecopy");
 	TCase *tc = tcase_create(root ? "root" : "core");
-	SRunner *sr;
-	int failed;
 
 	if (root && geteuid() != 0)
 		return 77;
@@ -633,9 +615,5 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, remove_does_not_follow_links);
 	}
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }
