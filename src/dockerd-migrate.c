@@ -77,10 +77,11 @@ static void usage(FILE *out)
 		"  --json                 plan, run: print one JSON document\n"
 		"  --jobs N               verify-source, run: layers in parallel (default: CPUs)\n"
 		"  --containerd-address SOCK\n"
-		"                         plan, run: migrate online through the containerd on this\n"
-		"                         socket (default: online if %s answers)\n"
-		"  --containerd-root DIR  plan, run: containerd's root (default %s); alone, it means\n"
-		"                         offline (containerd stopped)\n"
+		"                         plan, run: migrate online through the containerd on SOCK\n"
+		"                         (default: online if %s\n"
+		"                         answers)\n"
+		"  --containerd-root DIR  plan, run: containerd's root (default %s);\n"
+		"                         without --containerd-address: offline (containerd stopped)\n"
 		"  --namespace NS         run: containerd namespace (default %s)\n"
 		"  --snapshotter NAME     run: overlayfs or native (default: overlayfs for overlay2,\n"
 		"                         native for vfs)\n"
@@ -90,7 +91,7 @@ static void usage(FILE *out)
 		"  -V, --version          show the version\n"
 		"\n"
 		"Exit status: 0 ok, 1 some items failed, 2 usage error, 3 source store unreadable,\n"
-		"4 containerd is running, 5 not enough space, 6 target error, 7 nothing to do.\n"
+		"4 containerd is running (offline), 5 not enough space, 6 target error, 7 nothing to do.\n"
 		"See dockerd-migrate(8).\n",
 		prog, DEFAULT_DOCKER_ROOT, DEFAULT_CONTAINERD_SOCK, DEFAULT_CONTAINERD_ROOT, DEFAULT_NAMESPACE);
 }
