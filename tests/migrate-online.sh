@@ -4,7 +4,8 @@
 # on each fixture store, with:
 #  - containerd's garbage collector forced again and again during the run
 #    (a throwaway lease removed with --sync): it must take nothing of ours;
-#  - no lease of ours left afterwards; a rerun writes nothing (exit 7);
+#  - no lease of ours left afterwards, but the lease of a run still alive
+#    (another run going on) is kept; a rerun writes nothing (exit 7);
 #  - the same image names, manifest digests and snapshot chains as an offline
 #    run of the same store (compression is deterministic);
 #  - runs killed with SIGKILL, then rerun: the checks pass, containerd holds no
@@ -85,6 +86,14 @@ for driver in overlay2 vfs; do
 		--containerd-root "$tmp/off-$driver"
 	grep -q "serves root" "$tmp/err" || fail "$driver: the root mismatch is not explained"
 
+	# Leases of this tool: one of a dead run (it goes), one of a live run (this shell: it stays).
+	start=$(python3 -c 's = open("/proc/%s/stat" % __import__("sys").argv[1]).read()
+print(s[s.rindex(")") + 2:].split()[19])' $$)
+	dm_ctr -n moby leases create --id dm-test-dead io.dockerd-migrate.lease=test \
+		io.dockerd-migrate.process=999999999:1 > /dev/null || fail "ctr leases create"
+	dm_ctr -n moby leases create --id dm-test-live io.dockerd-migrate.lease=test \
+		"io.dockerd-migrate.process=$$:$start" > /dev/null || fail "ctr leases create"
+
 	# Online, one layer at a time, while the garbage collector runs again and again.
 	online_run "$store" "$tmp/report-$driver.json" --jobs 1 --containerd-root "$tmp/on-$driver" &
 	pid=$!
@@ -92,6 +101,9 @@ for driver in overlay2 vfs; do
 	wait "$pid" || fail "$driver: online run exited $?"
 	echo "$driver: $gcs forced garbage collections during the online run"
 	[ "$gcs" -ge 3 ] || fail "$driver: too few garbage collections ran during the online run"
+	[ "$(dm_ctr -n moby leases ls -q)" = dm-test-live ] ||
+		fail "$driver: leases after the run: $(dm_ctr -n moby leases ls -q | tr '\n' ' '), want dm-test-live"
+	dm_ctr -n moby leases rm dm-test-live > /dev/null || fail "ctr leases rm"
 	python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["mode"] != "online")' \
 		"$tmp/report-$driver.json" || fail "$driver: the report does not say online"
 	dm_check_migrated "$driver" "$sn" "$tmp/report-$driver.json"
