@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 BUILD_DEPS="build-essential autoconf automake libtool pkg-config
   libzstd-dev nettle-dev libjson-c-dev libarchive-dev zlib1g-dev check
   libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
-  zstd xz-utils"
+  zstd xz-utils bash-completion"
 
 if [ "$(id -u)" -eq 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
