@@ -43,7 +43,7 @@ struct sstream {
 	size_t inlen, inoff;
 	uint8_t *out;
 	size_t outlen, outoff;
-	bool out_end, bytewise, nostatus, goaway, deferred;
+	bool out_end, bytewise, nostatus, deferred;
 	int status;
 };
 
@@ -269,9 +269,13 @@ static void do_command(nghttp2_session *sess, int32_t id, struct sstream *s, cha
 	} else if (strcmp(w, "garbage") == 0) {
 		conn_action = ACT_GARBAGE;
 	} else if (strcmp(w, "goaway") == 0) {
+		/* GOAWAY ahead of the reply, as a server that shuts down sends it: frames
+		 * arrive in order, so the client has seen it when the call ends and the
+		 * next call goes to a new connection (sent after the reply, it could still
+		 * be on its way when the next call starts, and that call would fail). */
+		nghttp2_submit_goaway(sess, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR, NULL, 0);
 		append_msg(s, "bye", 3);
 		s->out_end = true;
-		s->goaway = true;
 		respond(sess, id, s, "application/grpc");
 	}
 	/* "silent": no answer at all */
@@ -379,16 +383,6 @@ static int srv_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *u
 	return 0;
 }
 
-static int srv_frame_send(nghttp2_session *sess, const nghttp2_frame *f, void *ud)
-{
-	struct sstream *s = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
-
-	(void)ud;
-	if (s && s->goaway && f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
-		nghttp2_session_terminate_session(sess, NGHTTP2_NO_ERROR);
-	return 0;
-}
-
 static int srv_close(nghttp2_session *sess, int32_t id, uint32_t code, void *ud)
 {
 	struct sstream *s = nghttp2_session_get_stream_user_data(sess, id);
@@ -416,7 +410,6 @@ static void serve(int fd)
 	nghttp2_session_callbacks_set_on_header_callback(cb, srv_header);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, srv_data);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, srv_frame_recv);
-	nghttp2_session_callbacks_set_on_frame_send_callback(cb, srv_frame_send);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, srv_close);
 	nghttp2_session_server_new(&sess, cb, &conn);
 	nghttp2_session_callbacks_del(cb);
