@@ -148,51 +148,40 @@ static int scan_layer(struct run *r, struct layer_work *w, dm_error *err)
 struct layer_out {
 	dm_target_snapshot snap;
 	bool have_snap;
-	dm_target_blob *pending;  /* streamed, to be committed under the lock */
 	dm_blob_info blob;
 	dm_tarsplit_stats stats;
 	uint64_t copied;
 };
 
-/* One pass: tar-split -> DiffID check -> compressor -> blob, left pending for commit. */
+/* One pass: tar-split -> DiffID check -> compressor -> blob, committed with
+ * its DiffID label (unlocked: online, the commit is the upload). */
 static int stream_blob(struct run *r, const dm_layer *l, struct layer_out *out, dm_error *err)
 {
+	dm_labels labels = DM_LABELS_INIT;
 	char ref[128];
 	dm_target_blob *b;
 	dm_compressor *z;
+	int rc = -1;
 
 	snprintf(ref, sizeof ref, "layer-%s", l->chain_id.s);
-	if (!(b = r->t->ops->blob_begin(r->t, ref, err)))
+	if (dm_layer_labels(&l->diff_id, &labels, err) < 0)
 		return -1;
+	if (!(b = r->t->ops->blob_begin(r->t, ref, err)))
+		goto out;
 	if (!(z = dm_compressor_new(r->o->compression, 0, dm_target_blob_sink, b, err))) {
 		r->t->ops->blob_abort(b);
-		return -1;
+		goto out;
 	}
 	if (dm_layer_stream(r->st, l, dm_compressor_sink, z, &out->stats, err) < 0 ||
 	    dm_compressor_finish(z, err) < 0) {
 		/* The blob saw bytes that failed verification: they must not be committed. */
 		dm_compressor_free(z);
 		r->t->ops->blob_abort(b);
-		return -1;
+		goto out;
 	}
 	dm_compressor_free(z);
-	out->pending = b;
-	return 0;
-}
-
-/* Commits the layer blob, labelled with its DiffID. */
-static int commit_blob(struct run *r, const dm_layer *l, struct layer_out *out, dm_error *err)
-{
-	dm_labels labels = DM_LABELS_INIT;
-	dm_target_blob *b = out->pending;
-	int rc;
-
-	out->pending = NULL;
-	if (dm_layer_labels(&l->diff_id, &labels, err) < 0) {
-		r->t->ops->blob_abort(b);
-		return -1;
-	}
 	rc = r->t->ops->blob_commit(b, &labels, &out->blob, err);
+out:
 	dm_labels_free(&labels);
 	return rc;
 }
@@ -298,16 +287,12 @@ static void migrate_layer(struct run *r, struct layer_work *w)
 		rc = fill_snapshot(l, &out, &err);
 
 	pthread_mutex_lock(&r->mu);
-	if (rc == 0)
-		rc = commit_blob(r, l, &out, &err);
 	if (rc == 0) {
 		w->desc.media_type = dm_compression_media_type(r->o->compression);
 		w->desc.digest = out.blob.digest;
 		w->desc.size = out.blob.size;
 		rc = commit_snapshot(r, w, &out, &err);
 	}
-	if (out.pending)
-		r->t->ops->blob_abort(out.pending);
 	if (out.have_snap)
 		r->t->ops->snapshot_abort(r->t, &out.snap);
 	if (rc < 0)

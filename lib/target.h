@@ -9,9 +9,10 @@
  * would give, which lib/mounts turns into the directory to fill) and committed
  * under their chainID, and image records.
  *
- * Concurrency: the blob_* calls of different blobs, and the filling of
- * different prepared snapshots, may run in parallel threads; every other call
- * is made under the caller's own lock, one at a time. */
+ * Concurrency: the blob_* calls of different blobs (commit included: it is
+ * the slow part online, an upload), and the filling of different prepared
+ * snapshots, may run in parallel threads; every other call is made under the
+ * caller's own lock, one at a time. */
 #ifndef DM_TARGET_H
 #define DM_TARGET_H
 

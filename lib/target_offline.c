@@ -1,10 +1,13 @@
 /* The offline target: containerd's own files, written while it is stopped.
  * Blob data goes through lib/content, records through lib/metadb, snapshots
  * through lib/snapshot; every record joins the run's lease in the same
- * meta.db transaction that writes it. */
+ * meta.db transaction that writes it.  The bolt handles serve one thread at a
+ * time: every operation that touches them holds the target's own lock, so that
+ * blob commits can run in the caller's worker threads. */
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +22,7 @@ typedef struct offline {
 	dm_content_store *cs;
 	dm_lease lease;
 	bool have_lease;
+	pthread_mutex_t mu;  /* guards md and snap */
 } offline;
 
 typedef struct offline_blob {
@@ -35,15 +39,18 @@ static offline *off(dm_target *t)
 static int in_tx(offline *o, int (*fn)(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err),
 		 const void *arg, dm_error *err)
 {
-	dm_metadb_tx *tx = dm_metadb_begin(o->md, true, err);
+	dm_metadb_tx *tx;
+	int rc = -1;
 
-	if (!tx)
-		return -1;
-	if (fn(o, tx, arg, err) < 0) {
-		dm_metadb_rollback(tx);
-		return -1;
+	pthread_mutex_lock(&o->mu);
+	if ((tx = dm_metadb_begin(o->md, true, err))) {
+		if (fn(o, tx, arg, err) < 0)
+			dm_metadb_rollback(tx);
+		else
+			rc = dm_metadb_commit(tx, err);
 	}
-	return dm_metadb_commit(tx, err);
+	pthread_mutex_unlock(&o->mu);
+	return rc;
 }
 
 static int lease_begin_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
@@ -105,15 +112,17 @@ static int off_lease_end(dm_target *t, dm_error *err)
 static int off_blob_stat(dm_target *t, const dm_digest *d, uint64_t *size, dm_error *err)
 {
 	offline *o = off(t);
-	dm_metadb_tx *tx = dm_metadb_begin(o->md, false, err);
+	dm_metadb_tx *tx;
 	dm_metadb_blob b;
 	uint64_t on_disk;
-	int rc;
+	int rc = -1;
 
-	if (!tx)
-		return -1;
-	rc = dm_metadb_blob_get(tx, t->ns, d, &b, err);
-	dm_metadb_rollback(tx);
+	pthread_mutex_lock(&o->mu);
+	if ((tx = dm_metadb_begin(o->md, false, err))) {
+		rc = dm_metadb_blob_get(tx, t->ns, d, &b, err);
+		dm_metadb_rollback(tx);
+	}
+	pthread_mutex_unlock(&o->mu);
 	if (rc != 1)
 		return rc;
 	*size = b.size;
@@ -185,8 +194,12 @@ static void off_blob_abort(dm_target_blob *blob)
 static int off_snapshot_stat(dm_target *t, const char *key, dm_labels *labels, dm_error *err)
 {
 	offline *o = off(t);
+	int rc;
 
-	return dm_snapshot_exists(o->snap, o->md, t->ns, key, labels, err);
+	pthread_mutex_lock(&o->mu);
+	rc = dm_snapshot_exists(o->snap, o->md, t->ns, key, labels, err);
+	pthread_mutex_unlock(&o->mu);
+	return rc;
 }
 
 static int off_snapshot_prepare(dm_target *t, const char *key, const char *parent,
@@ -194,11 +207,15 @@ static int off_snapshot_prepare(dm_target *t, const char *key, const char *paren
 {
 	offline *o = off(t);
 	dm_snapshot_job *job = calloc(1, sizeof *job);
+	int rc;
 
 	memset(s, 0, sizeof *s);
 	if (!job)
 		return dm_err_set(err, ENOMEM, "out of memory");
-	if (dm_snapshot_begin(o->snap, o->md, t->ns, key, parent, job, err) < 0) {
+	pthread_mutex_lock(&o->mu);
+	rc = dm_snapshot_begin(o->snap, o->md, t->ns, key, parent, job, err);
+	pthread_mutex_unlock(&o->mu);
+	if (rc < 0) {
 		dm_snapshot_job_free(o->snap, job);
 		free(job);
 		return -1;
@@ -233,7 +250,9 @@ static int off_snapshot_commit(dm_target *t, dm_target_snapshot *s, const dm_lab
 
 	job->inodes = s->inodes;
 	job->usage = s->usage;
+	pthread_mutex_lock(&o->mu);
 	rc = dm_snapshot_commit(o->snap, o->md, t->ns, job, labels, o->have_lease ? &o->lease : NULL, err);
+	pthread_mutex_unlock(&o->mu);
 	release(o, s);
 	return rc;
 }
@@ -246,14 +265,16 @@ static void off_snapshot_abort(dm_target *t, dm_target_snapshot *s)
 static int off_image_get(dm_target *t, const char *name, char **digest, dm_error *err)
 {
 	offline *o = off(t);
-	dm_metadb_tx *tx = dm_metadb_begin(o->md, false, err);
+	dm_metadb_tx *tx;
 	dm_metadb_image img;
-	int rc;
+	int rc = -1;
 
-	if (!tx)
-		return -1;
-	rc = dm_metadb_image_get(tx, t->ns, name, &img, err);
-	dm_metadb_rollback(tx);
+	pthread_mutex_lock(&o->mu);
+	if ((tx = dm_metadb_begin(o->md, false, err))) {
+		rc = dm_metadb_image_get(tx, t->ns, name, &img, err);
+		dm_metadb_rollback(tx);
+	}
+	pthread_mutex_unlock(&o->mu);
 	if (rc != 1)
 		return rc;
 	*digest = img.digest;
@@ -292,6 +313,7 @@ static void off_close(dm_target *t)
 	dm_content_store_close(o->cs);
 	dm_snapshot_store_close(o->snap);
 	dm_metadb_close(o->md);
+	pthread_mutex_destroy(&o->mu);
 	free(t->ns);
 	free(t->snapshotter);
 	free(o);
@@ -325,6 +347,7 @@ dm_target *dm_target_offline_open(const char *root, const char *ns, const char *
 		dm_err_set(err, ENOMEM, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&o->mu, NULL);
 	o->base.ops = &offline_ops;
 	o->base.mode = "offline";
 	if (!(o->base.ns = strdup(ns)) || !(o->base.snapshotter = strdup(snapshotter))) {
