@@ -62,7 +62,9 @@ ls -l "$deb"
 dpkg-deb --contents "$deb" | awk '{print $6}'
 
 step "Debian: lintian"
-as_user lintian --fail-on error,warning --display-info "$deb" "$work"/deb/*.dsc || fail "lintian"
+# From a directory the build user may enter: the checkout's may be root's alone.
+(cd "$work" && as_user lintian --fail-on error,warning --display-info "$deb" "$work"/deb/*.dsc) ||
+	fail "lintian"
 echo "lintian: no errors, no warnings"
 
 step "Debian: dpkg -i, the installed tool"
@@ -102,6 +104,7 @@ chown -R "$user" "$work/rpm"
 # Debian's rpm lacks Fedora's systemd-rpm-macros: stand-ins for its paths and
 # scriptlets.  Its brp-compress (manual pages) needs bash, Fedora's /bin/sh.
 start=$(date +%s)
+cd "$work"
 as_user rpmbuild -bb --nodeps \
 	--define "_topdir $work/rpm/top" --define "_sourcedir $work/rpm" \
 	--define "__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress %{?_prefix}" \
