@@ -2,10 +2,12 @@
 # Each module appends its own block of tests below.
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
+# SHELL too: the tests run helper scripts with "$$SHELL", and a build
+# environment need not have it (CI's has none; runuser then sets none).
 AM_TESTS_ENVIRONMENT = \
 	top_srcdir='$(abs_top_srcdir)'; top_builddir='$(abs_top_builddir)'; \
-	DM='$(abs_top_builddir)/src/dockerd-migrate'; \
-	export top_srcdir top_builddir DM;
+	DM='$(abs_top_builddir)/src/dockerd-migrate'; SHELL='$(SHELL)'; \
+	export top_srcdir top_builddir DM SHELL;
 
 TEST_UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JSONC_CFLAGS) $(NETTLE_CFLAGS) $(ZLIB_CFLAGS)
 TEST_UNIT_LIBS = lib/libdm.la $(CHECK_LIBS)
