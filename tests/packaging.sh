@@ -52,8 +52,15 @@ apt-get build-dep -y -qq "$src" >/dev/null
 
 step "Debian: dpkg-buildpackage -us -uc -b, as $user"
 start=$(date +%s)
-(cd "$src" && as_user dpkg-buildpackage -us -uc -b) > "$work/deb/build.log" 2>&1 ||
-	{ tail -n 80 "$work/deb/build.log"; fail "dpkg-buildpackage"; }
+(cd "$src" && as_user dpkg-buildpackage -us -uc -b) > "$work/deb/build.log" 2>&1 || {
+	tail -n 40 "$work/deb/build.log"
+	# The tail shows only the summary: name the failed tests and show their logs.
+	for t in $(sed -n 's/^\(FAIL\|ERROR\): \([^ ]*\).*/\2/p' "$work/deb/build.log" | sort -u); do
+		echo "--- $t (as $user, in the package build)"
+		tail -n 60 "$src/${t%.*}.log" 2>/dev/null || echo "(no log)"
+	done
+	fail "dpkg-buildpackage"
+}
 echo "built in $(($(date +%s) - start)) s"
 grep -E '^# (TOTAL|PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):' "$work/deb/build.log" | tr '\n' ' '; echo
 grep -E '^SKIP: ' "$work/deb/build.log" || true
