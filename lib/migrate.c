@@ -766,12 +766,14 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 		}
 	}
 	if (!r.layers_total && !images_todo) {
-		/* Everything is in place: say so without writing a single byte. */
+		/* Everything is in place: say so, writing nothing but the removal of
+		 * what a run killed before its lease_end left (its lease held only
+		 * what the images now hold). */
 		rep->nothing_to_do = true;
 		rep->images_existed = rep->n_images;
 		for (size_t i = 0; i < rep->n_images; i++)
 			rep->images[i].status = DM_MIG_EXISTED;
-		rc = 0;
+		rc = t->ops->lease_cleanup(t, err);
 		goto out;
 	}
 	if (check_space(&r, err) < 0 || start_lease(&r, err) < 0 || migrate_layers(&r, err) < 0)

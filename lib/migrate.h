@@ -81,7 +81,8 @@ typedef struct dm_migrate_report {
 	size_t images_done, images_existed, images_skipped, images_failed;
 	uint64_t bytes_read;         /* uncompressed layer bytes streamed */
 	uint64_t bytes_written;      /* new blob bytes plus copied file bytes */
-	bool nothing_to_do;          /* everything was already migrated: nothing was written */
+	bool nothing_to_do;          /* everything was already migrated: nothing was
+	                              * written but the removal of dead runs' leases */
 	dm_migrate_image *images;    /* one per image to migrate, in store order */
 	size_t n_images;
 } dm_migrate_report;

@@ -54,6 +54,9 @@ struct dm_target_ops {
 	int (*lease_add_snapshot)(dm_target *t, const char *key, dm_error *err);
 	/* Deletes the lease: from now on only the images hold what was written. */
 	int (*lease_end)(dm_target *t, dm_error *err);
+	/* Removes the stale leases of this tool without making one, for a run with nothing
+	 * to do (everything they held is in the images); writes nothing when there are none. */
+	int (*lease_cleanup)(dm_target *t, dm_error *err);
 
 	/* 1 and *size when blob d exists (record and data), 0 when not. */
 	int (*blob_stat)(dm_target *t, const dm_digest *d, uint64_t *size, dm_error *err);

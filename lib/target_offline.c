@@ -78,6 +78,29 @@ static int off_lease_begin(dm_target *t, const dm_lease *l, dm_error *err)
 	return in_tx(o, lease_begin_tx, NULL, err);
 }
 
+static int off_lease_cleanup(dm_target *t, dm_error *err)
+{
+	offline *o = off(t);
+	dm_metadb_tx *tx;
+	unsigned removed = 0;
+	int rc = -1;
+
+	pthread_mutex_lock(&o->mu);
+	if (!(tx = dm_metadb_begin(o->md, true, err)))
+		goto out;
+	if (dm_lease_remove_stale(tx, t->ns, NULL, &removed, err) < 0)
+		dm_metadb_rollback(tx);
+	else if (removed == 0) {
+		/* meta.db stays byte for byte as it was. */
+		dm_metadb_rollback(tx);
+		rc = 0;
+	} else
+		rc = dm_metadb_commit(tx, err);
+out:
+	pthread_mutex_unlock(&o->mu);
+	return rc;
+}
+
 static int add_content_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
 {
 	return dm_lease_add_content(tx, &o->lease, arg, err);
@@ -324,6 +347,7 @@ static const struct dm_target_ops offline_ops = {
 	.lease_add_content = off_lease_add_content,
 	.lease_add_snapshot = off_lease_add_snapshot,
 	.lease_end = off_lease_end,
+	.lease_cleanup = off_lease_cleanup,
 	.blob_stat = off_blob_stat,
 	.blob_begin = off_blob_begin,
 	.blob_write = off_blob_write,

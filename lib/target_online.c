@@ -184,6 +184,11 @@ static int on_lease_begin(dm_target *t, const dm_lease *l, dm_error *err)
 	return dm_grpc_set_lease(o->c, o->lease, err);
 }
 
+static int on_lease_cleanup(dm_target *t, dm_error *err)
+{
+	return remove_stale(on(t), err);
+}
+
 static int add_resource(online *o, const char *type, const char *id, dm_error *err)
 {
 	int rc;
@@ -580,6 +585,7 @@ static const struct dm_target_ops online_ops = {
 	.lease_add_content = on_lease_add_content,
 	.lease_add_snapshot = on_lease_add_snapshot,
 	.lease_end = on_lease_end,
+	.lease_cleanup = on_lease_cleanup,
 	.blob_stat = on_blob_stat,
 	.blob_begin = on_blob_begin,
 	.blob_write = on_blob_write,

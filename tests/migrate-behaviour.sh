@@ -86,5 +86,19 @@ PY
 dm_containerd_start "$root" || fail "containerd after --force"
 dm_ctr -n moby images check --snapshotter native | grep -q 'docker.io/fixtures/app:1.0 .*complete.*true' ||
 	fail "forced image not complete and unpacked on native"
+# A run killed after its images were made leaves its lease; a rerun with
+# nothing to do removes it and keeps another tool's, and with none left to
+# remove leaves meta.db as it was.
+dm_ctr -n moby leases create --id dm-test-dead io.dockerd-migrate.lease=test > /dev/null &&
+	dm_ctr -n moby leases create --id other-tool > /dev/null || fail "ctr leases create"
+dm_containerd_stop
+expect_rc 7 "$DM" run --docker-root "$vfs" --containerd-root "$root"
+meta=$root/io.containerd.metadata.v1.bolt/meta.db
+sum=$(sha256sum < "$meta")
+expect_rc 7 "$DM" run --docker-root "$vfs" --containerd-root "$root"
+[ "$(sha256sum < "$meta")" = "$sum" ] || fail "a rerun with nothing to do changed meta.db"
+dm_containerd_start "$root" || fail "containerd after the reruns"
+[ "$(dm_ctr -n moby leases ls -q)" = other-tool ] ||
+	fail "leases after a rerun: $(dm_ctr -n moby leases ls -q | tr '\n' ' '), want other-tool"
 dm_containerd_stop
 exit 0

@@ -112,9 +112,13 @@ print(s[s.rindex(")") + 2:].split()[19])' $$)
 		fail "$driver: online and offline runs give different images"
 	no_leftovers "$driver" "$sn" "$tmp/off-$driver" "online run"
 
-	# Idempotent: a rerun writes nothing.
+	# Idempotent: a rerun writes nothing, but removes the lease a run killed after its
+	# images were made left behind.
+	dm_ctr -n moby leases create --id dm-test-dead io.dockerd-migrate.lease=test \
+		io.dockerd-migrate.process=999999999:1 > /dev/null || fail "ctr leases create"
 	expect_rc 7 "$DM" run --docker-root "$store" --containerd-address "$DM_CONTAINERD_SOCK"
 	grep -q 'nothing to do' "$tmp/err" || fail "$driver: rerun does not say nothing to do"
+	[ -z "$(dm_ctr -n moby leases ls -q)" ] || fail "$driver: a dead run's lease outlived a rerun"
 	dm_containerd_stop
 
 	# Killed at several points, then rerun: the same result, nothing left over.
