@@ -6,9 +6,10 @@
 #
 #   dm_need_daemons                      skip (exit 77) unless root, daemons installed
 #                                        and DM_SKIP_DAEMON_TESTS is not 1
-#   dm_containerd_start ROOT [STATE]     containerd on ROOT; sets DM_CONTAINERD_SOCK
+#   dm_containerd_start ROOT [STATE [SOCK]]  containerd on ROOT; sets DM_CONTAINERD_SOCK
 #                                        and DM_CONTAINERD_PID (STATE: a short dir for
-#                                        the socket, default: a new one under /tmp)
+#                                        the socket, default: a new one under /tmp;
+#                                        SOCK: the socket, default STATE/containerd.sock)
 #   dm_containerd_stop                   stops it, unmounts what it left under ROOT and
 #                                        STATE, removes STATE if it made it
 #   dm_dockerd_start DRIVER DIR [SOCK]   dockerd (overlay2|vfs) with data-root DIR/root,
@@ -97,7 +98,7 @@ dm_containerd_start() {
 	mkdir -p "$dm_croot" "$dm_cstate" || return 1
 	DM_CONTAINERD_ROOT=$dm_croot
 	DM_CONTAINERD_STATE=$dm_cstate
-	DM_CONTAINERD_SOCK=$dm_cstate/containerd.sock
+	DM_CONTAINERD_SOCK=${3:-$dm_cstate/containerd.sock}
 	# CRI stays off (it wants CNI and would log noise); opt keeps its files
 	# out of /opt/containerd.
 	cat > "$dm_cstate/config.toml" <<EOF

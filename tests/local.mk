@@ -198,5 +198,8 @@ EXTRA_DIST += tests/ctrapi-containerd.sh
 # online migration through a running containerd (issue 6); lib-migrate-check: the result checks shared with migrate-containerd
 TESTS += tests/migrate-online.sh
 EXTRA_DIST += tests/migrate-online.sh tests/lib-migrate-check.sh
+# the mode chosen without --containerd-address/--containerd-root (default socket and root)
+TESTS += tests/default-mode.sh
+EXTRA_DIST += tests/default-mode.sh
 TESTS += tests/migrate-online-sid.sh
 EXTRA_DIST += tests/migrate-online-sid.sh
