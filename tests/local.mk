@@ -141,7 +141,12 @@ bench: tests/bench_bolt
 		tests/bench_bolt fill tests/bench-50mb.db 50 && \
 		strace -c -e trace=pwrite64,pwritev,fdatasync,fsync tests/bench_bolt one tests/bench-50mb.db; \
 		rm -f tests/bench-50mb.db; fi
-.PHONY: fuzz fuzz-run bench
+# `make bench-migrate` (root): an online run's time against an offline run's.
+bench-migrate: all
+	top_srcdir='$(abs_top_srcdir)' DM='$(abs_top_builddir)/src/dockerd-migrate' \
+		$(SHELL) $(top_srcdir)/tests/bench-migrate.sh
+EXTRA_DIST += tests/bench-migrate.sh
+.PHONY: fuzz fuzz-run bench bench-migrate
 TESTS += tests/layerstore-fixtures.sh
 EXTRA_DIST += tests/layerstore-fixtures.sh
 
