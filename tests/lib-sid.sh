@@ -141,12 +141,19 @@ sid_start_containerd() {
 	mkdir -p "$sid_cstate" || return 1
 	SID_CONTAINERD_SOCK=$sid_cstate/containerd.sock
 	# Version 3 is 2.x's own format (a version 2 file is converted at each
-	# start).  CRI stays off: it wants CNI and would log noise.
+	# start); 1.7 (a trixie chroot) reads only version 2.  CRI stays off: it
+	# wants CNI and would log noise.
+	sid_cver=$(sid_exec containerd --version | awk '{ print $3 }')
+	case ${sid_cver#v} in
+	1.*) sid_cfg='version = 2
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.nri.v1.nri"]' ;;
+	*) sid_cfg='version = 3
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox", "io.containerd.nri.v1.nri"]' ;;
+	esac
 	cat > "$sid_cstate/config.toml" <<EOF
-version = 3
+$sid_cfg
 root = "$sid_croot"
 state = "$sid_cstate/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox", "io.containerd.nri.v1.nri"]
 
 [grpc]
   address = "$SID_CONTAINERD_SOCK"
@@ -274,13 +281,26 @@ sid_stop_all() {
 # digest, which a migration keeps); tree/<first 12 hex of ID>.txt is what
 # `/fixtool tree /` printed in a container of that image.  Docker 28 shows the
 # manifest digest as IMAGE ID, so images are matched by config digest, read
-# from containerd's records (`ctr images inspect`).  Checked:
+# from containerd's content store (sid_config_of).  Checked:
 #   - every tag is listed by `docker images` and names the image it named;
 #   - every image with a tree/ file is listed (dangling and digest-only ones
 #     by whatever name) and a container of it lists the same tree;
 #   - every blob of the namespace reads back with its digest;
 #   - `docker images` shows no image the old daemon did not have (images that
 #     only `docker images -a` showed, i.e. intermediates, are reported only).
+# sid_config_of DIGEST: the config digest of manifest DIGEST (of an index:
+# of its first manifest), read from the content store (containerd 1.7's ctr
+# has no `images inspect`).
+sid_config_of() {
+	sid_m=$(sid_ctr -n moby content get "$1" | python3 -c 'import json, sys
+j = json.load(sys.stdin)
+print(j["manifests"][0]["digest"] if "manifests" in j else "config " + j["config"]["digest"])') || return 1
+	case $sid_m in
+	"config "*) echo "${sid_m#config }" ;;
+	*) sid_config_of "$sid_m" ;;
+	esac
+}
+
 sid_check_expected() {
 	sid_exp=$1
 	sid_w=$SID_SCRATCH/check
@@ -291,9 +311,8 @@ sid_check_expected() {
 
 	# TARGET CONFIG for every image record of namespace moby.
 	sid_ctr -n moby images ls > "$sid_w/ctr-images" || return 1
-	awk 'NR > 1 { print $1, $3 }' "$sid_w/ctr-images" | while read -r sid_ref sid_target; do
-		sid_cfg=$(sid_ctr -n moby images inspect "$sid_ref" |
-			sed -n 's/.*\(container\.image\.v1+json\|image\.config\.v1+json\) @\(sha256:[0-9a-f]\{64\}\).*/\2/p' | head -n 1)
+	awk 'NR > 1 { print $1, $3 }' "$sid_w/ctr-images" | while read -r _ sid_target; do
+		sid_cfg=$(sid_config_of "$sid_target")
 		echo "$sid_target ${sid_cfg:-unknown}"
 	done | sort -u > "$sid_w/target-config"
 	# NAME TARGET CONFIG for what Docker lists; names normalised (docker.io/,

@@ -170,6 +170,9 @@ EXTRA_DIST += tests/metadb-containerd.sh
 # once and cached by sid-chroot-setup.sh), judging migrated fixture stores.
 TESTS += tests/docker28-check.sh
 EXTRA_DIST += tests/docker28-check.sh tests/lib-sid.sh tests/sid-chroot-setup.sh
+# The same with Docker 26 and containerd 1.7, from a Debian trixie chroot.
+TESTS += tests/docker26-check.sh
+EXTRA_DIST += tests/docker26-check.sh
 
 # Offline migration judged by real containerd 1.6.20 (root; skips without the daemons).
 TESTS += tests/migrate-containerd.sh

@@ -3,6 +3,7 @@
 # with the containerd image store), for the tests that judge a migrated
 # containerd root with newer daemons than Debian 12 has:
 #     sid-chroot-setup.sh [DIR]        DIR defaults to $DM_SID_ROOT or /var/tmp/dm-sid
+# DM_SID_SUITE=trixie makes a trixie chroot instead (containerd 1.7, Docker 26).
 # It is a cache: when DIR holds a stamp whose daemons still answer --version,
 # nothing is done.  Otherwise the chroot is built in DIR.new and renamed to DIR
 # only once complete, so an interrupted run never leaves a chroot that looks
@@ -13,6 +14,7 @@
 set -u
 
 dir=${1:-${DM_SID_ROOT:-/var/tmp/dm-sid}}
+suite=${DM_SID_SUITE:-sid}
 stamp=.dm-sid-stamp
 me=sid-chroot-setup.sh
 
@@ -70,10 +72,10 @@ if ! ready; then
 	rm -rf --one-file-system "$new" || exit 1
 	mkdir -p "$new" || exit 1
 	start=$(date +%s)
-	echo "$me: debootstrap sid from $mirror into $new" >&2
+	echo "$me: debootstrap $suite from $mirror into $new" >&2
 	# A private mount namespace: whatever debootstrap or a package script
 	# mounts goes away with it, even when this script is killed.
-	if ! unshare -m --propagation private debootstrap --variant=minbase sid "$new" "$mirror" \
+	if ! unshare -m --propagation private debootstrap --variant=minbase "$suite" "$new" "$mirror" \
 		> "$new.log" 2>&1; then
 		echo "$me: debootstrap failed; last lines of $new.log:" >&2
 		tail -n 20 "$new.log" >&2
@@ -88,9 +90,11 @@ if ! ready; then
 	if ! unshare -m --propagation private sh -c '
 		mount -t proc proc "$1/proc" || exit 1
 		export DEBIAN_FRONTEND=noninteractive LC_ALL=C
-		chroot "$1" apt-get update -q &&
+		chroot "$1" apt-get update -q || exit 1
+		# sid has the CLI in a package of its own; trixie has it in docker.io.
+		cli=$(chroot "$1" apt-cache show docker-cli > /dev/null 2>&1 && echo docker-cli)
 		chroot "$1" apt-get install -y -q --no-install-recommends \
-			docker.io docker-cli containerd runc iptables procps &&
+			docker.io $cli containerd runc iptables procps &&
 		chroot "$1" apt-get clean' sh "$new" >> "$new.log" 2>&1; then
 		echo "$me: installing the daemons failed; last lines of $new.log:" >&2
 		tail -n 20 "$new.log" >&2
