@@ -209,5 +209,5 @@ EXTRA_DIST += tests/migrate-online.sh tests/lib-migrate-check.sh
 # the mode chosen without --containerd-address/--containerd-root (default socket and root)
 TESTS += tests/default-mode.sh
 EXTRA_DIST += tests/default-mode.sh
-TESTS += tests/migrate-online-sid.sh
-EXTRA_DIST += tests/migrate-online-sid.sh
+TESTS += tests/migrate-online-sid.sh tests/migrate-online-trixie.sh
+EXTRA_DIST += tests/migrate-online-sid.sh tests/migrate-online-trixie.sh

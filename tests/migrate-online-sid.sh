@@ -6,7 +6,9 @@
 # nothing (exit 7); then dockerd 28 with the containerd image store, on that
 # same containerd, lists and runs every image (sid_check_expected).  Skips
 # (77) when not root, with DM_SKIP_DAEMON_TESTS=1, or when the chroot cannot
-# be made.  DM_KEEP=1 keeps the work directory and daemon logs.
+# be made.  DM_KEEP=1 keeps the work directory and daemon logs.  With
+# DM_SID_SUITE=trixie and DM_SID_CONTAINERD=1.7 (migrate-online-trixie.sh):
+# containerd 1.7 and Docker 26 from a trixie chroot instead.
 set -u
 . "$top_srcdir/tests/lib-test.sh"
 . "$top_srcdir/tests/lib-daemon.sh"
@@ -18,7 +20,7 @@ for b in unshare nsenter; do
 	command -v "$b" >/dev/null 2>&1 || { echo "skip: $b is missing"; exit 77; }
 done
 if ! sh "$top_srcdir/tests/sid-chroot-setup.sh" "$SID_ROOT" >&2; then
-	echo "skip: no sid chroot with containerd 2.x and Docker 28 at $SID_ROOT"
+	echo "skip: no ${DM_SID_SUITE:-sid} chroot with its containerd and Docker at $SID_ROOT"
 	exit 77
 fi
 
@@ -35,7 +37,8 @@ for driver in overlay2 vfs; do
 	sid_start_containerd "$work/root-$driver" || fail "$driver: containerd (sid) did not start"
 	version=$(sid_ctr version | awk '/^Server:/ { s = 1 } s && /Version:/ { print $2; exit }')
 	echo "$driver: containerd $version"
-	case $version in v2.*|2.*) ;; *) fail "$driver: the chroot's containerd is $version, not 2.x" ;; esac
+	want=${DM_SID_CONTAINERD:-2}
+	case $version in "v$want".*|"$want".*) ;; *) fail "$driver: the chroot's containerd is $version, not $want" ;; esac
 
 	expect_rc 0 "$DM" run --docker-root "$store" --containerd-address "$SID_CONTAINERD_SOCK" --json
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d["mode"] != "online" or d["summary"]["images_failed"] != 0)' \
@@ -46,10 +49,10 @@ for driver in overlay2 vfs; do
 		fail "$driver: an extraction snapshot was left"
 	expect_rc 7 "$DM" run --docker-root "$store" --containerd-address "$SID_CONTAINERD_SOCK"
 
-	sid_start_dockerd "$SID_SCRATCH/docker-data" "$sn" || fail "$driver: dockerd 28 did not start"
+	sid_start_dockerd "$SID_SCRATCH/docker-data" "$sn" || fail "$driver: the chroot's dockerd did not start"
 	if ! sid_check_expected "$top_srcdir/fixtures/expected/$driver"; then
 		sid_logs
-		fail "$driver: Docker 28 does not see the migrated images as dockerd 20.10 did"
+		fail "$driver: the chroot's Docker does not see the migrated images as dockerd 20.10 did"
 	fi
 	sid_stop_all
 done
