@@ -35,18 +35,26 @@ static offline *off(dm_target *t)
 	return (offline *)t;
 }
 
-/* Runs fn in one write transaction of meta.db. */
+/* What a transaction function returns when it changed nothing: in_tx then
+ * rolls back, and meta.db stays byte for byte as it was (a commit would
+ * still write a new meta page). */
+#define TX_UNCHANGED 2
+
+/* Runs fn in one write transaction of meta.db: fn returns -1 (rolled back,
+ * err set), TX_UNCHANGED (rolled back) or anything else (committed). */
 static int in_tx(offline *o, int (*fn)(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err),
 		 const void *arg, dm_error *err)
 {
 	dm_metadb_tx *tx;
-	int rc = -1;
+	int rc = -1, r;
 
 	pthread_mutex_lock(&o->mu);
 	if ((tx = dm_metadb_begin(o->md, true, err))) {
-		if (fn(o, tx, arg, err) < 0)
+		r = fn(o, tx, arg, err);
+		if (r < 0 || r == TX_UNCHANGED) {
 			dm_metadb_rollback(tx);
-		else
+			rc = r < 0 ? -1 : 0;
+		} else
 			rc = dm_metadb_commit(tx, err);
 	}
 	pthread_mutex_unlock(&o->mu);
@@ -78,27 +86,19 @@ static int off_lease_begin(dm_target *t, const dm_lease *l, dm_error *err)
 	return in_tx(o, lease_begin_tx, NULL, err);
 }
 
+static int lease_cleanup_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
+{
+	unsigned removed;
+
+	(void)arg;
+	if (dm_lease_remove_stale(tx, o->base.ns, NULL, &removed, err) < 0)
+		return -1;
+	return removed ? 0 : TX_UNCHANGED;
+}
+
 static int off_lease_cleanup(dm_target *t, dm_error *err)
 {
-	offline *o = off(t);
-	dm_metadb_tx *tx;
-	unsigned removed = 0;
-	int rc = -1;
-
-	pthread_mutex_lock(&o->mu);
-	if (!(tx = dm_metadb_begin(o->md, true, err)))
-		goto out;
-	if (dm_lease_remove_stale(tx, t->ns, NULL, &removed, err) < 0)
-		dm_metadb_rollback(tx);
-	else if (removed == 0) {
-		/* meta.db stays byte for byte as it was. */
-		dm_metadb_rollback(tx);
-		rc = 0;
-	} else
-		rc = dm_metadb_commit(tx, err);
-out:
-	pthread_mutex_unlock(&o->mu);
-	return rc;
+	return in_tx(off(t), lease_cleanup_tx, NULL, err);
 }
 
 static int add_content_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
