@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -131,29 +132,23 @@ static unsigned char *decompress(dm_compression c, const membuf *in, size_t *out
 	return out;
 }
 
-static char root[] = "/tmp/dm-test-content-XXXXXX";
+/* Short enough for every path the tests build from it to fit PATH_MAX. */
+static char root[1024];
 
 static void make_root(void)
 {
-	ck_assert_ptr_nonnull(mkdtemp(root));
+	tu_mkdtemp(root, sizeof root, "dm-test-content-XXXXXX");
 }
 
 static void remove_root(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof cmd, "chmod -R u+w %s 2>/dev/null; rm -rf %s", root, root);
-	if (system(cmd) != 0)
+	if (tu_rmtree(root) != 0)
 		fprintf(stderr, "could not remove %s\n", root);
-	strcpy(root, "/tmp/dm-test-content-XXXXXX");
 }
-
-/* Paths in these tests are short: root is a fixed-length mkdtemp name. */
-#define PATH_LEN 256
 
 static char *cpath(const char *rel)
 {
-	static char buf[PATH_LEN];
+	static char buf[PATH_MAX];
 
 	snprintf(buf, sizeof buf, "%s/" DM_CONTENT_DIR "/%s", root, rel);
 	return buf;
@@ -372,7 +367,7 @@ START_TEST(content_open_layout)
 {
 	dm_error err = {0};
 	dm_content_store *s;
-	char missing[PATH_LEN];
+	char missing[PATH_MAX];
 
 	snprintf(missing, sizeof missing, "%s/nope", root);
 	ck_assert_ptr_null(dm_content_store_open(missing, &err));
@@ -397,7 +392,7 @@ START_TEST(content_commit)
 	dm_error err = {0};
 	dm_blob_info info;
 	dm_digest want;
-	char dir[PATH_LEN], path[2 * PATH_LEN], text[256];
+	char dir[PATH_MAX], path[2 * PATH_MAX], text[256];
 	unsigned char *in = make_input(300000);
 
 	umask(077);
@@ -451,7 +446,7 @@ START_TEST(content_abort_and_mismatch)
 	dm_error err = {0};
 	dm_blob_info info;
 	dm_digest other;
-	char dir[PATH_LEN];
+	char dir[PATH_MAX];
 
 	dm_sha256_buf("other", 5, &other);
 	w = dm_content_writer_open(s, "a", -1, &err);
@@ -492,7 +487,7 @@ START_TEST(content_idempotent_and_corrupt)
 	dm_content_store *s = open_store();
 	dm_error err = {0};
 	dm_blob_info info;
-	char path[2 * PATH_LEN];
+	char path[2 * PATH_MAX];
 	struct stat st1, st2;
 	const char *data = "config bytes";
 	int fd;
@@ -567,7 +562,7 @@ START_TEST(content_busy_and_leftovers)
 	dm_error err = {0};
 	dm_blob_info info;
 	unsigned removed = 9;
-	char dir[PATH_LEN], path[2 * PATH_LEN];
+	char dir[PATH_MAX], path[2 * PATH_MAX];
 
 	w1 = dm_content_writer_open(s, "same", -1, &err);
 	ck_assert_ptr_nonnull(w1);
@@ -633,7 +628,7 @@ START_TEST(content_symlinks_refused)
 	dm_content_store *s;
 	dm_error err = {0};
 	dm_blob_info info;
-	char target[PATH_LEN];
+	char target[PATH_MAX];
 
 	snprintf(target, sizeof target, "%s/elsewhere", root);
 	ck_assert_int_eq(mkdir(target, 0755), 0);

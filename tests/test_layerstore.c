@@ -1093,8 +1093,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, config_too_large);
 	suite_add_tcase(s, tc);
 	failed = tu_run(s);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", fixtures);
-	if (system(cmd) != 0)
+	if (tu_rmtree(fixtures) != 0)
 		fprintf(stderr, "could not remove %s\n", fixtures);
 	return failed;
 }

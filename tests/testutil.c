@@ -33,6 +33,16 @@ void tu_mkdtemp(char *dir, size_t size, const char *name)
 	ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s: %s", dir, strerror(errno));
 }
 
+/* Tests make read-only directories (a content store's, EACCES cases), from
+ * which a user other than root cannot remove anything. */
+static int make_writable(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if ((flag == FTW_D || flag == FTW_DNR) && (st->st_mode & S_IRWXU) != S_IRWXU)
+		chmod(path, (st->st_mode & 07777) | S_IRWXU);
+	return 0;
+}
+
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st, (void)flag, (void)ftw;
@@ -41,6 +51,7 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 
 int tu_rmtree(const char *dir)
 {
+	nftw(dir, make_writable, 16, FTW_PHYS);
 	return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 

@@ -13,7 +13,8 @@ int tu_run(Suite *s);
 /* Makes a fresh directory from template name ("dm-x-XXXXXX") in $TMPDIR or /tmp, into dir. */
 void tu_mkdtemp(char *dir, size_t size, const char *name);
 
-/* Removes dir and everything below it, following no symlinks; returns 0, or -1 at the first failure. */
+/* Removes dir and everything below it (read-only directories too), following no symlinks;
+ * returns 0, or -1 at the first failure. */
 int tu_rmtree(const char *dir);
 
 /* "dir/" and the printf-style rest, in a static ring: the eight most recent results stay valid. */
