@@ -11,7 +11,7 @@
 # daemons are stopped by their PIDs.
 #
 #   sid_enter [SCRATCH]            namespace with the chroot $SID_ROOT (default
-#                                  $DM_SID_ROOT or /var/tmp/dm-sid) mounted; SCRATCH
+#                                  $DM_SID_ROOT or /var/tmp/dm-$DM_SID_SUITE) mounted; SCRATCH
 #                                  (default: a new directory under /tmp, removed by
 #                                  sid_stop_all unless DM_KEEP=1) holds sockets,
 #                                  states and logs; sets SID_NS_PID and SID_SCRATCH
@@ -41,7 +41,7 @@
 # Logs: $SID_SCRATCH/containerd.log and $SID_SCRATCH/dockerd.log.  A start that
 # fails prints the log's tail and returns 1.
 
-SID_ROOT=${DM_SID_ROOT:-/var/tmp/dm-sid}
+SID_ROOT=${DM_SID_ROOT:-/var/tmp/dm-${DM_SID_SUITE:-sid}}
 SID_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # nsenter into the holder's namespace, outside the chroot (for mounts).  A

@@ -2,8 +2,9 @@
 # Makes (once) a Debian sid chroot with containerd 2.x and Docker 28 (docker.io
 # with the containerd image store), for the tests that judge a migrated
 # containerd root with newer daemons than Debian 12 has:
-#     sid-chroot-setup.sh [DIR]        DIR defaults to $DM_SID_ROOT or /var/tmp/dm-sid
-# DM_SID_SUITE=trixie makes a trixie chroot instead (containerd 1.7, Docker 26).
+#     sid-chroot-setup.sh [DIR]        DIR defaults to $DM_SID_ROOT or /var/tmp/dm-SUITE
+# DM_SID_SUITE=trixie makes a trixie chroot instead (containerd 1.7, Docker 26);
+# SUITE is sid otherwise.
 # It is a cache: when DIR holds a stamp whose daemons still answer --version,
 # nothing is done.  Otherwise the chroot is built in DIR.new and renamed to DIR
 # only once complete, so an interrupted run never leaves a chroot that looks
@@ -13,8 +14,8 @@
 # from /etc/apt/sources.list*, unless DM_SID_MIRROR names one.
 set -u
 
-dir=${1:-${DM_SID_ROOT:-/var/tmp/dm-sid}}
 suite=${DM_SID_SUITE:-sid}
+dir=${1:-${DM_SID_ROOT:-/var/tmp/dm-$suite}}
 stamp=.dm-sid-stamp
 me=sid-chroot-setup.sh
 
