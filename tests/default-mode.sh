@@ -24,15 +24,6 @@ sock=/run/containerd/containerd.sock
 store=$($SHELL "$top_srcdir/tests/fixtures-extract.sh" "$top_srcdir/fixtures/overlay2-store.tar.xz" \
 	"$tmp/store") || fail "extract"
 
-mode_is() { # JSON MODE WHERE-FIELD WHERE REASON-PART
-	python3 - "$@" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-sys.exit(not (d["mode"] == sys.argv[2] and d.get(sys.argv[3]) == sys.argv[4]
-              and sys.argv[5] in d.get("mode_reason", sys.argv[5])))
-PY
-}
-
 # Nothing listens: offline on the default root.
 expect_rc 0 "$DM" plan --docker-root "$store"
 grep -q "^run would migrate offline into containerd's root /var/lib/containerd: nothing answers on $sock" \
@@ -42,11 +33,12 @@ grep -q "^run would migrate offline into containerd's root /var/lib/containerd: 
 mkdir /run/containerd || fail "mkdir /run/containerd"
 dm_containerd_start "$tmp/daemon-root" "$tmp/state" "$sock" || fail "containerd on $sock"
 expect_rc 0 "$DM" plan --docker-root "$store" --json
-mode_is "$tmp/out" online containerd_address "$sock" "containerd answers on $sock" ||
+json_is "$tmp/out" mode online && json_is "$tmp/out" containerd_address "$sock" &&
+	json_is "$tmp/out" mode_reason "containerd answers on $sock" ||
 	fail "plan with containerd on $sock does not choose online"
 expect_rc 0 "$DM" run --docker-root "$store" --json
 cp "$tmp/out" "$tmp/online.json"
-mode_is "$tmp/online.json" online mode online "" || fail "run did not go online"
+json_is "$tmp/online.json" mode online || fail "run did not go online"
 [ ! -e /var/lib/containerd ] || fail "the online run wrote to the default root"
 dm_check_migrated overlay2 overlayfs "$tmp/online.json"
 dm_ctr -n moby images ls | awk 'NR > 1 { print $1, $3 }' | sort > "$tmp/online.images"
@@ -56,10 +48,11 @@ dm_containerd_stop
 # Stopped, with its socket file left or not: offline into /var/lib/containerd,
 # to the same images.
 expect_rc 0 "$DM" plan --docker-root "$store" --json
-mode_is "$tmp/out" offline containerd_root /var/lib/containerd "nothing answers on $sock" ||
+json_is "$tmp/out" mode offline && json_is "$tmp/out" containerd_root /var/lib/containerd &&
+	grep -q "\"mode_reason\":\"nothing answers on $sock" "$tmp/out" ||
 	fail "plan after containerd stopped does not choose offline"
 expect_rc 0 "$DM" run --docker-root "$store" --json
-mode_is "$tmp/out" offline mode offline "" || fail "run did not go offline"
+json_is "$tmp/out" mode offline || fail "run did not go offline"
 dm_containerd_start /var/lib/containerd "$tmp/state2" || fail "containerd on the default root"
 dm_ctr -n moby images ls | awk 'NR > 1 { print $1, $3 }' | sort > "$tmp/offline.images"
 diff -u "$tmp/online.images" "$tmp/offline.images" >&2 ||

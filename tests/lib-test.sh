@@ -18,6 +18,12 @@ expect_rc() {
 	[ "$got" -eq "$want" ] || fail "'$*' exited $got, want $want"
 }
 
+# json_is DOC.json FIELD VALUE: the document's top-level FIELD is the string VALUE.
+json_is() {
+	python3 -c 'import json,sys
+sys.exit(json.load(open(sys.argv[1])).get(sys.argv[2]) != sys.argv[3])' "$@"
+}
+
 # json_has_name PLAN.json IMAGE_ID FIELD NAME: the image has NAME in its FIELD list.
 json_has_name() {
 	python3 -c 'import json,sys

@@ -77,8 +77,7 @@ for driver in overlay2 vfs; do
 	# plan says which mode run would use.
 	dm_containerd_start "$tmp/on-$driver" || fail "$driver: containerd did not start"
 	expect_rc 0 "$DM" plan --docker-root "$store" --containerd-address "$DM_CONTAINERD_SOCK" --json
-	python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["mode"] != "online")' "$tmp/out" ||
-		fail "$driver: plan --containerd-address does not say online"
+	json_is "$tmp/out" mode online || fail "$driver: plan --containerd-address does not say online"
 	expect_rc 0 "$DM" plan --docker-root "$store" --containerd-root "$tmp/on-$driver"
 	grep -q '^run would migrate offline' "$tmp/out" || fail "$driver: plan --containerd-root does not say offline"
 	# The daemon serves another root than the one named: refused.
@@ -104,8 +103,7 @@ print(s[s.rindex(")") + 2:].split()[19])' $$)
 	[ "$(dm_ctr -n moby leases ls -q)" = dm-test-live ] ||
 		fail "$driver: leases after the run: $(dm_ctr -n moby leases ls -q | tr '\n' ' '), want dm-test-live"
 	dm_ctr -n moby leases rm dm-test-live > /dev/null || fail "ctr leases rm"
-	python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["mode"] != "online")' \
-		"$tmp/report-$driver.json" || fail "$driver: the report does not say online"
+	json_is "$tmp/report-$driver.json" mode online || fail "$driver: the report does not say online"
 	dm_check_migrated "$driver" "$sn" "$tmp/report-$driver.json"
 	listing "$sn" "$tmp/on-$driver"
 	diff -u "$tmp/off-$driver.images" "$tmp/on-$driver.images" >&2 ||
