@@ -146,21 +146,39 @@ static bool b64_complete(const struct b64 *b)
 	return b->n == 0 && b->pad == 0;
 }
 
-/* ---- assembler ---- */
+/* ---- the reader: a state machine that hands out the stream piece by piece ---- */
 
-struct asm_ctx {
-	const char *path;
-	int root;
-	dm_sink_fn sink;
-	void *opaque;
-	dm_error *err;
+enum phase { P_ENTRY, P_SEGMENT, P_FILE, P_END };
+
+struct dm_tarsplit {
+	char *path;
+	int fd;              /* the tar-split.json.gz */
+	int root;            /* the layer directory (the caller's) */
 	dm_sha256 sha;
 	uint64_t bytes, files, entry;
 	unsigned char *io;   /* IO_SIZE bytes: file reads and decoded segments */
+	unsigned char *gz_in, *gz_out;
+	z_stream zs;
+	bool zs_ready, in_member, first;
+	size_t out_pos, out_len; /* inflated bytes in gz_out not yet fed to the tokener */
 	json_tokener *tok;
 	size_t obj_bytes;    /* bytes fed to the tokener for the entry being parsed */
 	bool pending;        /* non-whitespace fed since the last complete entry */
+	enum phase phase;
+	/* P_SEGMENT: the payload being decoded (owned by obj) */
+	json_object *obj;
+	const char *seg;
+	size_t seg_len, seg_off;
+	struct b64 seg_b64;
+	/* P_FILE: the file whose content is being streamed */
+	int file_fd;
+	char file_q[QUOTE_MAX];
+	uint64_t file_size, file_total, file_crc, file_want;
+	off_t file_st_size;
+	dm_error *err;       /* of the call in progress */
 };
+
+typedef struct dm_tarsplit asm_ctx;
 
 /* Field of one entry, already type-checked. */
 struct field {
@@ -170,11 +188,10 @@ struct field {
 	bool set;            /* present and not null */
 };
 
-static int bad(struct asm_ctx *c, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int bad(asm_ctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Fails the current entry: "tar-split <path>: entry <n>: <what>". */
-static int bad(struct asm_ctx *c, int code, const char *fmt, ...)
+static int bad(asm_ctx *c, int code, const char *fmt, ...)
 {
 	char what[256];
 	va_list ap;
@@ -185,18 +202,17 @@ static int bad(struct asm_ctx *c, int code, const char *fmt, ...)
 	return dm_err_set(c->err, code, "tar-split %s: entry %" PRIu64 ": %s", c->path, c->entry, what);
 }
 
-static int emit(struct asm_ctx *c, const void *buf, size_t len)
+/* Hands len bytes of c->io out as the next piece of the stream. */
+static int emit(asm_ctx *c, size_t len, const void **buf, size_t *out_len)
 {
-	if (len == 0)
-		return 0;
-	dm_sha256_update(&c->sha, buf, len);
+	dm_sha256_update(&c->sha, c->io, len);
 	c->bytes += len;
-	if (c->sink && c->sink(c->opaque, buf, len, c->err) < 0)
-		return -1;
-	return 0;
+	*buf = c->io;
+	*out_len = len;
+	return 1;
 }
 
-static int get_field(struct asm_ctx *c, json_object *obj, const char *key, bool want_string,
+static int get_field(asm_ctx *c, json_object *obj, const char *key, bool want_string,
                      struct field *f)
 {
 	json_object *v;
@@ -219,25 +235,48 @@ static int get_field(struct asm_ctx *c, json_object *obj, const char *key, bool 
 	return 0;
 }
 
-/* Decodes a base64 field in IO_SIZE pieces; with emit_out the bytes go to the
- * stream, otherwise the first keep_max of them land in keep.  Returns the
- * decoded length or -1. */
-static long decode_field(struct asm_ctx *c, const struct field *f, const char *key, bool emit_out,
-                         unsigned char *keep, size_t keep_max)
+/* The base64 chars decoded per step: IO_SIZE bytes out at the most. */
+#define B64_STEP (IO_SIZE / 3 * 4 - 4)
+
+/* Decodes the next step of the segment payload into c->io: the byte count, 0 when the payload
+ * is exhausted (and was complete), or -1. */
+static long segment_step(asm_ctx *c)
+{
+	for (;;) {
+		size_t n = c->seg_len - c->seg_off < B64_STEP ? c->seg_len - c->seg_off : B64_STEP, at;
+		long got;
+
+		if (n == 0) {
+			if (!b64_complete(&c->seg_b64))
+				return bad(c, EBADMSG, "field \"payload\" is not valid base64 (truncated)");
+			return 0;
+		}
+		got = b64_feed(&c->seg_b64, c->seg + c->seg_off, n, c->io, &at);
+		if (got < 0)
+			return bad(c, EBADMSG, "field \"payload\" is not valid base64 (at character %zu)",
+			           c->seg_off + at);
+		c->seg_off += n;
+		/* A step of line breaks or an unfinished quantum decodes to nothing: go on. */
+		if (got > 0)
+			return got;
+	}
+}
+
+/* Decodes a small base64 field whole: its first keep_max bytes land in keep. */
+static long decode_small(asm_ctx *c, const struct field *f, const char *key, unsigned char *keep,
+                         size_t keep_max)
 {
 	struct b64 b = { 0 };
-	size_t step = IO_SIZE / 3 * 4 - 4, total = 0;
+	size_t total = 0;
 
-	for (size_t off = 0; off < f->len; off += step) {
-		size_t n = f->len - off < step ? f->len - off : step, at;
+	for (size_t off = 0; off < f->len; off += B64_STEP) {
+		size_t n = f->len - off < B64_STEP ? f->len - off : B64_STEP, at;
 		long got = b64_feed(&b, f->s + off, n, c->io, &at);
 
 		if (got < 0)
 			return bad(c, EBADMSG, "field \"%s\" is not valid base64 (at character %zu)", key,
 			           off + at);
-		if (emit_out && emit(c, c->io, (size_t)got) < 0)
-			return -1;
-		if (!emit_out && total < keep_max)
+		if (total < keep_max)
 			memcpy(keep + total, c->io, (size_t)got < keep_max - total ? (size_t)got
 			                                                            : keep_max - total);
 		total += (size_t)got;
@@ -247,10 +286,9 @@ static long decode_field(struct asm_ctx *c, const struct field *f, const char *k
 	return (long)total;
 }
 
-static int file_error(struct asm_ctx *c, const char *q, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static int file_error(asm_ctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static int file_error(struct asm_ctx *c, const char *q, int code, const char *fmt, ...)
+static int file_error(asm_ctx *c, int code, const char *fmt, ...)
 {
 	char what[256];
 	va_list ap;
@@ -259,75 +297,77 @@ static int file_error(struct asm_ctx *c, const char *q, int code, const char *fm
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	return dm_err_set(c->err, code, "tar-split %s: entry %" PRIu64 " %s: %s", c->path, c->entry,
-	                  q, what);
+	                  c->file_q, what);
 }
 
-/* Streams the content of one file entry, checking it against size and crc. */
-static int copy_file(struct asm_ctx *c, const char *name, size_t nlen, uint64_t size,
-                     uint64_t want_crc)
+/* Opens the file of an entry with content beneath the layer root and starts streaming it. */
+static int open_file(asm_ctx *c, const char *name, size_t nlen, uint64_t size, uint64_t want_crc)
 {
-	char q[QUOTE_MAX];
-	uint64_t total = 0, crc = 0;
 	struct stat st;
-	int fd, rc = -1;
+	int fd;
 
-	dm_quote_name(name, nlen, q, sizeof q);
+	dm_quote_name(name, nlen, c->file_q, sizeof c->file_q);
 	/* O_NONBLOCK: a FIFO planted at this name must not hang the migration. */
 	fd = dm_open_beneath(c->root, name, nlen, O_RDONLY | O_NONBLOCK | O_NOCTTY, c->err);
 	if (fd < 0)
 		return dm_err_prefix(c->err, "tar-split %s: entry %" PRIu64 ": ", c->path, c->entry);
 	if (fstat(fd, &st) < 0) {
-		dm_err_sys(c->err, "tar-split %s: entry %" PRIu64 " %s: fstat", c->path, c->entry, q);
-		goto out;
+		dm_err_sys(c->err, "tar-split %s: entry %" PRIu64 " %s: fstat", c->path, c->entry,
+		           c->file_q);
+		close(fd);
+		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		file_error(c, q, EBADMSG, "not a regular file in the layer directory");
-		goto out;
+		close(fd);
+		return file_error(c, EBADMSG, "not a regular file in the layer directory");
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	for (;;) {
-		ssize_t n = read(fd, c->io, IO_SIZE);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			dm_err_sys(c->err, "tar-split %s: entry %" PRIu64 " %s: read", c->path, c->entry, q);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		/* moby copies to EOF, so a longer file is as wrong as a shorter one. */
-		if ((uint64_t)n > size - total) {
-			uint64_t got = total + (uint64_t)n;
-			if (st.st_size > 0 && (uint64_t)st.st_size > got)
-				got = (uint64_t)st.st_size;
-			file_error(c, q, EBADMSG, "size mismatch: expected %" PRIu64 " bytes, got %" PRIu64,
-			           size, got);
-			goto out;
-		}
-		crc = dm_crc64_iso(crc, c->io, (size_t)n);
-		total += (uint64_t)n;
-		if (emit(c, c->io, (size_t)n) < 0)
-			goto out;
-	}
-	if (total != size) {
-		file_error(c, q, EBADMSG, "size mismatch: expected %" PRIu64 " bytes, got %" PRIu64, size,
-		           total);
-		goto out;
-	}
-	if (crc != want_crc) {
-		file_error(c, q, EBADMSG,
-		           "CRC-64 mismatch: tar-split records %016" PRIx64 ", file has %016" PRIx64,
-		           want_crc, crc);
-		goto out;
-	}
-	rc = 0;
-out:
-	close(fd);
-	return rc;
+	c->file_fd = fd;
+	c->file_size = size;
+	c->file_want = want_crc;
+	c->file_total = c->file_crc = 0;
+	c->file_st_size = st.st_size;
+	c->phase = P_FILE;
+	return 0;
 }
 
-static int file_entry(struct asm_ctx *c, const struct field *name, const struct field *name_raw,
+/* The next piece of the current file: 1 with data, 0 at its end (checked and closed), -1. */
+static int file_step(asm_ctx *c, const void **buf, size_t *len)
+{
+	ssize_t n;
+
+	do
+		n = read(c->file_fd, c->io, IO_SIZE);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return dm_err_sys(c->err, "tar-split %s: entry %" PRIu64 " %s: read", c->path, c->entry,
+		                  c->file_q);
+	if (n > 0) {
+		/* moby copies to EOF, so a longer file is as wrong as a shorter one. */
+		if ((uint64_t)n > c->file_size - c->file_total) {
+			uint64_t got = c->file_total + (uint64_t)n;
+			if (c->file_st_size > 0 && (uint64_t)c->file_st_size > got)
+				got = (uint64_t)c->file_st_size;
+			return file_error(c, EBADMSG, "size mismatch: expected %" PRIu64 " bytes, got %" PRIu64,
+			                  c->file_size, got);
+		}
+		c->file_crc = dm_crc64_iso(c->file_crc, c->io, (size_t)n);
+		c->file_total += (uint64_t)n;
+		return emit(c, (size_t)n, buf, len);
+	}
+	if (c->file_total != c->file_size)
+		return file_error(c, EBADMSG, "size mismatch: expected %" PRIu64 " bytes, got %" PRIu64,
+		                  c->file_size, c->file_total);
+	if (c->file_crc != c->file_want)
+		return file_error(c, EBADMSG,
+		                  "CRC-64 mismatch: tar-split records %016" PRIx64 ", file has %016" PRIx64,
+		                  c->file_want, c->file_crc);
+	close(c->file_fd);
+	c->file_fd = -1;
+	return 0;
+}
+
+static int file_entry(asm_ctx *c, const struct field *name, const struct field *name_raw,
                       const struct field *size, const struct field *payload)
 {
 	unsigned char crc[8];
@@ -342,7 +382,7 @@ static int file_entry(struct asm_ctx *c, const struct field *name, const struct 
 	if (size->i < 0)
 		return bad(c, EBADMSG, "negative size");
 	/* Go decodes every payload, so bad base64 fails even where it is unused. */
-	got = decode_field(c, payload, "payload", false, crc, sizeof crc);
+	got = decode_small(c, payload, "payload", crc, sizeof crc);
 	if (got < 0)
 		return -1;
 	if (size->i == 0)
@@ -371,12 +411,13 @@ static int file_entry(struct asm_ctx *c, const struct field *name, const struct 
 	} else {
 		return bad(c, EBADMSG, "file entry with content has no name");
 	}
-	rc = copy_file(c, n, nlen, (uint64_t)size->i, want);
+	rc = open_file(c, n, nlen, (uint64_t)size->i, want);
 	free(raw);
 	return rc;
 }
 
-static int handle_entry(struct asm_ctx *c, json_object *obj)
+/* Starts one entry: a segment or a file with content sets the phase; others are done here. */
+static int handle_entry(asm_ctx *c, json_object *obj)
 {
 	struct field type, name, name_raw, size, payload, position;
 
@@ -390,7 +431,13 @@ static int handle_entry(struct asm_ctx *c, json_object *obj)
 		return -1;
 	switch (type.i) {
 	case ENTRY_SEGMENT:
-		return decode_field(c, &payload, "payload", true, NULL, 0) < 0 ? -1 : 0;
+		c->obj = json_object_get(obj);
+		c->seg = payload.s;
+		c->seg_len = payload.set ? payload.len : 0;
+		c->seg_off = 0;
+		memset(&c->seg_b64, 0, sizeof c->seg_b64);
+		c->phase = P_SEGMENT;
+		return 0;
 	case ENTRY_FILE:
 		return file_entry(c, &name, &name_raw, &size, &payload);
 	default:
@@ -407,158 +454,259 @@ static bool only_space(const char *p, size_t n)
 	return true;
 }
 
-/* Feeds decompressed bytes to the tokener, handling each entry as it completes. */
-static int feed_json(struct asm_ctx *c, const char *p, size_t n)
+static int too_long(asm_ctx *c)
 {
-	while (n > 0) {
-		json_object *obj = json_tokener_parse_ex(c->tok, p, (int)n);
-		enum json_tokener_error jerr = json_tokener_get_error(c->tok);
-		size_t used;
-		int rc;
+	return dm_err_set(c->err, EMSGSIZE, "tar-split %s: entry %" PRIu64 " is longer than %u bytes",
+	                  c->path, c->entry, ENTRY_MAX);
+}
 
-		if (jerr == json_tokener_continue) {
-			c->pending = c->pending || !only_space(p, n);
-			c->obj_bytes += n;
-			if (c->obj_bytes > ENTRY_MAX)
-				return dm_err_set(c->err, EMSGSIZE,
-				                  "tar-split %s: entry %" PRIu64 " is longer than %u bytes",
-				                  c->path, c->entry, ENTRY_MAX);
+/* Feeds inflated bytes to the tokener until one entry completes: 1 when it did (handled),
+ * 0 when the buffer is used up, -1. */
+static int feed_json(asm_ctx *c)
+{
+	const char *p = (const char *)c->gz_out + c->out_pos;
+	size_t n = c->out_len - c->out_pos, used;
+	json_object *obj;
+	enum json_tokener_error jerr;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	obj = json_tokener_parse_ex(c->tok, p, (int)n);
+	jerr = json_tokener_get_error(c->tok);
+	if (jerr == json_tokener_continue) {
+		c->pending = c->pending || !only_space(p, n);
+		c->obj_bytes += n;
+		c->out_pos = c->out_len;
+		return c->obj_bytes > ENTRY_MAX ? too_long(c) : 0;
+	}
+	if (jerr != json_tokener_success)
+		return bad(c, EBADMSG, "malformed JSON: %s", json_tokener_error_desc(jerr));
+	used = (size_t)json_tokener_get_parse_end(c->tok);
+	if (c->obj_bytes + used > ENTRY_MAX) {
+		json_object_put(obj);
+		return too_long(c);
+	}
+	rc = handle_entry(c, obj);
+	json_object_put(obj);
+	if (rc < 0)
+		return -1;
+	c->obj_bytes = 0;
+	c->pending = false;
+	c->out_pos += used;
+	return 1;
+}
+
+/* Inflates the next piece of the gzip file (one or more members, as Go's gzip.Reader accepts)
+ * into gz_out: 1 with bytes (possibly none), 0 at a clean end of file, -1. */
+static int inflate_step(asm_ctx *c)
+{
+	int zr;
+
+	if (c->zs.avail_in == 0) {
+		ssize_t n;
+
+		do
+			n = read(c->fd, c->gz_in, GZ_IN_SIZE);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return dm_err_sys(c->err, "tar-split %s: read", c->path);
+		if (n == 0) {
+			if (c->first)
+				return dm_err_set(c->err, EBADMSG, "tar-split %s: empty file, not gzip", c->path);
+			if (c->in_member)
+				return dm_err_set(c->err, EBADMSG, "tar-split %s: truncated gzip stream", c->path);
+			if (c->pending)
+				return dm_err_set(c->err, EBADMSG,
+				                  "tar-split %s: entry %" PRIu64 ": truncated JSON at end of file",
+				                  c->path, c->entry);
 			return 0;
 		}
-		if (jerr != json_tokener_success)
-			return bad(c, EBADMSG, "malformed JSON: %s", json_tokener_error_desc(jerr));
-		used = (size_t)c->tok->char_offset;
-		if (c->obj_bytes + used > ENTRY_MAX) {
-			json_object_put(obj);
-			return dm_err_set(c->err, EMSGSIZE,
-			                  "tar-split %s: entry %" PRIu64 " is longer than %u bytes", c->path,
-			                  c->entry, ENTRY_MAX);
-		}
-		rc = handle_entry(c, obj);
-		json_object_put(obj);
+		c->zs.next_in = c->gz_in;
+		c->zs.avail_in = (uInt)n;
+	}
+	if (!c->in_member) {
+		/* A clearer message than zlib's "incorrect header check". */
+		if (c->zs.next_in[0] != 0x1f || (c->zs.avail_in > 1 && c->zs.next_in[1] != 0x8b))
+			return dm_err_set(c->err, EBADMSG, "tar-split %s: %s", c->path,
+			                  c->first ? "not a gzip file" : "garbage after the gzip stream");
+		inflateReset(&c->zs);
+		c->in_member = true;
+		c->first = false;
+	}
+	c->zs.next_out = c->gz_out;
+	c->zs.avail_out = GZ_OUT_SIZE;
+	zr = inflate(&c->zs, Z_NO_FLUSH);
+	if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+		return dm_err_set(c->err, zr == Z_MEM_ERROR ? ENOMEM : EBADMSG,
+		                  "tar-split %s: corrupt gzip data: %s", c->path,
+		                  c->zs.msg ? c->zs.msg : zError(zr));
+	c->out_pos = 0;
+	c->out_len = GZ_OUT_SIZE - c->zs.avail_out;
+	if (zr == Z_STREAM_END)
+		c->in_member = false;
+	return 1;
+}
+
+/* Moves to the next entry that has bytes to give: 1, or 0 at the end of the tar-split. */
+static int next_entry(asm_ctx *c)
+{
+	for (;;) {
+		int rc = feed_json(c);
+
 		if (rc < 0)
 			return -1;
-		c->entry++;
-		c->obj_bytes = 0;
-		c->pending = false;
-		p += used;
-		n -= used;
+		if (rc == 1) {
+			if (c->phase != P_ENTRY)
+				return 1;
+			c->entry++;
+			continue;
+		}
+		rc = inflate_step(c);
+		if (rc <= 0)
+			return rc;
 	}
+}
+
+dm_tarsplit *dm_tarsplit_open(const char *tarsplit_path, int layer_root_fd, dm_error *err)
+{
+	asm_ctx *c = calloc(1, sizeof *c);
+	struct stat st;
+
+	if (!c || !(c->path = strdup(tarsplit_path))) {
+		free(c);
+		dm_err_set(err, ENOMEM, "tar-split %s: out of memory", tarsplit_path);
+		return NULL;
+	}
+	c->root = layer_root_fd;
+	c->file_fd = -1;
+	c->first = true;
+	/* Not a FIFO or a device put in its place: never block, never follow a symlink. */
+	c->fd = open(tarsplit_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+	if (c->fd < 0) {
+		dm_err_sys(err, "open tar-split %s", tarsplit_path);
+		goto fail;
+	}
+	if (fstat(c->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		dm_err_set(err, EBADMSG, "tar-split %s: not a regular file", tarsplit_path);
+		goto fail;
+	}
+	c->io = malloc(IO_SIZE + GZ_IN_SIZE + GZ_OUT_SIZE);
+	c->tok = json_tokener_new();
+	if (!c->io || !c->tok || inflateInit2(&c->zs, 16 + MAX_WBITS) != Z_OK) {
+		dm_err_set(err, ENOMEM, "tar-split %s: out of memory", tarsplit_path);
+		goto fail;
+	}
+	c->zs_ready = true;
+	c->gz_in = c->io + IO_SIZE;
+	c->gz_out = c->gz_in + GZ_IN_SIZE;
+	/* Strict JSON as Go reads it; several entries may share one buffer.  Without
+	 * the trailing-chars flag (json-c < 0.16) strict mode would refuse that. */
+#ifdef JSON_TOKENER_ALLOW_TRAILING_CHARS
+	json_tokener_set_flags(c->tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+#endif
+	dm_sha256_init(&c->sha);
+	return c;
+fail:
+	dm_tarsplit_close(c);
+	return NULL;
+}
+
+int dm_tarsplit_read(dm_tarsplit *c, const void **buf, size_t *len, dm_error *err)
+{
+	c->err = err;
+	for (;;) {
+		long got;
+		int rc;
+
+		switch (c->phase) {
+		case P_SEGMENT:
+			got = segment_step(c);
+			if (got > 0)
+				return emit(c, (size_t)got, buf, len);
+			if (got < 0)
+				return -1;
+			json_object_put(c->obj);
+			c->obj = NULL;
+			c->phase = P_ENTRY;
+			c->entry++;
+			break;
+		case P_FILE:
+			rc = file_step(c, buf, len);
+			if (rc != 0)
+				return rc;
+			c->phase = P_ENTRY;
+			c->entry++;
+			break;
+		case P_ENTRY:
+			rc = next_entry(c);
+			if (rc < 0)
+				return -1;
+			if (rc == 0)
+				c->phase = P_END;
+			break;
+		case P_END:
+			return 0;
+		}
+	}
+}
+
+int dm_tarsplit_finish(dm_tarsplit *c, const dm_digest *expected_diff_id, dm_tarsplit_stats *stats,
+                       dm_error *err)
+{
+	dm_digest got;
+
+	if (c->phase != P_END)
+		return dm_err_set(err, EINVAL, "tar-split %s: stream not read to its end", c->path);
+	dm_sha256_final(&c->sha, &got);
+	if (stats) {
+		stats->bytes = c->bytes;
+		stats->files = c->files;
+		stats->digest = got;
+	}
+	if (expected_diff_id && strcmp(got.s, expected_diff_id->s) != 0)
+		return dm_err_set(err, EBADMSG, "tar-split %s: stream %s does not match DiffID %s", c->path,
+		                  got.s, expected_diff_id->s);
 	return 0;
 }
 
-/* Reads the gzip file (one or more members, as Go's gzip.Reader accepts) and feeds the JSON. */
-static int inflate_all(struct asm_ctx *c, int fd, unsigned char *in, unsigned char *out)
+void dm_tarsplit_close(dm_tarsplit *c)
 {
-	z_stream zs;
-	bool in_member = false, first = true;
-	int rc = -1, zr;
-
-	memset(&zs, 0, sizeof zs);
-	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-		return dm_err_set(c->err, ENOMEM, "tar-split %s: cannot initialise zlib", c->path);
-	for (;;) {
-		if (zs.avail_in == 0) {
-			ssize_t n = read(fd, in, GZ_IN_SIZE);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				dm_err_sys(c->err, "tar-split %s: read", c->path);
-				goto out;
-			}
-			if (n == 0) {
-				if (first)
-					dm_err_set(c->err, EBADMSG, "tar-split %s: empty file, not gzip", c->path);
-				else if (in_member)
-					dm_err_set(c->err, EBADMSG, "tar-split %s: truncated gzip stream", c->path);
-				else
-					break;
-				goto out;
-			}
-			zs.next_in = in;
-			zs.avail_in = (uInt)n;
-		}
-		if (!in_member) {
-			/* A clearer message than zlib's "incorrect header check". */
-			if (zs.next_in[0] != 0x1f || (zs.avail_in > 1 && zs.next_in[1] != 0x8b)) {
-				dm_err_set(c->err, EBADMSG, "tar-split %s: %s", c->path,
-				           first ? "not a gzip file" : "garbage after the gzip stream");
-				goto out;
-			}
-			inflateReset(&zs);
-			in_member = true;
-			first = false;
-		}
-		zs.next_out = out;
-		zs.avail_out = GZ_OUT_SIZE;
-		zr = inflate(&zs, Z_NO_FLUSH);
-		if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
-			dm_err_set(c->err, zr == Z_MEM_ERROR ? ENOMEM : EBADMSG,
-			           "tar-split %s: corrupt gzip data: %s", c->path,
-			           zs.msg ? zs.msg : zError(zr));
-			goto out;
-		}
-		if (feed_json(c, (const char *)out, GZ_OUT_SIZE - zs.avail_out) < 0)
-			goto out;
-		if (zr == Z_STREAM_END)
-			in_member = false;
-	}
-	if (c->pending) {
-		dm_err_set(c->err, EBADMSG, "tar-split %s: entry %" PRIu64 ": truncated JSON at end of file",
-		           c->path, c->entry);
-		goto out;
-	}
-	rc = 0;
-out:
-	inflateEnd(&zs);
-	return rc;
+	if (!c)
+		return;
+	if (c->obj)
+		json_object_put(c->obj);
+	if (c->file_fd >= 0)
+		close(c->file_fd);
+	if (c->tok)
+		json_tokener_free(c->tok);
+	if (c->zs_ready)
+		inflateEnd(&c->zs);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->io);
+	free(c->path);
+	free(c);
 }
 
 int dm_tarsplit_assemble(const char *tarsplit_path, int layer_root_fd,
                          const dm_digest *expected_diff_id, dm_sink_fn sink, void *opaque,
                          dm_tarsplit_stats *stats, dm_error *err)
 {
-	struct asm_ctx c = {
-		.path = tarsplit_path, .root = layer_root_fd, .sink = sink, .opaque = opaque, .err = err,
-	};
-	unsigned char *mem = NULL;
-	dm_digest got;
-	int fd, rc = -1;
+	dm_tarsplit *ts = dm_tarsplit_open(tarsplit_path, layer_root_fd, err);
+	const void *buf;
+	size_t len;
+	int rc;
 
-	fd = open(tarsplit_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return dm_err_sys(err, "open tar-split %s", tarsplit_path);
-	mem = malloc(IO_SIZE + GZ_IN_SIZE + GZ_OUT_SIZE);
-	c.tok = json_tokener_new();
-	if (!mem || !c.tok) {
-		dm_err_set(err, ENOMEM, "tar-split %s: out of memory", tarsplit_path);
-		goto out;
-	}
-	/* Strict JSON as Go reads it; several entries may share one buffer.  Without
-	 * the trailing-chars flag (json-c < 0.16) strict mode would refuse that. */
-#ifdef JSON_TOKENER_ALLOW_TRAILING_CHARS
-	json_tokener_set_flags(c.tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
-#endif
-	c.io = mem;
-	dm_sha256_init(&c.sha);
-	if (inflate_all(&c, fd, mem + IO_SIZE, mem + IO_SIZE + GZ_IN_SIZE) < 0)
-		goto out;
-	dm_sha256_final(&c.sha, &got);
-	if (stats) {
-		stats->bytes = c.bytes;
-		stats->files = c.files;
-		stats->digest = got;
-	}
-	if (expected_diff_id && strcmp(got.s, expected_diff_id->s) != 0) {
-		dm_err_set(err, EBADMSG, "tar-split %s: stream %s does not match DiffID %s", tarsplit_path,
-		           got.s, expected_diff_id->s);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (c.tok)
-		json_tokener_free(c.tok);
-	free(mem);
-	close(fd);
+	if (!ts)
+		return -1;
+	while ((rc = dm_tarsplit_read(ts, &buf, &len, err)) > 0)
+		if (sink && sink(opaque, buf, len, err) < 0)
+			break;
+	if (rc == 0)
+		rc = dm_tarsplit_finish(ts, expected_diff_id, stats, err);
+	else
+		rc = -1;
+	dm_tarsplit_close(ts);
 	return rc;
 }

@@ -25,6 +25,27 @@ typedef struct dm_tarsplit_stats {
 /* Go hash/crc64 with the ISO table: crc = dm_crc64_iso(0, ...) then feed further pieces. */
 uint64_t dm_crc64_iso(uint64_t crc, const void *buf, size_t len);
 
+typedef struct dm_tarsplit dm_tarsplit;
+
+/* Starts reading the tar described by tarsplit_path (a regular file: never a FIFO, device or
+ * symlink), file contents coming from beneath layer_root_fd, which must stay open until
+ * dm_tarsplit_close.  NULL with err set on failure. */
+dm_tarsplit *dm_tarsplit_open(const char *tarsplit_path, int layer_root_fd, dm_error *err);
+
+/* The next piece of the stream: 1 with *buf and *len (valid until the next call), 0 at the end,
+ * -1 with err set.  Pieces are at most 256 KiB; each is part of one segment or of one file's
+ * content, never both.  The bytes are not verified yet: see dm_tarsplit_finish. */
+int dm_tarsplit_read(dm_tarsplit *ts, const void **buf, size_t *len, dm_error *err);
+
+/* After dm_tarsplit_read returned 0: fills stats (may be NULL) and, when expected_diff_id is not
+ * NULL, checks the stream's sha256 against it (EBADMSG when it differs; stats are filled then
+ * too). */
+int dm_tarsplit_finish(dm_tarsplit *ts, const dm_digest *expected_diff_id, dm_tarsplit_stats *stats,
+                       dm_error *err);
+
+/* Releases ts and every descriptor it opened (NULL is fine). */
+void dm_tarsplit_close(dm_tarsplit *ts);
+
 /* Streams the tar described by tarsplit_path, reading file contents beneath layer_root_fd, to
  * sink (NULL: verify only).  When expected_diff_id is not NULL the stream's sha256 must equal it.
  * The sink sees bytes before they are verified: on -1 the caller must discard what it got.
