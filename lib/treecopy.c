@@ -32,6 +32,7 @@ struct ctx {
 	dev_t dst_dev;
 	ino_t dst_ino;
 	bool reflink, cfr, noatime; /* still worth trying */
+	bool copy_up;              /* overlayfs copy-up: its own xattrs (*.overlay.*) stay behind */
 	char *rel;                 /* path of the current entry below the roots, "" at the root */
 	size_t rel_len, rel_cap;
 	struct link *links;        /* open addressing, capacity a power of two */
@@ -233,8 +234,11 @@ static int copy_xattrs(struct ctx *c, const struct node *s, const struct node *d
 		return errno == ENOTSUP ? 0 : fail(c, SRC, "listxattr");
 	c->xnames[len] = '\0';
 	for (const char *name = c->xnames; name < c->xnames + len; name += strlen(name) + 1) {
-		ssize_t vlen = x_get(s, name, c->xvalue, XATTR_SIZE_MAX);
+		ssize_t vlen;
 
+		if (c->copy_up && (!strncmp(name, "trusted.overlay.", 16) || !strncmp(name, "user.overlay.", 13)))
+			continue;
+		vlen = x_get(s, name, c->xvalue, XATTR_SIZE_MAX);
 		if (vlen < 0) {
 			if (errno == ENODATA)
 				continue;
@@ -653,6 +657,140 @@ out:
 		closedir(dir);
 	free_ctx(&c);
 	return rc;
+}
+
+int dm_treecopy_up(int src_dirfd, int dst_dirfd, const char *name, const char *what, dm_error *err)
+{
+	struct ctx c;
+	struct stat st;
+	int rc = -1;
+
+	if (init_ctx(&c, "copy-up", what, what, err) < 0)
+		return -1;
+	c.copy_up = true;
+	c.cfr = true;
+	c.buf = malloc(COPY_BUF_SIZE);
+	c.xnames = malloc(XATTR_LIST_MAX + 1);
+	c.xvalue = malloc(XATTR_SIZE_MAX);
+	if (!c.buf || !c.xnames || !c.xvalue) {
+		fail(&c, SRC, "buffers");
+		goto out;
+	}
+	if (fstatat(src_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		fail(&c, SRC, "lstat");
+		goto out;
+	}
+	switch (st.st_mode & S_IFMT) {
+	case S_IFREG:
+		rc = copy_file(&c, src_dirfd, dst_dirfd, name, &st);
+		break;
+	case S_IFLNK:
+		rc = copy_symlink(&c, src_dirfd, dst_dirfd, name, &st);
+		break;
+	case S_IFDIR:
+		if (mkdirat(dst_dirfd, name, 0700) < 0) {
+			fail(&c, DST, "mkdir");
+			break;
+		}
+		rc = set_meta(&c, &(struct node){ -1, src_dirfd, name }, &(struct node){ -1, dst_dirfd, name },
+		              &st);
+		break;
+	case S_IFSOCK:
+		rc = fail_code(&c, SRC, EOPNOTSUPP, "a socket cannot be copied up");
+		break;
+	default:
+		rc = copy_special(&c, src_dirfd, dst_dirfd, name, &st);
+	}
+out:
+	free_ctx(&c);
+	return rc;
+}
+
+/* Adds the inodes below directory fd to c->st.inodes/usage, each inode once. */
+static int usage_entries(struct ctx *c, int fd, int depth)
+{
+	DIR *dir = fdopendir(fd);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!dir) {
+		close(fd);
+		return fail(c, SRC, "opendir");
+	}
+	if (depth >= DM_TREECOPY_MAX_DEPTH) {
+		closedir(dir);
+		return fail_code(c, SRC, ELOOP, "deeper than %d levels", DM_TREECOPY_MAX_DEPTH);
+	}
+	while (rc == 0 && (errno = 0, e = readdir(dir))) {
+		struct stat st;
+		size_t saved;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (push(c, e->d_name, &saved) < 0) {
+			rc = -1;
+			break;
+		}
+		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = fail(c, SRC, "lstat");
+		} else if (st.st_nlink > 1 && !S_ISDIR(st.st_mode) && link_find(c, st.st_dev, st.st_ino)) {
+			/* counted under its first name */
+		} else if ((rc = st.st_nlink > 1 && !S_ISDIR(st.st_mode) ? link_add(c, st.st_dev, st.st_ino) : 0) == 0) {
+			c->st.inodes++;
+			c->st.usage += (uint64_t)st.st_blocks * 512;
+			if (S_ISDIR(st.st_mode)) {
+				int sub = openat(dirfd(dir), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+				rc = sub < 0 ? fail(c, SRC, "open") : usage_entries(c, sub, depth + 1);
+			}
+		}
+		pop(c, saved);
+	}
+	if (rc == 0 && errno)
+		rc = fail(c, SRC, "readdir");
+	closedir(dir);
+	return rc;
+}
+
+int dm_tree_usage(const char *path, uint64_t *inodes, uint64_t *bytes, dm_error *err)
+{
+	struct ctx c;
+	struct stat st;
+	int fd, rc = -1;
+
+	if (init_ctx(&c, "usage", path, path, err) < 0)
+		return -1;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fail_root(&c, SRC, path);
+		if (fd >= 0)
+			close(fd);
+	} else {
+		c.st.inodes = 1;
+		c.st.usage = (uint64_t)st.st_blocks * 512;
+		rc = usage_entries(&c, fd, 0);
+	}
+	if (rc == 0) {
+		*inodes = c.st.inodes;
+		*bytes = c.st.usage;
+	}
+	free_ctx(&c);
+	return rc;
+}
+
+int dm_sync_fs(const char *path, dm_error *err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return dm_err_sys(err, "%s: open", path);
+	if (syncfs(fd) < 0) {
+		dm_err_sys(err, "%s: syncfs", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 static int remove_entries(struct ctx *c, int fd, int depth)
