@@ -35,8 +35,8 @@ lib_libdm_la_SOURCES += lib/layerstore.c lib/layerstore.h
 # mounts
 lib_libdm_la_SOURCES += lib/mounts.c lib/mounts.h
 
-# treecopy
-lib_libdm_la_SOURCES += lib/treecopy.c lib/treecopy.h
+# treecopy; apply: a layer's snapshot written from its tar stream (libarchive)
+lib_libdm_la_SOURCES += lib/treecopy.c lib/treecopy.h lib/apply.c lib/apply.h
 
 # bolt
 lib_libdm_la_SOURCES += lib/bolt.c lib/bolt.h lib/bolt_int.h lib/bolt_tree.c lib/bolt_check.c

@@ -59,6 +59,13 @@ tests_test_treecopy_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_treecopy tests/treecopy-root.sh
 EXTRA_DIST += tests/treecopy-root.sh
 
+# apply: snapshots from hand-made tar streams (libarchive writes them)
+check_PROGRAMS += tests/test_apply
+tests_test_apply_SOURCES = tests/test_apply.c tests/testutil.c tests/testutil.h
+tests_test_apply_CFLAGS = $(TEST_UNIT_CFLAGS) $(LIBARCHIVE_CFLAGS)
+tests_test_apply_LDADD = $(TEST_UNIT_LIBS) $(LIBARCHIVE_LIBS)
+TESTS += tests/test_apply
+
 check_PROGRAMS += tests/test_content
 tests_test_content_SOURCES = tests/test_content.c tests/testutil.c tests/testutil.h
 tests_test_content_CFLAGS = $(TEST_UNIT_CFLAGS) $(ZSTD_CFLAGS)
