@@ -1352,21 +1352,71 @@ void dm_store_close(dm_store *st)
 
 /* ---- streams ------------------------------------------------------------------------------- */
 
+struct dm_layer_reader {
+	const dm_layer *l;
+	int root;
+	dm_tarsplit *ts;
+};
+
+dm_layer_reader *dm_layer_reader_open(const dm_store *st, const dm_layer *l, dm_error *err)
+{
+	dm_layer_reader *r;
+
+	if (!l->usable) {
+		dm_err_set(err, EINVAL, "%s", l->reason ? l->reason : "unusable");
+		return NULL;
+	}
+	if (!(r = calloc(1, sizeof *r))) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	r->l = l;
+	/* The layer directory is opened once: every file of the stream is read beneath this fd,
+	 * so swapping the directory for a symlink later changes nothing. */
+	if ((r->root = open_layer_root(st, l, err)) < 0 ||
+	    !(r->ts = dm_tarsplit_open(l->tarsplit_path, r->root, err))) {
+		dm_layer_reader_close(r);
+		return NULL;
+	}
+	return r;
+}
+
+int dm_layer_reader_read(void *r, const void **buf, size_t *len, dm_error *err)
+{
+	return dm_tarsplit_read(((dm_layer_reader *)r)->ts, buf, len, err);
+}
+
+int dm_layer_reader_finish(dm_layer_reader *r, dm_tarsplit_stats *stats, dm_error *err)
+{
+	return dm_tarsplit_finish(r->ts, &r->l->diff_id, stats, err);
+}
+
+void dm_layer_reader_close(dm_layer_reader *r)
+{
+	if (!r)
+		return;
+	dm_tarsplit_close(r->ts);
+	if (r->root >= 0)
+		close(r->root);
+	free(r);
+}
+
 int dm_layer_stream(const dm_store *st, const dm_layer *l, dm_sink_fn sink, void *opaque,
 		    dm_tarsplit_stats *stats, dm_error *err)
 {
-	int fd, r;
+	dm_layer_reader *r = dm_layer_reader_open(st, l, err);
+	const void *buf;
+	size_t len;
+	int rc = -1;
 
-	if (!l->usable)
-		return dm_err_set(err, EINVAL, "layer %s: %s", l->chain_id.s, l->reason ? l->reason : "unusable");
-	fd = open_layer_root(st, l, err);
-	if (fd < 0)
-		return dm_err_prefix(err, "layer %s: ", l->chain_id.s);
-	r = dm_tarsplit_assemble(l->tarsplit_path, fd, &l->diff_id, sink, opaque, stats, err);
-	close(fd);
-	if (r < 0)
-		return dm_err_prefix(err, "layer %s: ", l->chain_id.s);
-	return 0;
+	if (r) {
+		while ((rc = dm_layer_reader_read(r, &buf, &len, err)) > 0)
+			if (sink && sink(opaque, buf, len, err) < 0)
+				break;
+		rc = rc == 0 ? dm_layer_reader_finish(r, stats, err) : -1;
+		dm_layer_reader_close(r);
+	}
+	return rc < 0 ? dm_err_prefix(err, "layer %s: ", l->chain_id.s) : 0;
 }
 
 typedef struct verify_result {

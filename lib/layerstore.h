@@ -133,6 +133,21 @@ const dm_image *dm_store_image(const dm_store *store, const char *id);
 /* The layer with that chain ID, or NULL. */
 const dm_layer *dm_store_layer(const dm_store *store, const char *chain_id);
 
+/* A layer's tar stream being read (through lib/tarsplit), pulled piece by piece. */
+typedef struct dm_layer_reader dm_layer_reader;
+
+/* Opens layer's directory and tar-split; NULL with err set (no chain ID prefix: the caller
+ * names the layer once). */
+dm_layer_reader *dm_layer_reader_open(const dm_store *store, const dm_layer *layer, dm_error *err);
+/* The next piece: 1 with *buf and *len, 0 at the end, -1.  reader is a dm_layer_reader (void * so
+ * that this can serve as a pull source, see apply.h's dm_source_fn). */
+int dm_layer_reader_read(void *reader, const void **buf, size_t *len, dm_error *err);
+/* After read returned 0: the stream's stats (may be NULL), and EBADMSG unless it matched the
+ * layer's DiffID.  Until then no byte read may be trusted. */
+int dm_layer_reader_finish(dm_layer_reader *reader, dm_tarsplit_stats *stats, dm_error *err);
+/* Releases reader (NULL is fine). */
+void dm_layer_reader_close(dm_layer_reader *reader);
+
 /* Rebuilds layer's tar stream into sink (NULL: verify only) and checks it against its DiffID;
  * stats may be NULL.  Errors are prefixed with the layer's chain ID.  Thread-safe. */
 int dm_layer_stream(const dm_store *store, const dm_layer *layer, dm_sink_fn sink, void *opaque,

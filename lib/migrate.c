@@ -16,6 +16,7 @@
 #include "image.h"
 #include "lease.h"
 #include "mounts.h"
+#include "apply.h"
 #include "target.h"
 #include "treecopy.h"
 
@@ -150,62 +151,95 @@ struct layer_out {
 	bool have_snap;
 	dm_blob_info blob;
 	dm_tarsplit_stats stats;
-	uint64_t copied;
+	dm_apply_stats applied;
 };
 
-/* One pass: tar-split -> DiffID check -> compressor -> blob, committed with
- * its DiffID label (unlocked: online, the commit is the upload). */
-static int stream_blob(struct run *r, const dm_layer *l, struct layer_out *out, dm_error *err)
+/* The layer stream as the applier pulls it: every piece is hashed (inside the reader) and
+ * compressed into the blob before the applier sees it, so all three consume the same bytes. */
+struct tee {
+	dm_layer_reader *rd;
+	dm_compressor *z;
+};
+
+static int tee_read(void *opaque, const void **buf, size_t *len, dm_error *err)
+{
+	struct tee *t = opaque;
+	int rc = dm_layer_reader_read(t->rd, buf, len, err);
+
+	if (rc > 0 && dm_compressor_write(t->z, *buf, *len, err) < 0)
+		return -1;
+	return rc;
+}
+
+/* Where the snapshot is written and in which form: the mount containerd gave for it says which
+ * directory (overlay upperdir and its lowers, or bind source), the snapshotter which form. */
+static int apply_snapshot(struct run *r, struct tee *t, struct layer_out *out, dm_error *err)
+{
+	dm_mount_target target;
+	dm_apply_options ao = {0};
+	int rc;
+
+	if (dm_mount_target_parse(&out->snap.mount, 1, &target, err) < 0)
+		return -1;
+	ao.form = strcmp(r->t->snapshotter, "native") ? DM_APPLY_OVERLAY : DM_APPLY_NATIVE;
+	ao.dir = target.dir;
+	ao.lowerdirs = (const char *const *)target.lowerdirs;
+	ao.nlowerdirs = target.nlowerdirs;
+	ao.userxattr = target.userxattr;
+	rc = dm_apply(&ao, tee_read, t, &out->applied, err);
+	/* Data durable before any record names it: the records come at commit. */
+	if (rc == 0)
+		rc = dm_sync_fs(target.dir, err);
+	if (rc == 0)
+		rc = dm_tree_usage(target.dir, &out->snap.inodes, &out->snap.usage, err);
+	dm_mount_target_free(&target);
+	return rc;
+}
+
+/* One pass: the layer stream -> DiffID check, compressor -> blob, and (when this run prepared
+ * the snapshot) applier -> snapshot.  The blob is committed with its DiffID label only once the
+ * stream matched (unlocked: online, the commit is the upload). */
+static int migrate_stream(struct run *r, const dm_layer *l, struct layer_out *out, dm_error *err)
 {
 	dm_labels labels = DM_LABELS_INIT;
+	struct tee t = {0};
+	const void *buf;
+	size_t len;
 	char ref[128];
-	dm_target_blob *b;
-	dm_compressor *z;
+	dm_target_blob *b = NULL;
 	int rc = -1;
 
 	snprintf(ref, sizeof ref, "layer-%s", l->chain_id.s);
 	if (dm_layer_labels(&l->diff_id, &labels, err) < 0)
 		return -1;
-	if (!(b = r->t->ops->blob_begin(r->t, ref, err)))
+	if (!(t.rd = dm_layer_reader_open(r->st, l, err)) || !(b = r->t->ops->blob_begin(r->t, ref, err)) ||
+	    !(t.z = dm_compressor_new(r->o->compression, 0, dm_target_blob_sink, b, err)))
 		goto out;
-	if (!(z = dm_compressor_new(r->o->compression, 0, dm_target_blob_sink, b, err))) {
-		r->t->ops->blob_abort(b);
-		goto out;
+	if (out->have_snap && !out->snap.adopted) {
+		if (apply_snapshot(r, &t, out, err) < 0)
+			goto out;
+	} else {
+		while ((rc = tee_read(&t, &buf, &len, err)) > 0)
+			;
+		if (rc < 0)
+			goto out;
+		rc = -1;
 	}
-	if (dm_layer_stream(r->st, l, dm_compressor_sink, z, &out->stats, err) < 0 ||
-	    dm_compressor_finish(z, err) < 0) {
-		/* The blob saw bytes that failed verification: they must not be committed. */
-		dm_compressor_free(z);
-		r->t->ops->blob_abort(b);
+	/* Until the stream matched its DiffID, neither the blob nor the snapshot may be committed:
+	 * on failure the caller aborts both. */
+	if (dm_layer_reader_finish(t.rd, &out->stats, err) < 0 || dm_compressor_finish(t.z, err) < 0)
 		goto out;
-	}
-	dm_compressor_free(z);
+	dm_compressor_free(t.z);
+	t.z = NULL;
 	rc = r->t->ops->blob_commit(b, &labels, &out->blob, err);
+	b = NULL;
 out:
+	dm_compressor_free(t.z);
+	if (b)
+		r->t->ops->blob_abort(b);
+	dm_layer_reader_close(t.rd);
 	dm_labels_free(&labels);
 	return rc;
-}
-
-/* Fills a prepared snapshot from the layer directory: the mount containerd
- * gave for it says which directory (overlay upperdir or bind source). */
-static int fill_snapshot(const dm_layer *l, struct layer_out *out, dm_error *err)
-{
-	dm_mount_target target;
-	dm_treecopy_stats stats;
-	int rc;
-
-	if (out->snap.adopted)
-		return 0;
-	if (dm_mount_target_parse(&out->snap.mount, 1, &target, err) < 0)
-		return -1;
-	rc = dm_treecopy(l->dir, target.dir, DM_TREECOPY_INTO_EXISTING | DM_TREECOPY_REFLINK, &stats, err);
-	dm_mount_target_free(&target);
-	if (rc < 0)
-		return -1;
-	out->snap.inodes = stats.inodes;
-	out->snap.usage = stats.usage;
-	out->copied = stats.bytes;
-	return 0;
 }
 
 static int set_desc_labels(const dm_descriptor *d, dm_labels *labels, dm_error *err)
@@ -250,7 +284,7 @@ static void finish_layer(struct run *r, struct layer_work *w, struct layer_out *
 		w->state = L_DONE;
 		r->rep->layers_done++;
 		r->rep->bytes_read += out->stats.bytes;
-		r->rep->bytes_written += (out->blob.existed ? 0 : out->blob.size) + out->copied;
+		r->rep->bytes_written += (out->blob.existed ? 0 : out->blob.size) + out->applied.bytes;
 		emit(r, DM_MIG_LAYER, DM_MIG_DONE, w->l->chain_id.s, NULL);
 	} else {
 		w->state = L_FAILED;
@@ -280,11 +314,9 @@ static void migrate_layer(struct run *r, struct layer_work *w)
 	}
 	pthread_mutex_unlock(&r->mu);
 
-	/* The slow part runs unlocked: other layers stream and copy meanwhile. */
+	/* The slow part runs unlocked: other layers stream and write meanwhile. */
 	if (rc == 0)
-		rc = stream_blob(r, l, &out, &err);
-	if (rc == 0 && out.have_snap)
-		rc = fill_snapshot(l, &out, &err);
+		rc = migrate_stream(r, l, &out, &err);
 
 	pthread_mutex_lock(&r->mu);
 	if (rc == 0) {

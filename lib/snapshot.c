@@ -260,6 +260,15 @@ static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids,
 		if (chmod(job->tmpdir, 0755) < 0)
 			return dm_err_sys(err, "%s", job->tmpdir);
 		dirs.dir = job->tmpdir;
+		/* As containerd's native Prepare: the new snapshot starts as a copy of its parent. */
+		if (npids) {
+			char parent[PATH_MAX];
+
+			snprintf(parent, sizeof parent, "%s/%" PRIu64, s->snapdir, pids[0]);
+			if (dm_treecopy(parent, job->tmpdir, DM_TREECOPY_INTO_EXISTING | DM_TREECOPY_REFLINK,
+			                NULL, err) < 0)
+				goto out;
+		}
 	} else {
 		if (!(fs = path_join(job->tmpdir, "fs", err)) || !(work = path_join(job->tmpdir, "work", err)))
 			goto out;

@@ -9,7 +9,6 @@
  * (default /var/tmp) and sent at commit, on a connection of the blob's own. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -21,7 +20,6 @@
 
 #include "ctrapi.h"
 #include "target.h"
-#include "treecopy.h"
 
 #define REF_PREFIX "dockerd-migrate-"
 /* On our lease: "<pid>:<start time in ticks>" of the run, so that a run tells
@@ -413,48 +411,6 @@ static int prepare(online *o, const char *key, const char *parent, dm_mount **mo
 	return rc;
 }
 
-/* Empties directory dir (keeps dir itself). */
-static int empty_dir(const char *dir, dm_error *err)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int rc = 0;
-
-	if (!d)
-		return dm_err_sys(err, "%s", dir);
-	while (rc == 0 && (errno = 0, e = readdir(d))) {
-		char *path;
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (asprintf(&path, "%s/%s", dir, e->d_name) < 0)
-			rc = dm_err_set(err, ENOMEM, "out of memory");
-		else {
-			rc = dm_tree_remove(path, err);
-			free(path);
-		}
-	}
-	if (rc == 0 && errno)
-		rc = dm_err_sys(err, "%s", dir);
-	closedir(d);
-	return rc;
-}
-
-/* The native snapshotter copies the parent into a child it prepares; a vfs
- * layer is a whole tree already, which is what the child must hold (as the
- * offline backend makes it): the copy goes. */
-static int drop_parent_copy(const dm_mount *m, dm_error *err)
-{
-	dm_mount_target target;
-	int rc;
-
-	if (dm_mount_target_parse(m, 1, &target, err) < 0)
-		return -1;
-	rc = target.kind == DM_MOUNT_BIND ? empty_dir(target.dir, err) : 0;
-	dm_mount_target_free(&target);
-	return rc;
-}
-
 /* The active snapshot is keyed apart from the chainID it becomes, so a dead
  * run's leftover is recognised (and replaced: its contents are unknown). */
 static int on_snapshot_prepare(dm_target *t, const char *key, const char *parent,
@@ -482,10 +438,9 @@ static int on_snapshot_prepare(dm_target *t, const char *key, const char *parent
 			rc = prepare(o, active, parent, &mounts, &n, err);
 	}
 	if (rc == 0) {
+		/* A native child holds its parent's copy already, which the layer is applied on. */
 		if (n != 1)
 			rc = dm_err_set(err, EPROTO, "snapshot %s: Prepare gave %zu mounts, not 1", active, n);
-		else if (parent)
-			rc = drop_parent_copy(&mounts[0], err);
 		if (rc < 0)
 			dm_ctr_snapshot_remove(o->c, t->snapshotter, active, &(dm_error){0});
 	}
