@@ -170,6 +170,9 @@ EXTRA_DIST += tests/metadb-containerd.sh
 # once and cached by sid-chroot-setup.sh), judging migrated fixture stores.
 TESTS += tests/docker28-check.sh
 EXTRA_DIST += tests/docker28-check.sh tests/lib-sid.sh tests/sid-chroot-setup.sh
+# Issue 9: the crossed pairs (vfs store to overlayfs, overlay2 store to native), judged the same way.
+TESTS += tests/docker28-crossed.sh
+EXTRA_DIST += tests/docker28-crossed.sh
 # The same with Docker 26 and containerd 1.7, from a Debian trixie chroot.
 TESTS += tests/docker26-check.sh
 EXTRA_DIST += tests/docker26-check.sh
