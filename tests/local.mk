@@ -214,3 +214,8 @@ TESTS += tests/default-mode.sh
 EXTRA_DIST += tests/default-mode.sh
 TESTS += tests/migrate-online-sid.sh tests/migrate-online-trixie.sh
 EXTRA_DIST += tests/migrate-online-sid.sh tests/migrate-online-trixie.sh
+
+# Issue 9: what reaches a snapshot is what the DiffID vouches for (root, no daemon):
+# a file the tar-split does not list, a layer directory swapped during the run.
+TESTS += tests/extra-file.sh
+EXTRA_DIST += tests/extra-file.sh tests/lib-store.sh
