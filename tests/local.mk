@@ -219,3 +219,12 @@ EXTRA_DIST += tests/migrate-online-sid.sh tests/migrate-online-trixie.sh
 # a file the tar-split does not list, a layer directory swapped during the run.
 TESTS += tests/extra-file.sh
 EXTRA_DIST += tests/extra-file.sh tests/lib-store.sh
+# symlink-swap.sh's LD_PRELOAD shim: a plain shared object (LT_INIT has
+# disable-shared, and an ASan build must not instrument it).
+check_DATA = tests/swapshim.so
+tests/swapshim.so: $(top_srcdir)/tests/swapshim.c
+	@$(MKDIR_P) tests
+	$(AM_V_CCLD)$(CC) $(WARN_CFLAGS) $(CFLAGS) -fPIC -shared -o $@ $(top_srcdir)/tests/swapshim.c -ldl
+TESTS += tests/symlink-swap.sh
+EXTRA_DIST += tests/symlink-swap.sh tests/swapshim.c
+CLEANFILES += tests/swapshim.so
