@@ -11,10 +11,13 @@
 #       EXPECTED_DIR/tree/<id>.txt for every image (see sid_check_expected in
 #       tests/lib-sid.sh).  The snapshotter defaults to the one that matches
 #       the driver named in EXPECTED_DIR/versions.txt (vfs: native).
-#   docker28-check.sh [DRIVER...]
+#   docker28-check.sh [DRIVER[:SNAPSHOTTER]...]
 #       The test (`make check`): for each fixture store (default: overlay2
 #       vfs), extracts it, migrates it with `$DM run` into a new root and
-#       checks that root against fixtures/expected/DRIVER.
+#       checks that root against fixtures/expected/DRIVER.  With :SNAPSHOTTER
+#       (overlayfs or native) the run gets `--snapshotter SNAPSHOTTER` and
+#       dockerd uses it: the crossed pairs vfs:overlayfs and overlay2:native
+#       (tests/docker28-crossed.sh) are judged against the same expected trees.
 #
 # Exit status: 0 all checks passed, 1 a check failed or a daemon did not
 # start on the root, 2 usage, 77 skipped (not root, DM_SKIP_DAEMON_TESTS=1,
@@ -28,7 +31,7 @@ top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
 . "$top_srcdir/tests/lib-sid.sh"
 
 usage() {
-	echo "usage: $0 [--copy] [--snapshotter overlayfs|native] ROOT EXPECTED_DIR | $0 [DRIVER...]" >&2
+	echo "usage: $0 [--copy] [--snapshotter overlayfs|native] ROOT EXPECTED_DIR | $0 [DRIVER[:SNAPSHOTTER]...]" >&2
 	exit 2
 }
 
@@ -61,9 +64,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-# check_root ROOT EXPECTED_DIR: one containerd + dockerd on ROOT, then the checks.
+# check_root ROOT EXPECTED_DIR [SNAPSHOTTER]: one containerd + dockerd on ROOT, then the checks.
 check_root() {
-	c_root=$1 c_exp=$2 c_snap=$snap
+	c_root=$1 c_exp=$2 c_snap=${3:-$snap}
 	if [ -z "$c_snap" ]; then
 		c_snap=overlayfs
 		grep -q '^storage driver vfs' "$c_exp/versions.txt" 2>/dev/null && c_snap=native
@@ -88,8 +91,9 @@ check_root() {
 
 # The migration under test.  The lead's command plugs in here: the store is
 # read-only input, ROOT starts empty.
-migrate() {	# migrate DRIVER STORE ROOT
-	"$DM" run --docker-root "$2" --storage-driver "$1" --containerd-root "$3"
+migrate() {	# migrate DRIVER STORE ROOT [SNAPSHOTTER]
+	"$DM" run --docker-root "$2" --storage-driver "$1" --containerd-root "$3" \
+		${4:+--snapshotter "$4"}
 }
 
 need_chroot() {
@@ -101,7 +105,8 @@ need_chroot() {
 
 fixture_mode=1
 for a in "$@"; do
-	case $a in overlay2|vfs) ;; *) fixture_mode= ;; esac
+	case $a in overlay2|vfs|overlay2:overlayfs|overlay2:native|vfs:overlayfs|vfs:native) ;;
+	*) fixture_mode= ;; esac
 done
 
 if [ -z "$fixture_mode" ]; then
@@ -113,7 +118,7 @@ if [ -z "$fixture_mode" ]; then
 	exit $?
 fi
 
-[ -z "$copy" ] || usage
+[ -z "$copy" ] && [ -z "$snap" ] || usage
 DM=${DM:-$top_srcdir/src/dockerd-migrate}
 if ! "$DM" run --help > /dev/null 2>&1; then
 	echo "skip: $DM has no run command"
@@ -124,17 +129,19 @@ tmp=$(mktemp -d /var/tmp/dm-docker28.XXXXXX) || exit 1
 [ "${DM_KEEP:-0}" != 1 ] || echo "work directory (kept): $tmp"
 rc=0
 [ $# -gt 0 ] || set -- overlay2 vfs
-for driver in "$@"; do
+for pair in "$@"; do
+	driver=${pair%%:*} sn=
+	[ "$driver" = "$pair" ] || sn=${pair#*:}
 	store=$(sh "$top_srcdir/tests/fixtures-extract.sh" \
-		"$top_srcdir/fixtures/$driver-store.tar.xz" "$tmp/$driver-store") || exit 1
-	echo "== migrating the $driver fixture store"
-	migrate "$driver" "$store" "$tmp/$driver-root"
+		"$top_srcdir/fixtures/$driver-store.tar.xz" "$tmp/$driver-store${sn:+-$sn}") || exit 1
+	echo "== migrating the $driver fixture store${sn:+ with --snapshotter $sn}"
+	migrate "$driver" "$store" "$tmp/$driver-root${sn:+-$sn}" "$sn"
 	m_rc=$?
 	if [ "$m_rc" -ne 0 ]; then
-		echo "FAIL: $DM run on the $driver store exited with status $m_rc"
+		echo "FAIL: $DM run on the $driver store${sn:+ with --snapshotter $sn} exited with status $m_rc"
 		rc=1
 		continue
 	fi
-	check_root "$tmp/$driver-root" "$top_srcdir/fixtures/expected/$driver" || rc=1
+	check_root "$tmp/$driver-root${sn:+-$sn}" "$top_srcdir/fixtures/expected/$driver" "$sn" || rc=1
 done
 exit $rc

@@ -177,6 +177,9 @@ EXTRA_DIST += tests/metadb-containerd.sh
 # once and cached by sid-chroot-setup.sh), judging migrated fixture stores.
 TESTS += tests/docker28-check.sh
 EXTRA_DIST += tests/docker28-check.sh tests/lib-sid.sh tests/sid-chroot-setup.sh
+# Issue 9: the crossed pairs (vfs store to overlayfs, overlay2 store to native), judged the same way.
+TESTS += tests/docker28-crossed.sh
+EXTRA_DIST += tests/docker28-crossed.sh
 # The same with Docker 26 and containerd 1.7, from a Debian trixie chroot.
 TESTS += tests/docker26-check.sh
 EXTRA_DIST += tests/docker26-check.sh
@@ -218,3 +221,21 @@ TESTS += tests/default-mode.sh
 EXTRA_DIST += tests/default-mode.sh
 TESTS += tests/migrate-online-sid.sh tests/migrate-online-trixie.sh
 EXTRA_DIST += tests/migrate-online-sid.sh tests/migrate-online-trixie.sh
+
+# Issue 9: what reaches a snapshot is what the DiffID vouches for (root, no daemon):
+# a file the tar-split does not list, a layer directory swapped during the run.
+TESTS += tests/extra-file.sh
+EXTRA_DIST += tests/extra-file.sh tests/lib-store.sh
+# symlink-swap.sh's LD_PRELOAD shim: a plain shared object (LT_INIT has
+# disable-shared, and an ASan build must not instrument it).
+check_DATA = tests/swapshim.so
+tests/swapshim.so: $(top_srcdir)/tests/swapshim.c
+	@$(MKDIR_P) tests
+	$(AM_V_CCLD)$(CC) $(WARN_CFLAGS) $(CFLAGS) -fPIC -shared -o $@ $(top_srcdir)/tests/swapshim.c -ldl
+TESTS += tests/symlink-swap.sh
+EXTRA_DIST += tests/symlink-swap.sh tests/swapshim.c
+CLEANFILES += tests/swapshim.so
+# Issue 9, durability: an strace of offline runs shows every snapshot entry
+# synced before the record that may name it (root and strace; no daemon).
+TESTS += tests/sync-order.sh
+EXTRA_DIST += tests/sync-order.sh tests/sync-order.py
