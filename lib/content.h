@@ -1,5 +1,5 @@
 /* content: the backend of containerd's content store,
- * <containerd root>/io.containerd.content.v1.content (containerd-store.md §5).
+ * <containerd root>/io.containerd.content.v1.content (doc/containerd-store.md §5).
  * Owns the blob files blobs/sha256/<hex> (mode 0444, directories 0755) and
  * the ingest directories they are written through; no meta.db records.
  *

@@ -1,7 +1,7 @@
 /* ctrapi: typed calls to a running containerd's gRPC API on a dm_grpc connection (Version,
  * Introspection, Leases, Content, Snapshots, Images): what the online backend needs and nothing
  * more.  Owns the packing and unpacking of the project's .proto subset (lib/proto, protobuf-c);
- * callers see plain C data.  Field numbers: containerd-store.md §11.
+ * callers see plain C data.  Field numbers: doc/containerd-store.md §11.
  *
  * Namespace and lease come from the connection (dm_grpc_connect, dm_grpc_set_lease): what a call
  * creates while a lease is set is held by that lease.  Errors are grpc.h's (EEXIST, ENOENT,

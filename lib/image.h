@@ -2,7 +2,7 @@
  * the layer blobs themselves: the platform and DiffIDs read from the Docker
  * config, the OCI manifest (deterministic bytes and digest), the labels each
  * blob record must carry so that containerd's GC keeps the image whole
- * (containerd-store.md §4.3, §8), and the names of the image records
+ * (doc/containerd-store.md §4.3, §8), and the names of the image records
  * (tags, moby-dangling@<manifest digest>, digest references kept as labels).
  * Pure computation: writes nothing. */
 #ifndef DM_IMAGE_H

@@ -1,5 +1,5 @@
 /* lease: the lease that keeps everything a run writes alive until the images
- * referencing it exist (containerd-store.md §3.5, §4).  Without it a blob
+ * referencing it exist (doc/containerd-store.md §3.5, §4).  Without it a blob
  * record or snapshot that no image references yet is swept at containerd's
  * next GC, and the files with it.
  *

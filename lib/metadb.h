@@ -1,5 +1,5 @@
 /* metadb: containerd's schema inside its two bolt files, the only module that
- * knows those layouts (containerd-store.md §0, §2, §3, §6.1):
+ * knows those layouts (doc/containerd-store.md §0, §2, §3, §6.1):
  *   meta.db      <root>/io.containerd.metadata.v1.bolt/meta.db: namespaces,
  *                content blob records, leases, images, the namespace view of
  *                snapshots, all under the one top-level bucket "v1";
