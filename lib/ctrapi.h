@@ -1,12 +1,17 @@
 /* ctrapi: typed calls to a running containerd's gRPC API on a dm_grpc connection (Version,
- * Introspection, Leases, Content, Snapshots, Images): what the online backend needs and nothing
- * more.  Owns the packing and unpacking of the project's .proto subset (lib/proto, protobuf-c);
- * callers see plain C data.  Field numbers: doc/containerd-store.md §11.
+ * Introspection, Leases, Content, Snapshots, Images).  Its callers: the online backend
+ * (lib/target_online: leases, blob writes, snapshots, images), the front end (dm_ctr_root, to
+ * compare the daemon's root with --containerd-root), and the tests, which alone use
+ * dm_ctr_version_get, dm_ctr_content_read and dm_ctr_snapshot_mounts to judge what was written.
+ * Owns the packing and unpacking of the project's .proto subset (lib/proto, protobuf-c); callers
+ * see plain C data.  Field numbers: doc/containerd-store.md §11.
  *
  * Namespace and lease come from the connection (dm_grpc_connect, dm_grpc_set_lease): what a call
- * creates while a lease is set is held by that lease.  Errors are grpc.h's (EEXIST, ENOENT,
- * EAGAIN, EINVAL, ENOSYS, EMSGSIZE, ETIMEDOUT, EIO), messages naming the method; a reply that does
- * not decode, or lacks what the call must return, is EPROTO.  Thread safety: as grpc.h. */
+ * creates while a lease is set is held by that lease; only Leases.AddResource names its lease
+ * itself.  Errors are grpc.h's (EEXIST, ENOENT, EAGAIN, EINVAL, ENOSYS, EMSGSIZE, ETIMEDOUT, EIO),
+ * messages naming the method (snapshot, image and ingest calls also prefix the key, name or ref);
+ * a reply that does not decode, or lacks what the call must return, is EPROTO.  No call retries:
+ * retrying on EAGAIN is the caller's (lib/target_online).  Thread safety: as grpc.h. */
 #ifndef DM_CTRAPI_H
 #define DM_CTRAPI_H
 

@@ -6,14 +6,18 @@
  * The lease carries containerd.io/gc.expire (RFC 3339, UTC): if the run
  * dies, containerd's own GC deletes the lease once that time has passed, and
  * with it everything only the lease held (a GC runs ~100 ms after every start
- * of containerd), so nothing a dead run left is kept for ever.  A lease of a
- * dead run that has not expired yet is removed by dm_lease_remove_stale,
- * which recognises this tool's leases by DM_LEASE_LABEL_TOOL.
+ * of containerd), so nothing a dead run left is kept for ever.  Leases of dead
+ * runs that have not expired yet are recognised by DM_LEASE_LABEL_TOOL and
+ * removed by the backend: offline by dm_lease_remove_stale, in the transaction
+ * that creates the new lease (lib/target_offline); online by lib/target_online
+ * itself, only at the end of the run, and never the lease of a run that is
+ * still alive (it adds a process label to tell).
  *
- * dm_lease is plain data (namespace, id, labels).  The operations on it are
- * the ones containerd's Leases API has (Create with labels, AddResource,
- * Delete): an online backend would implement the same set with its gRPC
- * client in place of the meta.db transaction. */
+ * dm_lease is plain data (namespace, id, labels), made by dm_lease_init for
+ * lib/migrate, which hands it to the target's lease_begin.  The functions that
+ * take a dm_metadb_tx below are the offline backend's: they write the lease
+ * into meta.db.  The online backend does not use them; it sends the same
+ * lease through containerd's Leases API (lib/ctrapi). */
 #ifndef DM_LEASE_H
 #define DM_LEASE_H
 
@@ -55,8 +59,9 @@ int dm_lease_delete(dm_metadb_tx *tx, const dm_lease *l, dm_error *err);
 
 /* Deletes every lease of ns carrying DM_LEASE_LABEL_TOOL except the one with
  * id keep (NULL: none); *removed (may be NULL) counts them.  Holding meta.db's
- * lock proves their runs are dead; call it only once what they held and the
- * current run uses is held by images or by the current lease. */
+ * lock proves their runs are dead, and keeps containerd (so its GC) stopped
+ * until it is released: what they held and the current run reuses must be
+ * under the current lease or an image by then. */
 int dm_lease_remove_stale(dm_metadb_tx *tx, const char *ns, const char *keep, unsigned *removed,
 			  dm_error *err);
 
