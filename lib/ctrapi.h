@@ -25,6 +25,7 @@
 #include "grpc.h"
 #include "labels.h"
 #include "mounts.h"
+#include "sink.h"
 
 /* Bytes of blob data per Content.Write message (well under DM_GRPC_MAX_SEND). */
 #define DM_CTR_WRITE_CHUNK (1u << 20)
@@ -82,11 +83,10 @@ int dm_ctr_content_set_labels(dm_grpc *c, const dm_digest *d, const dm_labels *l
                               dm_ctr_content_info *out, dm_error *err);
 void dm_ctr_content_info_free(dm_ctr_content_info *info);
 
-/* Receives blob data in order; a non-zero return stops the read with that error. */
-typedef int (*dm_ctr_sink)(void *arg, const void *data, size_t len, dm_error *err);
-/* Content.Read: size bytes (0: to the end) from offset, through sink. */
+/* Content.Read: size bytes (0: to the end) from offset, through sink (an error from the sink
+ * stops the read and is returned). */
 int dm_ctr_content_read(dm_grpc *c, const dm_digest *d, int64_t offset, int64_t size,
-                        dm_ctr_sink sink, void *arg, dm_error *err);
+                        dm_sink_fn sink, void *arg, dm_error *err);
 /* Content.Abort: drops the ingest ref and what it holds. */
 int dm_ctr_content_abort(dm_grpc *c, const char *ref, dm_error *err);
 

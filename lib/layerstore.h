@@ -22,6 +22,7 @@
 
 #include "digest.h"
 #include "error.h"
+#include "sink.h"
 #include "tarsplit.h"
 
 /* moby's maxLayerDepth: deeper chains are refused. */
