@@ -211,3 +211,7 @@ TESTS += tests/default-mode.sh
 EXTRA_DIST += tests/default-mode.sh
 TESTS += tests/migrate-online-sid.sh tests/migrate-online-trixie.sh
 EXTRA_DIST += tests/migrate-online-sid.sh tests/migrate-online-trixie.sh
+
+# The include graph follows the layering written in lib/README (the rules are read from there).
+TESTS += tests/include-graph.sh
+EXTRA_DIST += tests/include-graph.sh lib/README
