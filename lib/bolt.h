@@ -1,7 +1,7 @@
 /* bolt: reads and writes bbolt database files (the format of containerd's
  * meta.db and snapshotter metadata.db) the way go.etcd.io/bbolt does, so that
  * bbolt 1.3.6 … 1.4 opens, checks and keeps modifying what we write.  It knows
- * nothing about what the keys mean.
+ * nothing about what the keys mean.  The format: doc/bolt-format.md.
  *
  * Model: one dm_bolt per open file, holding bbolt's flock until close.  At
  * most one transaction is open on a dm_bolt at a time; a dm_bolt is used by

@@ -2,8 +2,7 @@
  * memory.  A compressor sits in a write chain: the uncompressed layer tar goes
  * in through dm_compressor_write (or dm_compressor_sink, a dm_sink_fn), and
  * compressed bytes come out through a downstream dm_sink_fn, typically
- * dm_content_sink.  dm_sink_fn is the project's one byte-sink type; it lives
- * in tarsplit.h, where the stream starts.
+ * dm_content_sink.  dm_sink_fn is the project's one byte-sink type (sink.h).
  *
  * Output is deterministic for a given library version, level and input bytes,
  * however the input is split into calls: zstd runs single-threaded with no
@@ -17,7 +16,7 @@
 #include <stddef.h>
 
 #include "error.h"
-#include "tarsplit.h"
+#include "sink.h"
 
 typedef enum dm_compression {
 	DM_COMPRESS_NONE,

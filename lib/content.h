@@ -1,5 +1,5 @@
 /* content: the backend of containerd's content store,
- * <containerd root>/io.containerd.content.v1.content (containerd-store.md §5).
+ * <containerd root>/io.containerd.content.v1.content (doc/containerd-store.md §5).
  * Owns the blob files blobs/sha256/<hex> (mode 0444, directories 0755) and
  * the ingest directories they are written through; no meta.db records.
  *
@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "descriptor.h"
 #include "digest.h"
 #include "error.h"
 
@@ -42,13 +43,6 @@
 
 typedef struct dm_content_store dm_content_store;
 typedef struct dm_content_writer dm_content_writer;
-
-/* What a commit produced: the values the blob's meta.db record needs. */
-typedef struct dm_blob_info {
-	dm_digest digest;
-	uint64_t size;
-	bool existed;  /* blobs/ already held it (checked); the new bytes were discarded */
-} dm_blob_info;
 
 /* Opens the content store of the containerd root `root` (which must exist),
  * creating the content directory and ingest/ (0755) if missing. */
@@ -67,7 +61,7 @@ dm_content_writer *dm_content_writer_open(dm_content_store *s, const char *ref, 
 					  dm_error *err);
 /* Appends len bytes, hashing them on the way. */
 int dm_content_write(dm_content_writer *w, const void *buf, size_t len, dm_error *err);
-/* dm_content_write as a dm_sink_fn (tarsplit.h; opaque is the writer). */
+/* dm_content_write as a dm_sink_fn (sink.h; opaque is the writer). */
 int dm_content_sink(void *w, const void *buf, size_t len, dm_error *err);
 /* Finishes the blob: checks size and expected digest (NULL: any), then moves
  * it into blobs/sha256/.  An existing blob of that digest is checked (see

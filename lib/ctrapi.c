@@ -519,7 +519,7 @@ static int stream_recv_pb(dm_grpc_stream *s, const ProtobufCMessageDescriptor *d
 }
 
 int dm_ctr_content_read(dm_grpc *c, const dm_digest *d, int64_t offset, int64_t size,
-			dm_ctr_sink sink, void *arg, dm_error *err)
+			dm_sink_fn sink, void *arg, dm_error *err)
 {
 	Containerd__Services__Content__V1__ReadContentRequest req =
 		CONTAINERD__SERVICES__CONTENT__V1__READ_CONTENT_REQUEST__INIT;

@@ -1,12 +1,17 @@
 /* ctrapi: typed calls to a running containerd's gRPC API on a dm_grpc connection (Version,
- * Introspection, Leases, Content, Snapshots, Images): what the online backend needs and nothing
- * more.  Owns the packing and unpacking of the project's .proto subset (lib/proto, protobuf-c);
- * callers see plain C data.  Field numbers: containerd-store.md §11.
+ * Introspection, Leases, Content, Snapshots, Images).  Its callers: the online backend
+ * (lib/target_online: leases, blob writes, snapshots, images), the front end (dm_ctr_root, to
+ * compare the daemon's root with --containerd-root), and the tests, which alone use
+ * dm_ctr_version_get, dm_ctr_content_read and dm_ctr_snapshot_mounts to judge what was written.
+ * Owns the packing and unpacking of the project's .proto subset (lib/proto, protobuf-c); callers
+ * see plain C data.  Field numbers: doc/containerd-store.md §11.
  *
  * Namespace and lease come from the connection (dm_grpc_connect, dm_grpc_set_lease): what a call
- * creates while a lease is set is held by that lease.  Errors are grpc.h's (EEXIST, ENOENT,
- * EAGAIN, EINVAL, ENOSYS, EMSGSIZE, ETIMEDOUT, EIO), messages naming the method; a reply that does
- * not decode, or lacks what the call must return, is EPROTO.  Thread safety: as grpc.h. */
+ * creates while a lease is set is held by that lease; only Leases.AddResource names its lease
+ * itself.  Errors are grpc.h's (EEXIST, ENOENT, EAGAIN, EINVAL, ENOSYS, EMSGSIZE, ETIMEDOUT, EIO),
+ * messages naming the method (snapshot, image and ingest calls also prefix the key, name or ref);
+ * a reply that does not decode, or lacks what the call must return, is EPROTO.  No call retries:
+ * retrying on EAGAIN is the caller's (lib/target_online).  Thread safety: as grpc.h. */
 #ifndef DM_CTRAPI_H
 #define DM_CTRAPI_H
 
@@ -20,6 +25,7 @@
 #include "grpc.h"
 #include "labels.h"
 #include "mounts.h"
+#include "sink.h"
 
 /* Bytes of blob data per Content.Write message (well under DM_GRPC_MAX_SEND). */
 #define DM_CTR_WRITE_CHUNK (1u << 20)
@@ -77,11 +83,10 @@ int dm_ctr_content_set_labels(dm_grpc *c, const dm_digest *d, const dm_labels *l
                               dm_ctr_content_info *out, dm_error *err);
 void dm_ctr_content_info_free(dm_ctr_content_info *info);
 
-/* Receives blob data in order; a non-zero return stops the read with that error. */
-typedef int (*dm_ctr_sink)(void *arg, const void *data, size_t len, dm_error *err);
-/* Content.Read: size bytes (0: to the end) from offset, through sink. */
+/* Content.Read: size bytes (0: to the end) from offset, through sink (an error from the sink
+ * stops the read and is returned). */
 int dm_ctr_content_read(dm_grpc *c, const dm_digest *d, int64_t offset, int64_t size,
-                        dm_ctr_sink sink, void *arg, dm_error *err);
+                        dm_sink_fn sink, void *arg, dm_error *err);
 /* Content.Abort: drops the ingest ref and what it holds. */
 int dm_ctr_content_abort(dm_grpc *c, const char *ref, dm_error *err);
 

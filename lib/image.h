@@ -2,7 +2,7 @@
  * the layer blobs themselves: the platform and DiffIDs read from the Docker
  * config, the OCI manifest (deterministic bytes and digest), the labels each
  * blob record must carry so that containerd's GC keeps the image whole
- * (containerd-store.md §4.3, §8), and the names of the image records
+ * (doc/containerd-store.md §4.3, §8), and the names of the image records
  * (tags, moby-dangling@<manifest digest>, digest references kept as labels).
  * Pure computation: writes nothing. */
 #ifndef DM_IMAGE_H
@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "descriptor.h"
 #include "digest.h"
 #include "error.h"
 #include "labels.h"
@@ -48,13 +49,6 @@ typedef struct dm_image_config {
 int dm_image_config_parse(const void *buf, size_t len, const char *what, dm_image_config *out,
 			  dm_error *err);
 void dm_image_config_free(dm_image_config *c);
-
-/* A content descriptor: media_type must be a plain token (letters, digits, . + - _ /). */
-typedef struct dm_descriptor {
-	const char *media_type;
-	dm_digest digest;
-	uint64_t size;
-} dm_descriptor;
 
 typedef struct dm_manifest {
 	char *json;  /* the blob bytes, NUL-terminated for convenience */

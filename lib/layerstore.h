@@ -1,6 +1,7 @@
 /* layerstore: read-only model of Docker's legacy image store (<root>/image/<driver>, graphdrivers
  * overlay2 and vfs): images, tags, layers and containers, which images must be migrated and why
- * the others are not, and each layer's exact tar stream (via tarsplit).
+ * the others are not, and each layer's exact tar stream (via tarsplit).  The on-disk format:
+ * doc/legacy-store.md (§1-§6, which images are migrated: §8).
  *
  * dm_store_open fails only when the store as a whole cannot be trusted: no image/<driver> tree,
  * an ambiguous or unsupported driver, an unreadable directory, or a repositories.json that exists
@@ -21,6 +22,7 @@
 
 #include "digest.h"
 #include "error.h"
+#include "sink.h"
 #include "tarsplit.h"
 
 /* moby's maxLayerDepth: deeper chains are refused. */

@@ -8,6 +8,9 @@ lib_libdm_la_SOURCES = \
 	lib/error.c lib/error.h \
 	lib/digest.c lib/digest.h
 
+# leaf headers of plain types shared across layers, and containerd's identifiers
+lib_libdm_la_SOURCES += lib/descriptor.h lib/sink.h lib/identifier.c lib/identifier.h
+
 # resolve
 lib_libdm_la_SOURCES += lib/resolve.c lib/resolve.h
 
@@ -42,7 +45,8 @@ lib_libdm_la_SOURCES += lib/treecopy.c lib/treecopy.h lib/apply.c lib/apply.h
 lib_libdm_la_SOURCES += lib/bolt.c lib/bolt.h lib/bolt_int.h lib/bolt_tree.c lib/bolt_check.c
 
 # metadb: containerd's schema in meta.db and the snapshotter metadata.db; lease: the run's lease
-lib_libdm_la_SOURCES += lib/metadb.c lib/metadb.h lib/lease.c lib/lease.h
+# (plain data); lease_db: that lease as a meta.db record (offline side)
+lib_libdm_la_SOURCES += lib/metadb.c lib/metadb.h lib/lease.c lib/lease.h lib/lease_db.c lib/lease_db.h
 
 # snapshot: the offline snapshotter; migrate: the offline migration
 lib_libdm_la_SOURCES += lib/snapshot.c lib/snapshot.h lib/migrate.c lib/migrate.h \

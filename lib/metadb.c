@@ -160,29 +160,6 @@ int dm_bintime_get(const void *buf, size_t len, struct timespec *t, dm_error *er
 	return 0;
 }
 
-static bool alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool dm_identifier_valid(const char *name)
-{
-	size_t n = strlen(name);
-	bool after_sep = true; /* a name starts like a component after a separator */
-
-	if (!n || n > DM_IDENTIFIER_MAX || !strcmp(name, "version"))
-		return false;
-	for (const char *c = name; *c; c++) {
-		if (alnum(*c))
-			after_sep = false;
-		else if ((*c == '.' || *c == '_' || *c == '-') && !after_sep)
-			after_sep = true;
-		else
-			return false;
-	}
-	return !after_sep;
-}
-
 /* ---- helpers over bolt ---- */
 
 static int copy_err(dm_error *err, const dm_error *e)

@@ -1,5 +1,5 @@
 /* metadb: containerd's schema inside its two bolt files, the only module that
- * knows those layouts (containerd-store.md §0, §2, §3, §6.1):
+ * knows those layouts (doc/containerd-store.md §0, §2, §3, §6.1):
  *   meta.db      <root>/io.containerd.metadata.v1.bolt/meta.db: namespaces,
  *                content blob records, leases, images, the namespace view of
  *                snapshots, all under the one top-level bucket "v1";
@@ -31,9 +31,10 @@
 #include <time.h>
 
 #include "bolt.h"
+#include "descriptor.h"
 #include "digest.h"
 #include "error.h"
-#include "image.h"
+#include "identifier.h"
 #include "labels.h"
 
 #define DM_METADB_DIR "io.containerd.metadata.v1.bolt"
@@ -46,9 +47,6 @@
 #define DM_METADB_VERSION 3
 /* Error code when containerd (or another run of this tool) holds a file. */
 #define DM_METADB_ELOCKED EWOULDBLOCK
-/* Longest namespace containerd accepts (identifiers/validate.go). */
-#define DM_IDENTIFIER_MAX 76
-
 /* Snapshot kinds as the snapshotter stores them (one byte). */
 enum { DM_SNAPSHOT_VIEW = 1, DM_SNAPSHOT_ACTIVE = 2, DM_SNAPSHOT_COMMITTED = 3 };
 
@@ -84,11 +82,6 @@ void dm_bintime_put(uint8_t out[DM_BINTIME_LEN], const struct timespec *t);
 /* Go time.UnmarshalBinary: version 1 (15 bytes) or 2 (16 bytes), any zone;
  * gives the instant.  Anything else is DM_BOLT_ECORRUPT. */
 int dm_bintime_get(const void *buf, size_t len, struct timespec *t, dm_error *err);
-
-/* True for a name containerd accepts as a namespace, and which we also
- * require of snapshotter names: [A-Za-z0-9]+ joined by single [._-], at most
- * DM_IDENTIFIER_MAX bytes, and not "version" (a key of v1). */
-bool dm_identifier_valid(const char *name);
 
 /* ---- meta.db ---- */
 

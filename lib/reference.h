@@ -1,6 +1,7 @@
 /* reference: Docker image references ("busybox:latest", "localhost:5000/app@sha256:…") parsed
  * and normalised exactly as distribution/reference's ParseNormalizedNamed does (the grammar of
- * moby v20.10 … v28), and turned back into the familiar form repositories.json stores.
+ * moby v20.10 … v28), and turned back into the familiar form repositories.json stores
+ * (doc/legacy-store.md §4).
  *
  * Normalising: a first path component with '.' or ':', equal to "localhost", or with an
  * uppercase letter is a registry domain, otherwise the domain is docker.io; index.docker.io

@@ -22,7 +22,7 @@
 
 #include "error.h"
 #include "labels.h"
-#include "lease.h"
+#include "lease_db.h"
 #include "metadb.h"
 #include "mounts.h"
 

@@ -19,13 +19,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "content.h"
+#include "descriptor.h"
 #include "digest.h"
 #include "error.h"
-#include "image.h"
 #include "labels.h"
 #include "lease.h"
 #include "mounts.h"
+#include "sink.h"
 
 typedef struct dm_target dm_target;
 

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "content.h"
+#include "lease_db.h"
 #include "metadb.h"
 #include "snapshot.h"
 #include "target.h"

@@ -11,10 +11,7 @@
 
 #include "digest.h"
 #include "error.h"
-
-/* Receives the rebuilt stream in order.  Returns 0, or -1 with err set; that error is returned
- * unchanged by the caller of the sink. */
-typedef int (*dm_sink_fn)(void *opaque, const void *buf, size_t len, dm_error *err);
+#include "sink.h"
 
 typedef struct dm_tarsplit_stats {
 	uint64_t bytes;     /* bytes of tar stream emitted */

@@ -17,8 +17,8 @@
 
 #include "ctrapi.h"
 #include "grpc.h"
+#include "identifier.h"
 #include "layerstore.h"
-#include "metadb.h"
 #include "migrate.h"
 
 /* Exit codes are part of the interface (postinst scripts test them): see the man page. */

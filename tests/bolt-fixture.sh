@@ -2,7 +2,7 @@
 # lib/bolt reads what real containerd 1.6.20 wrote (fixtures/containerd, made
 # by its make.sh): both files pass our checker, our dump of every bucket, key,
 # value and sequence equals bbolt's own dump recorded next to them, and the
-# records sit where containerd-store.md §2-§3 and §6.1 say.
+# records sit where doc/containerd-store.md §2-§3 and §6.1 say.
 set -eu
 : "${top_srcdir:?}" "${top_builddir:?}"
 tool=$top_builddir/tests/bolttool

@@ -3,7 +3,7 @@
 # lib/bolt wrote, and lib/bolt reads back what containerd changed:
 #  1. bolttool writes meta.db (v1/version, leases, content records with their
 #     blob files, a snapshotter bucket sequence) and the overlayfs
-#     metadata.db, in containerd's layout (containerd-store.md §2-§3, §6.1);
+#     metadata.db, in containerd's layout (doc/containerd-store.md §2-§3, §6.1);
 #  2. containerd starts on that root; ctr must see our records, then creates a
 #     lease, labels content, deletes a lease and a blob, prepares a snapshot
 #     (its ids come from our sequences) and labels the namespace;

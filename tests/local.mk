@@ -239,3 +239,6 @@ CLEANFILES += tests/swapshim.so
 # synced before the record that may name it (root and strace; no daemon).
 TESTS += tests/sync-order.sh
 EXTRA_DIST += tests/sync-order.sh tests/sync-order.py
+# The include graph follows the layering written in lib/README (the rules are read from there).
+TESTS += tests/include-graph.sh
+EXTRA_DIST += tests/include-graph.sh lib/README

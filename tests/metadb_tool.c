@@ -28,6 +28,7 @@
 #include "content.h"
 #include "image.h"
 #include "lease.h"
+#include "lease_db.h"
 #include "metadb.h"
 
 #define IMAGE_NAME "docker.io/library/dmtest:1"

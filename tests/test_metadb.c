@@ -16,6 +16,7 @@
 
 #include "bolt.h"
 #include "lease.h"
+#include "lease_db.h"
 #include "metadb.h"
 #include "testutil.h"
 

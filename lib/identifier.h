@@ -1,0 +1,17 @@
+/* identifier: the names containerd accepts as identifiers (identifiers/validate.go), which
+ * namespaces must be and which we also require of snapshotter names.  A leaf of its own so that
+ * the front end, the lease and the meta.db schema check names the same way
+ * (doc/containerd-store.md §0). */
+#ifndef DM_IDENTIFIER_H
+#define DM_IDENTIFIER_H
+
+#include <stdbool.h>
+
+/* Longest namespace containerd accepts (identifiers/validate.go). */
+#define DM_IDENTIFIER_MAX 76
+
+/* True for [A-Za-z0-9]+ joined by single [._-], at most DM_IDENTIFIER_MAX
+ * bytes, and not "version" (a key of meta.db's v1). */
+bool dm_identifier_valid(const char *name);
+
+#endif
