@@ -931,3 +931,34 @@ int dm_apply(const dm_apply_options *o, dm_source_fn src, void *opaque, dm_apply
 	free(c);
 	return rc;
 }
+
+int dm_apply_has(const dm_apply_options *o, const char *rel, dm_error *err)
+{
+	const char *slash = strrchr(rel, '/'), *base = slash ? slash + 1 : rel;
+	char *parent = strndup(rel, slash ? (size_t)(slash - rel) : 0);
+	size_t ntrees = 1 + (o->form == DM_APPLY_OVERLAY ? o->nlowerdirs : 0);
+	int rc = 0;
+
+	if (!parent)
+		return dm_err_set(err, ENOMEM, "out of memory");
+	/* The tree itself, then (overlay) the lowers as the kernel looks down: a whiteout hides. */
+	for (size_t i = 0; i < ntrees && rc == 0; i++) {
+		const char *tree = i == 0 ? o->dir : o->lowerdirs[i - 1];
+		int root = open(tree, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), fd;
+		struct stat st;
+
+		if (root < 0) {
+			rc = dm_err_sys(err, "%s: open", tree);
+			break;
+		}
+		fd = open_dir_in(root, parent);
+		close(root);
+		if (fd < 0)
+			continue;
+		if (fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			rc = o->form == DM_APPLY_OVERLAY && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0) ? 2 : 1;
+		close(fd);
+	}
+	free(parent);
+	return rc < 0 ? -1 : rc == 1;
+}

@@ -59,4 +59,8 @@ typedef struct dm_apply_stats {
 int dm_apply(const dm_apply_options *o, dm_source_fn src, void *opaque, dm_apply_stats *st,
              dm_error *err);
 
+/* 1 when rel ("a/b") is in the tree o describes once applied (overlay: in o->dir or, not hidden
+ * by a whiteout, in a lower), 0 when not, -1. */
+int dm_apply_has(const dm_apply_options *o, const char *rel, dm_error *err);
+
 #endif

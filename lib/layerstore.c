@@ -1401,6 +1401,70 @@ void dm_layer_reader_close(dm_layer_reader *r)
 	free(r);
 }
 
+/* Depth of a layer directory the walk goes down at the most (moby's maxDepth for changes). */
+#define WALK_MAX_DEPTH 256
+
+static int walk_dir(const dm_layer *l, int fd, char *rel, size_t len, int depth, dm_layer_walk_fn cb,
+		    void *opaque, dm_error *err)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d) {
+		close(fd);
+		return dm_err_sys(err, "%s/%s: opendir", l->dir, rel);
+	}
+	if (depth > WALK_MAX_DEPTH) {
+		closedir(d);
+		return dm_err_set(err, ELOOP, "%s/%s: deeper than %d levels", l->dir, rel, WALK_MAX_DEPTH);
+	}
+	while (rc == 0 && (errno = 0, e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		struct stat st;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (len + n + 2 > PATH_MAX) {
+			rc = dm_err_set(err, ENAMETOOLONG, "%s/%s: name too long", l->dir, rel);
+			break;
+		}
+		if (len)
+			rel[len] = '/';
+		memcpy(rel + len + !!len, e->d_name, n + 1);
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = dm_err_sys(err, "%s/%s: lstat", l->dir, rel);
+		else if ((rc = cb(opaque, rel, &st, err)) == 0 && S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			rc = sub < 0 ? dm_err_sys(err, "%s/%s: open", l->dir, rel)
+			             : walk_dir(l, sub, rel, len + !!len + n, depth + 1, cb, opaque, err);
+		}
+		rel[len] = '\0';
+	}
+	if (rc == 0 && errno)
+		rc = dm_err_sys(err, "%s/%s: readdir", l->dir, rel);
+	closedir(d);
+	return rc;
+}
+
+int dm_layer_walk(const dm_store *st, const dm_layer *l, dm_layer_walk_fn cb, void *opaque,
+		  dm_error *err)
+{
+	char rel[PATH_MAX] = "";
+	int root, fd;
+
+	if (!l->usable)
+		return dm_err_set(err, EINVAL, "%s", l->reason ? l->reason : "unusable");
+	if ((root = open_layer_root(st, l, err)) < 0)
+		return -1;
+	fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(root);
+	if (fd < 0)
+		return dm_err_sys(err, "%s: open", l->dir);
+	return walk_dir(l, fd, rel, 0, 0, cb, opaque, err);
+}
+
 int dm_layer_stream(const dm_store *st, const dm_layer *l, dm_sink_fn sink, void *opaque,
 		    dm_tarsplit_stats *stats, dm_error *err)
 {

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "digest.h"
 #include "error.h"
@@ -149,6 +150,15 @@ int dm_layer_reader_read(void *reader, const void **buf, size_t *len, dm_error *
 int dm_layer_reader_finish(dm_layer_reader *reader, dm_tarsplit_stats *stats, dm_error *err);
 /* Releases reader (NULL is fine). */
 void dm_layer_reader_close(dm_layer_reader *reader);
+
+/* Called for every entry below a layer directory, parents before their children: rel is the
+ * path below the layer root ("a/b"), st its lstat.  0 goes on, -1 (with err set) stops. */
+typedef int (*dm_layer_walk_fn)(void *opaque, const char *rel, const struct stat *st, dm_error *err);
+
+/* Walks the layer's directory (beneath the store, following no symlink), for callers that compare
+ * it with what the layer's stream wrote. */
+int dm_layer_walk(const dm_store *store, const dm_layer *layer, dm_layer_walk_fn cb, void *opaque,
+		  dm_error *err);
 
 /* Rebuilds layer's tar stream into sink (NULL: verify only) and checks it against its DiffID;
  * stats may be NULL.  Errors are prefixed with the layer's chain ID.  Thread-safe. */

@@ -17,6 +17,7 @@
 #include "lease.h"
 #include "mounts.h"
 #include "apply.h"
+#include "resolve.h"
 #include "target.h"
 #include "treecopy.h"
 
@@ -152,6 +153,7 @@ struct layer_out {
 	dm_blob_info blob;
 	dm_tarsplit_stats stats;
 	dm_apply_stats applied;
+	char *note;           /* a warning for the report (malloc'd), or NULL */
 };
 
 /* The layer stream as the applier pulls it: every piece is hashed (inside the reader) and
@@ -171,9 +173,48 @@ static int tee_read(void *opaque, const void **buf, size_t *len, dm_error *err)
 	return rc;
 }
 
+/* Names of the layer directory that its stream did not write: files its tar-split does not list,
+ * which the DiffID does not vouch for.  They were never read; the report says which. */
+struct unlisted {
+	const dm_apply_options *ao;
+	size_t n;
+	char names[3][128];
+};
+
+static int unlisted_cb(void *opaque, const char *rel, const struct stat *st, dm_error *err)
+{
+	struct unlisted *u = opaque;
+	int rc;
+
+	/* overlay2 keeps deletions as 0:0 devices, which the stream carries as .wh. entries. */
+	if (S_ISCHR(st->st_mode) && st->st_rdev == 0)
+		return 0;
+	if ((rc = dm_apply_has(u->ao, rel, err)) != 0)
+		return rc < 0 ? -1 : 0;
+	if (u->n < 3)
+		dm_quote_name(rel, strlen(rel), u->names[u->n], sizeof u->names[u->n]);
+	u->n++;
+	return 0;
+}
+
+static int find_unlisted(struct run *r, const dm_layer *l, const dm_apply_options *ao,
+			 struct layer_out *out, dm_error *err)
+{
+	struct unlisted u = {ao, 0, {""}};
+
+	if (dm_layer_walk(r->st, l, unlisted_cb, &u, err) < 0)
+		return -1;
+	if (u.n && asprintf(&out->note, "%zu name%s of the layer directory not in its tar-split, left out: %s%s%s%s%s%s",
+			    u.n, u.n == 1 ? "" : "s", u.names[0], u.n > 1 ? ", " : "", u.names[1],
+			    u.n > 2 ? ", " : "", u.names[2], u.n > 3 ? ", …" : "") < 0)
+		return dm_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
 /* Where the snapshot is written and in which form: the mount containerd gave for it says which
  * directory (overlay upperdir and its lowers, or bind source), the snapshotter which form. */
-static int apply_snapshot(struct run *r, struct tee *t, struct layer_out *out, dm_error *err)
+static int apply_snapshot(struct run *r, const dm_layer *l, struct tee *t, struct layer_out *out,
+			  dm_error *err)
 {
 	dm_mount_target target;
 	dm_apply_options ao = {0};
@@ -187,6 +228,8 @@ static int apply_snapshot(struct run *r, struct tee *t, struct layer_out *out, d
 	ao.nlowerdirs = target.nlowerdirs;
 	ao.userxattr = target.userxattr;
 	rc = dm_apply(&ao, tee_read, t, &out->applied, err);
+	if (rc == 0)
+		rc = find_unlisted(r, l, &ao, out, err);
 	/* Data durable before any record names it: the records come at commit. */
 	if (rc == 0)
 		rc = dm_sync_fs(target.dir, err);
@@ -216,7 +259,7 @@ static int migrate_stream(struct run *r, const dm_layer *l, struct layer_out *ou
 	    !(t.z = dm_compressor_new(r->o->compression, 0, dm_target_blob_sink, b, err)))
 		goto out;
 	if (out->have_snap && !out->snap.adopted) {
-		if (apply_snapshot(r, &t, out, err) < 0)
+		if (apply_snapshot(r, l, &t, out, err) < 0)
 			goto out;
 	} else {
 		while ((rc = tee_read(&t, &buf, &len, err)) > 0)
@@ -273,6 +316,18 @@ static int commit_snapshot(struct run *r, struct layer_work *w, struct layer_out
 	return rc;
 }
 
+/* A warning line for the report; one that cannot be stored is still shown by the event. */
+static void add_warning(struct run *r, const dm_layer *l, const char *what)
+{
+	char **v = realloc(r->rep->warnings, (r->rep->n_warnings + 1) * sizeof *v);
+
+	if (!v)
+		return;
+	r->rep->warnings = v;
+	if (asprintf(&v[r->rep->n_warnings], "layer %s: %s", l->chain_id.s, what) >= 0)
+		r->rep->n_warnings++;
+}
+
 static void finish_layer(struct run *r, struct layer_work *w, struct layer_out *out, int rc,
 			 const dm_error *err)
 {
@@ -285,7 +340,9 @@ static void finish_layer(struct run *r, struct layer_work *w, struct layer_out *
 		r->rep->layers_done++;
 		r->rep->bytes_read += out->stats.bytes;
 		r->rep->bytes_written += (out->blob.existed ? 0 : out->blob.size) + out->applied.bytes;
-		emit(r, DM_MIG_LAYER, DM_MIG_DONE, w->l->chain_id.s, NULL);
+		if (out->note)
+			add_warning(r, w->l, out->note);
+		emit(r, DM_MIG_LAYER, DM_MIG_DONE, w->l->chain_id.s, out->note);
 	} else {
 		w->state = L_FAILED;
 		w->reason = strdup(err->msg);
@@ -331,6 +388,7 @@ static void migrate_layer(struct run *r, struct layer_work *w)
 		dm_err_prefix(&err, "layer %s: ", l->chain_id.s);
 	finish_layer(r, w, &out, rc, &err);
 	pthread_mutex_unlock(&r->mu);
+	free(out.note);
 }
 
 static void *layer_worker(void *arg)
@@ -839,5 +897,8 @@ void dm_migrate_report_free(dm_migrate_report *rep)
 		free(im->digest_refs);
 	}
 	free(rep->images);
+	for (size_t i = 0; i < rep->n_warnings; i++)
+		free(rep->warnings[i]);
+	free(rep->warnings);
 	memset(rep, 0, sizeof *rep);
 }

@@ -50,7 +50,8 @@ typedef struct dm_migrate_event {
 	dm_migrate_kind kind;
 	dm_migrate_status status;
 	const char *id;      /* chainID, image ID or image name */
-	const char *detail;  /* why skipped or failed; for a name, its image ID; else NULL */
+	const char *detail;  /* why skipped or failed; for a name, its image ID; for a layer
+	                      * migrated, a warning (see report warnings); else NULL */
 	size_t layers_done, layers_total;  /* layers to write, finished either way */
 	uint64_t bytes_done, bytes_total;  /* their `size` figures */
 } dm_migrate_event;
@@ -85,6 +86,8 @@ typedef struct dm_migrate_report {
 	                              * written but the removal of dead runs' leases */
 	dm_migrate_image *images;    /* one per image to migrate, in store order */
 	size_t n_images;
+	char **warnings;             /* one line each: what was migrated but is worth a look */
+	size_t n_warnings;
 } dm_migrate_report;
 
 /* Migrates every image st marks for migration into t.  Returns -1 only when

@@ -587,7 +587,8 @@ static void run_event(void *opaque, const dm_migrate_event *ev)
 	char done[32], total[32], rate[32];
 	double secs = elapsed(&p->start), bps = secs > 0 ? (double)ev->bytes_done / secs : 0;
 
-	if (ev->status == DM_MIG_FAILED || ev->status == DM_MIG_SKIPPED || !p->tty) {
+	if (ev->status == DM_MIG_FAILED || ev->status == DM_MIG_SKIPPED ||
+	    (ev->kind == DM_MIG_LAYER && ev->detail) || !p->tty) {
 		if (p->shown)
 			fputc('\n', stderr), p->shown = false;
 		fprintf(stderr, "%s: %s %s: %s%s%s\n", prog, kinds[ev->kind], ev->id, status_name(ev->status),
@@ -649,6 +650,7 @@ static json_object *run_json(const dm_migrate_report *rep, const struct options 
 	json_object_object_add(sum, "seconds", json_object_new_double(secs));
 	json_object_object_add(doc, "summary", sum);
 	json_object_object_add(doc, "images", imgs);
+	json_object_object_add(doc, "warnings", json_strings(rep->warnings, rep->n_warnings));
 	return doc;
 }
 
