@@ -665,23 +665,40 @@ out:
 
 /* ---- the run ---- */
 
+/* An image Docker shows (named, or a dangling head) that is too damaged to migrate: the run
+ * reports it failed rather than leave it out unsaid. */
+static bool image_lost(const dm_image *im)
+{
+	return im->state == DM_IMAGE_BROKEN && (im->n_tags || im->n_digests || im->head);
+}
+
+static bool in_report(const dm_image *im)
+{
+	return im->migrate || image_lost(im);
+}
+
 static int init_report(struct run *r, dm_error *err)
 {
 	const dm_store *st = r->st;
 	dm_migrate_report *rep = r->rep;
 
 	for (size_t i = 0; i < st->n_images; i++)
-		rep->n_images += st->images[i].migrate;
+		rep->n_images += in_report(&st->images[i]);
 	if (!(rep->images = calloc(rep->n_images + 1, sizeof *rep->images)))
 		return dm_err_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0, j = 0; i < st->n_images; i++) {
 		const dm_image *im = &st->images[i];
 		dm_migrate_image *res;
 
-		if (!im->migrate)
+		if (!in_report(im))
 			continue;
 		res = &rep->images[j++];
 		res->id = im->id;
+		if (!im->migrate) {
+			res->status = DM_MIG_FAILED;
+			if (!(res->reason = strdup(im->reason ? im->reason : "damaged")))
+				return dm_err_set(err, ENOMEM, "out of memory");
+		}
 		if (im->n_digests && !(res->digest_refs = calloc(im->n_digests, sizeof *res->digest_refs)))
 			return dm_err_set(err, ENOMEM, "out of memory");
 		for (size_t k = 0; k < im->n_digests; k++) {
@@ -804,10 +821,10 @@ static void migrate_images(struct run *r)
 		dm_migrate_image *res;
 		dm_error err = {0};
 
-		if (!im->migrate)
+		if (!in_report(im))
 			continue;
 		res = &r->rep->images[j++];
-		if (migrate_image(r, im, res, &err) < 0) {
+		if (im->migrate && migrate_image(r, im, res, &err) < 0) {
 			res->status = DM_MIG_FAILED;
 			res->reason = strdup(err.msg);
 		}
@@ -860,9 +877,17 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 		 * what a run killed before its lease_end left (its lease held only
 		 * what the images now hold). */
 		rep->nothing_to_do = true;
-		rep->images_existed = rep->n_images;
-		for (size_t i = 0; i < rep->n_images; i++)
-			rep->images[i].status = DM_MIG_EXISTED;
+		for (size_t i = 0; i < rep->n_images; i++) {
+			dm_migrate_image *res = &rep->images[i];
+
+			if (res->status == DM_MIG_FAILED) {
+				rep->images_failed++;
+				emit(&r, DM_MIG_IMAGE, res->status, res->id.s, res->reason);
+				continue;
+			}
+			res->status = DM_MIG_EXISTED;
+			rep->images_existed++;
+		}
 		rc = t->ops->lease_cleanup(t, err);
 		goto out;
 	}

@@ -758,10 +758,13 @@ static int cmd_run(int argc, char **argv)
 	if (rc < 0) {
 		report_error(&err);
 		rc = run_exit_code(&err);
+	} else if (rep.images_failed) {
+		/* Also when nothing else is left to do: an image that cannot be migrated is lost. */
+		rc = EXIT_SOME_FAILED;
 	} else if (rep.nothing_to_do) {
 		rc = EXIT_NOTHING;
 	} else {
-		rc = rep.layers_failed || rep.images_failed ? EXIT_SOME_FAILED : EXIT_OK;
+		rc = rep.layers_failed ? EXIT_SOME_FAILED : EXIT_OK;
 	}
 	if (o.json) {
 		json_object *doc = run_json(&rep, &o, secs);
@@ -777,7 +780,7 @@ static int cmd_run(int argc, char **argv)
 				prog, rep.images[i].digest_refs[j], rep.images[i].id.s);
 	if (rep.nothing_to_do)
 		fprintf(stderr, "%s: nothing to do: all %zu images are already in %s (namespace %s)\n",
-			prog, rep.n_images, o.mig.containerd_root, o.ns);
+			prog, rep.images_existed, o.mig.containerd_root, o.ns);
 	else if (rc != EXIT_BUSY && rc != EXIT_NOSPACE && rc != EXIT_TARGET)
 		fprintf(stderr,
 			"%s: images: %zu migrated, %zu existed, %zu skipped, %zu failed; layers: %zu migrated, "

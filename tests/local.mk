@@ -224,7 +224,8 @@ EXTRA_DIST += tests/migrate-online-sid.sh tests/migrate-online-trixie.sh
 
 # Issue 9: what reaches a snapshot is what the DiffID vouches for (root, no daemon):
 # a file the tar-split does not list, a layer directory swapped during the run.
-TESTS += tests/extra-file.sh
+TESTS += tests/extra-file.sh tests/lost-image.sh
+EXTRA_DIST += tests/lost-image.sh
 EXTRA_DIST += tests/extra-file.sh tests/lib-store.sh
 # symlink-swap.sh's LD_PRELOAD shim: a plain shared object (LT_INIT has
 # disable-shared, and an ASan build must not instrument it).
