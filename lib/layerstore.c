@@ -1378,6 +1378,9 @@ dm_layer_reader *dm_layer_reader_open(const dm_store *st, const dm_layer *l, dm_
 		dm_layer_reader_close(r);
 		return NULL;
 	}
+	/* moby records as a layer's size the sum of its entries' sizes: more is not this layer. */
+	if (l->size >= 0)
+		dm_tarsplit_limit(r->ts, (uint64_t)l->size);
 	return r;
 }
 

@@ -27,6 +27,16 @@
 
 enum { ENTRY_FILE = 1, ENTRY_SEGMENT = 2 };
 
+/* What a stream may hold besides file contents, so that a small tar-split cannot make a layer
+ * of unbounded length: the end-of-archive blocks and global headers, plus per file entry its
+ * ustar header, pax records (long names, xattrs) and padding (Go's tar writer needs a few KiB
+ * at most, 64 KiB leaves room for large xattrs), plus four times the tar-split file's own size:
+ * bytes after the end of the archive (an imported tar with junk appended) are kept too, and
+ * base64 in gzip stores incompressible junk in about its own size, while a run of zeros that
+ * gzip shrinks a thousandfold gets no further than that. */
+#define SEGMENT_BASE (1u << 20)
+#define SEGMENT_ALLOWANCE (64u << 10)
+
 /* ---- CRC-64 (Go hash/crc64, ISO table), slicing by 8 ---- */
 
 #define CRC64_ISO_POLY UINT64_C(0xD800000000000000)
@@ -156,6 +166,8 @@ struct dm_tarsplit {
 	int root;            /* the layer directory (the caller's) */
 	dm_sha256 sha;
 	uint64_t bytes, files, entry;
+	uint64_t content, content_max; /* file content bytes the entries asked for, and the bound */
+	uint64_t segments, segments_max; /* the same for the tar's own bytes (headers, padding) */
 	unsigned char *io;   /* IO_SIZE bytes: file reads and decoded segments */
 	unsigned char *gz_in, *gz_out;
 	z_stream zs;
@@ -256,6 +268,10 @@ static long segment_step(asm_ctx *c)
 			return bad(c, EBADMSG, "field \"payload\" is not valid base64 (at character %zu)",
 			           c->seg_off + at);
 		c->seg_off += n;
+		c->segments += (uint64_t)got;
+		if (c->segments > c->segments_max + SEGMENT_ALLOWANCE * c->files)
+			return bad(c, EFBIG, "more tar header and padding bytes than %" PRIu64 " file entries "
+			           "and a tar-split of this size can hold", c->files);
 		/* A step of line breaks or an unfinished quantum decodes to nothing: go on. */
 		if (got > 0)
 			return got;
@@ -303,24 +319,38 @@ static int file_error(asm_ctx *c, int code, const char *fmt, ...)
 /* Opens the file of an entry with content beneath the layer root and starts streaming it. */
 static int open_file(asm_ctx *c, const char *name, size_t nlen, uint64_t size, uint64_t want_crc)
 {
+	char proc[64];
 	struct stat st;
-	int fd;
+	int path, fd;
 
 	dm_quote_name(name, nlen, c->file_q, sizeof c->file_q);
-	/* O_NONBLOCK: a FIFO planted at this name must not hang the migration. */
-	fd = dm_open_beneath(c->root, name, nlen, O_RDONLY | O_NONBLOCK | O_NOCTTY, c->err);
-	if (fd < 0)
+	if (size > c->content_max - c->content) {
+		return file_error(c, EFBIG,
+		                  "file contents exceed the %" PRIu64 " bytes the layer records as its size",
+		                  c->content_max);
+	}
+	c->content += size;
+	/* O_PATH first: a device or FIFO planted at this name is never opened, only looked at. */
+	path = dm_open_beneath(c->root, name, nlen, O_PATH, c->err);
+	if (path < 0)
 		return dm_err_prefix(c->err, "tar-split %s: entry %" PRIu64 ": ", c->path, c->entry);
-	if (fstat(fd, &st) < 0) {
+	if (fstat(path, &st) < 0) {
 		dm_err_sys(c->err, "tar-split %s: entry %" PRIu64 " %s: fstat", c->path, c->entry,
 		           c->file_q);
-		close(fd);
+		close(path);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		close(fd);
+		close(path);
 		return file_error(c, EBADMSG, "not a regular file in the layer directory");
 	}
+	/* Reopened through the O_PATH descriptor: the very inode that was checked. */
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", path);
+	fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	close(path);
+	if (fd < 0)
+		return dm_err_sys(c->err, "tar-split %s: entry %" PRIu64 " %s: open", c->path, c->entry,
+		                  c->file_q);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	c->file_fd = fd;
 	c->file_size = size;
@@ -580,6 +610,7 @@ dm_tarsplit *dm_tarsplit_open(const char *tarsplit_path, int layer_root_fd, dm_e
 	}
 	c->root = layer_root_fd;
 	c->file_fd = -1;
+	c->content_max = UINT64_MAX;
 	c->first = true;
 	/* Not a FIFO or a device put in its place: never block, never follow a symlink. */
 	c->fd = open(tarsplit_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
@@ -591,6 +622,7 @@ dm_tarsplit *dm_tarsplit_open(const char *tarsplit_path, int layer_root_fd, dm_e
 		dm_err_set(err, EBADMSG, "tar-split %s: not a regular file", tarsplit_path);
 		goto fail;
 	}
+	c->segments_max = SEGMENT_BASE + 4 * (uint64_t)st.st_size;
 	c->io = malloc(IO_SIZE + GZ_IN_SIZE + GZ_OUT_SIZE);
 	c->tok = json_tokener_new();
 	if (!c->io || !c->tok || inflateInit2(&c->zs, 16 + MAX_WBITS) != Z_OK) {
@@ -610,6 +642,11 @@ dm_tarsplit *dm_tarsplit_open(const char *tarsplit_path, int layer_root_fd, dm_e
 fail:
 	dm_tarsplit_close(c);
 	return NULL;
+}
+
+void dm_tarsplit_limit(dm_tarsplit *c, uint64_t max_content)
+{
+	c->content_max = max_content;
 }
 
 int dm_tarsplit_read(dm_tarsplit *c, const void **buf, size_t *len, dm_error *err)

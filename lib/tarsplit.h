@@ -29,6 +29,12 @@ typedef struct dm_tarsplit dm_tarsplit;
  * dm_tarsplit_close.  NULL with err set on failure. */
 dm_tarsplit *dm_tarsplit_open(const char *tarsplit_path, int layer_root_fd, dm_error *err);
 
+/* Bounds the file contents the entries may ask for (default: none), e.g. to the layer's
+ * recorded size: the entry that would go past it fails with EFBIG before its file is opened.
+ * The tar's own bytes are bounded anyway: 1 MiB, plus 64 KiB per file entry, plus four times the
+ * tar-split file's size. */
+void dm_tarsplit_limit(dm_tarsplit *ts, uint64_t max_content);
+
 /* The next piece of the stream: 1 with *buf and *len (valid until the next call), 0 at the end,
  * -1 with err set.  Pieces are at most 256 KiB; each is part of one segment or of one file's
  * content, never both.  The bytes are not verified yet: see dm_tarsplit_finish. */
