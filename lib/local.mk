@@ -11,6 +11,9 @@ lib_libdm_la_SOURCES = \
 # leaf headers of plain types shared across layers, and containerd's identifiers
 lib_libdm_la_SOURCES += lib/descriptor.h lib/sink.h lib/identifier.c lib/identifier.h
 
+# sizes (a header only)
+lib_libdm_la_SOURCES += lib/sizes.h
+
 # resolve
 lib_libdm_la_SOURCES += lib/resolve.c lib/resolve.h
 
