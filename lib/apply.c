@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <linux/limits.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -39,7 +42,7 @@ struct inoset {
 	size_t n, cap;
 };
 
-struct ap {
+struct dm_applier {
 	const dm_apply_options *o;
 	dm_source_fn src;
 	void *opaque;
@@ -60,12 +63,22 @@ struct ap {
 	dm_apply_stats st;
 	char q[QUOTE_MAX];  /* the current entry's name, quoted */
 	char zero[HOLE_BLOCK];
+	char *xbuf;         /* XATTR_SIZE_MAX + XATTR_LIST_MAX, for comparing a legacy inode's xattrs */
+	/* the regular file whose data comes next, for dm_apply_take_file */
+	struct {
+		bool active;
+		struct archive_entry *e;
+		int dirfd;
+		const char *name;
+		bool linked;    /* hardlink: the name is the legacy inode now */
+		int clone;      /* reflink: the clone the stream is read from, not yet linked; -1 */
+	} pend;
 };
 
-static int fail(struct ap *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct dm_applier *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* "tar entry <n> "<name>": <what>[: strerror]" with code, or errno when code is 0. */
-static int fail(struct ap *c, int code, const char *fmt, ...)
+static int fail(struct dm_applier *c, int code, const char *fmt, ...)
 {
 	char what[512];
 	int saved = errno;
@@ -96,7 +109,7 @@ static bool ino_has(const struct inoset *s, uint64_t ino)
 	return s->cap && s->v[ino_slot(s, ino)] == ino;
 }
 
-static int ino_add(struct ap *c, uint64_t ino)
+static int ino_add(struct dm_applier *c, uint64_t ino)
 {
 	struct inoset *s = &c->made;
 
@@ -120,7 +133,7 @@ static int ino_add(struct ap *c, uint64_t ino)
 }
 
 /* Remembers what dirfd/name now is, for the native form's opaque directories. */
-static int mark_made(struct ap *c, int dirfd, const char *name)
+static int mark_made(struct dm_applier *c, int dirfd, const char *name)
 {
 	struct stat st;
 
@@ -135,7 +148,7 @@ static int mark_made(struct ap *c, int dirfd, const char *name)
 
 /* Cleans a tar name into "a/b/c" (no "." or empty components, no trailing "/"); refuses
  * absolute names and any ".." component.  Returns the length, 0 for the root itself, -1. */
-static long clean_name(struct ap *c, const char *what, const char *name, char *out, size_t outsz)
+static long clean_name(struct dm_applier *c, const char *what, const char *name, char *out, size_t outsz)
 {
 	size_t o = 0;
 	const char *p = name;
@@ -193,7 +206,7 @@ static int open_dir_in(int root, const char *rel)
 
 /* ---- removal ---- */
 
-static void cache_drop(struct ap *c)
+static void cache_drop(struct dm_applier *c)
 {
 	if (c->cache_fd >= 0)
 		close(c->cache_fd);
@@ -203,7 +216,7 @@ static void cache_drop(struct ap *c)
 }
 
 /* Removes dirfd/name whatever it is (a tree never followed through symlinks); ENOENT is fine. */
-static int remove_at(struct ap *c, int dirfd, const char *name)
+static int remove_at(struct dm_applier *c, int dirfd, const char *name)
 {
 	struct stat st;
 	char p[64 + NAME_MAX];
@@ -221,7 +234,7 @@ static int remove_at(struct ap *c, int dirfd, const char *name)
 
 /* Makes room for a new entry: whatever is at dirfd/name goes, except a directory when the new
  * entry is one too (its contents stay, as in every layer applier).  1 when a directory was kept. */
-static int clear_slot(struct ap *c, int dirfd, const char *name, bool want_dir)
+static int clear_slot(struct dm_applier *c, int dirfd, const char *name, bool want_dir)
 {
 	struct stat st;
 
@@ -237,7 +250,7 @@ static int clear_slot(struct ap *c, int dirfd, const char *name, bool want_dir)
 /* Finds rel's parent directory and base in the lower layers, top first, the way overlayfs looks
  * down: a whiteout hides everything below it.  Returns the lower's parent fd (base exists
  * there), or -1 with errno ENOENT. */
-static int lower_lookup(struct ap *c, const char *parent, const char *base, struct stat *st)
+static int lower_lookup(struct dm_applier *c, const char *parent, const char *base, struct stat *st)
 {
 	for (size_t i = 0; i < c->nlowers; i++) {
 		int fd = open_dir_in(c->lowers[i], parent);
@@ -255,7 +268,7 @@ static int lower_lookup(struct ap *c, const char *parent, const char *base, stru
 	return -1;
 }
 
-static int defer_times(struct ap *c, const char *rel, const struct timespec ts[2])
+static int defer_times(struct dm_applier *c, const char *rel, const struct timespec ts[2])
 {
 	if (c->ndt == c->capdt) {
 		size_t cap = c->capdt ? c->capdt * 2 : 64;
@@ -277,7 +290,7 @@ static int defer_times(struct ap *c, const char *rel, const struct timespec ts[2
 /* Creates the missing directory dirfd/name (rel is its path): copied up from the lowers in the
  * overlay form, so that the merged view keeps its owner, mode and times; else 0755 root, as
  * Docker's applier makes missing parents. */
-static int make_missing_dir(struct ap *c, int dirfd, const char *name, const char *parent_rel,
+static int make_missing_dir(struct dm_applier *c, int dirfd, const char *name, const char *parent_rel,
                             const char *rel)
 {
 	struct stat st;
@@ -302,7 +315,7 @@ static int make_missing_dir(struct ap *c, int dirfd, const char *name, const cha
 
 /* The directory rel beneath the root, opened; missing ones are made when create is set.  A
  * symlink or non-directory on the way is refused: nothing is written through a link. */
-static int open_parent(struct ap *c, const char *rel, bool create)
+static int open_parent(struct dm_applier *c, const char *rel, bool create)
 {
 	char comp[NAME_MAX + 1];
 	size_t done = 0;
@@ -360,7 +373,7 @@ static int open_parent(struct ap *c, const char *rel, bool create)
 }
 
 /* The parent of the current entry, through the one-entry cache. */
-static int cached_parent(struct ap *c, const char *rel)
+static int cached_parent(struct dm_applier *c, const char *rel)
 {
 	int fd;
 
@@ -388,7 +401,7 @@ static bool is_overlay_xattr(const char *name)
 
 /* Sets the entry's xattrs on fd, or (fd < 0) on dirfd/name without following it.  overlayfs'
  * own xattrs are never taken from a layer: they would change what the kernel shows. */
-static int set_xattrs(struct ap *c, struct archive_entry *e, int fd, int dirfd, const char *name)
+static int set_xattrs(struct dm_applier *c, struct archive_entry *e, int fd, int dirfd, const char *name)
 {
 	const char *xn;
 	const void *v;
@@ -434,7 +447,7 @@ static void entry_times(struct archive_entry *e, struct timespec ts[2])
 
 /* Owner, then xattrs (chown clears security.capability), then mode (chown clears setuid), then
  * times, on fd or on dirfd/name without following it. */
-static int set_meta(struct ap *c, struct archive_entry *e, int fd, int dirfd, const char *name,
+static int set_meta(struct dm_applier *c, struct archive_entry *e, int fd, int dirfd, const char *name,
                     bool times)
 {
 	la_int64_t u = archive_entry_uid(e), g = archive_entry_gid(e);
@@ -467,7 +480,7 @@ static int set_meta(struct ap *c, struct archive_entry *e, int fd, int dirfd, co
 
 /* ---- entries ---- */
 
-static int write_all(struct ap *c, int fd, const char *p, size_t n, off_t off)
+static int write_all(struct dm_applier *c, int fd, const char *p, size_t n, off_t off)
 {
 	while (n > 0) {
 		ssize_t w = pwrite(fd, p, n, off);
@@ -483,44 +496,81 @@ static int write_all(struct ap *c, int fd, const char *p, size_t n, off_t off)
 	return 0;
 }
 
-/* Writes a block of data, leaving whole aligned blocks of zeros as holes. */
-static int write_block(struct ap *c, int fd, const char *p, size_t n, off_t off)
+/* Writes a block of data, leaving whole aligned blocks of zeros as holes; the runs between
+ * them go out in one write each. */
+static int write_block(struct dm_applier *c, int fd, const char *p, size_t n, off_t off)
 {
-	while (n > 0) {
-		size_t in_block = HOLE_BLOCK - (size_t)(off % HOLE_BLOCK), run = n < in_block ? n : in_block;
+	size_t run = 0;   /* bytes of p[0..] not yet written */
 
-		if (!(run == HOLE_BLOCK && !memcmp(p, c->zero, HOLE_BLOCK)) &&
-		    write_all(c, fd, p, run, off) < 0)
-			return -1;
-		p += run;
-		n -= run;
-		off += (off_t)run;
+	while (run < n) {
+		off_t at = off + (off_t)run;
+		size_t in_block = HOLE_BLOCK - (size_t)(at % HOLE_BLOCK), step = n - run < in_block ? n - run : in_block;
+
+		if (step == HOLE_BLOCK && !memcmp(p + run, c->zero, HOLE_BLOCK)) {
+			if (run && write_all(c, fd, p, run, off) < 0)
+				return -1;
+			p += run + step;
+			off = at + (off_t)step;
+			n -= run + step;
+			run = 0;
+			continue;
+		}
+		run += step;
 	}
-	return 0;
+	return run ? write_all(c, fd, p, run, off) : 0;
 }
 
-static int apply_file(struct ap *c, struct archive_entry *e, int dirfd, const char *name)
+static int create_file(struct dm_applier *c, int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	return fd < 0 ? fail(c, 0, "create") : fd;
+}
+
+/* Puts the finished unnamed clone in place under name. */
+static int link_clone(struct dm_applier *c, int fd, int dirfd, const char *name)
+{
+	char p[64];
+
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, p, dirfd, name, AT_SYMLINK_FOLLOW) < 0 ? fail(c, 0, "link the clone") : 0;
+}
+
+static int apply_file(struct dm_applier *c, struct archive_entry *e, int dirfd, const char *name)
 {
 	int64_t size = archive_entry_size(e);
 	const void *buf;
 	size_t len;
 	la_int64_t off;
-	int fd, r, rc = -1;
+	int fd = -1, r, rc = -1;
+	bool cloned = false;
 
 	if (clear_slot(c, dirfd, name, false) < 0)
 		return -1;
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fail(c, 0, "create");
+	/* The stream's producer opens the file while libarchive reads its first data block: then
+	 * dm_apply_take_file may share it instead of its bytes being written here. */
+	c->pend.active = true;
+	c->pend.e = e;
+	c->pend.dirfd = dirfd;
+	c->pend.name = name;
+	c->pend.linked = false;
+	c->pend.clone = -1;
 	while ((r = archive_read_data_block(c->a, &buf, &len, &off)) == ARCHIVE_OK) {
 		if (off < 0 || (int64_t)len > size || off > size - (int64_t)len) {
 			fail(c, EBADMSG, "data beyond the entry's size");
 			goto out;
 		}
+		c->st.bytes += len;
+		if (c->pend.linked || c->pend.clone >= 0) {
+			c->st.bytes_shared += len;
+			continue;   /* the bytes are only hashed: the file already holds them */
+		}
+		if (fd < 0 && (fd = create_file(c, dirfd, name)) < 0)
+			goto out;
 		if (write_block(c, fd, buf, len, (off_t)off) < 0)
 			goto out;
-		c->st.bytes += len;
 	}
+	c->pend.active = false;
 	if (r != ARCHIVE_EOF) {
 		if (c->src_failed)
 			*c->err = c->src_err;
@@ -528,22 +578,47 @@ static int apply_file(struct ap *c, struct archive_entry *e, int dirfd, const ch
 			fail(c, EBADMSG, "reading data: %s", archive_error_string(c->a));
 		goto out;
 	}
-	if (ftruncate(fd, (off_t)size) < 0) {
-		fail(c, 0, "truncate to %" PRId64 " bytes", size);
+	if (c->pend.linked) {
+		/* Owner, mode, times and xattrs were found equal: nothing of the shared inode changes. */
+		rc = mark_made(c, dirfd, name);
+		c->st.files++;
+		c->st.files_shared++;
 		goto out;
 	}
-	if (set_meta(c, e, fd, dirfd, name, true) < 0 || mark_made(c, dirfd, name) < 0)
+	if (c->pend.clone >= 0) {
+		fd = c->pend.clone;
+		c->pend.clone = -1;
+		cloned = true;
+		c->st.files_shared++;
+	} else {
+		if (fd < 0 && (fd = create_file(c, dirfd, name)) < 0)
+			goto out;
+		if (ftruncate(fd, (off_t)size) < 0) {
+			fail(c, 0, "truncate to %" PRId64 " bytes", size);
+			goto out;
+		}
+		c->st.files_copied += c->o->mode != DM_COPY_COPY && size > 0;
+	}
+	if (set_meta(c, e, fd, dirfd, name, true) < 0)
+		goto out;
+	if (cloned && link_clone(c, fd, dirfd, name) < 0)
+		goto out;
+	if (mark_made(c, dirfd, name) < 0)
 		goto out;
 	c->st.files++;
 	rc = 0;
 out:
+	c->pend.active = false;
+	if (c->pend.clone >= 0)
+		close(c->pend.clone);
+	c->pend.clone = -1;
 	/* The file is new and ours: a failing close would be a write error of its data. */
-	if (close(fd) < 0 && rc == 0)
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
 		rc = fail(c, 0, "close");
 	return rc;
 }
 
-static int apply_dir(struct ap *c, struct archive_entry *e, int dirfd, const char *name,
+static int apply_dir(struct dm_applier *c, struct archive_entry *e, int dirfd, const char *name,
                      const char *rel)
 {
 	struct timespec ts[2];
@@ -565,7 +640,7 @@ static int apply_dir(struct ap *c, struct archive_entry *e, int dirfd, const cha
 	return defer_times(c, rel, ts);
 }
 
-static int apply_symlink(struct ap *c, struct archive_entry *e, int dirfd, const char *name)
+static int apply_symlink(struct dm_applier *c, struct archive_entry *e, int dirfd, const char *name)
 {
 	const char *target = archive_entry_symlink(e);
 
@@ -581,7 +656,7 @@ static int apply_symlink(struct ap *c, struct archive_entry *e, int dirfd, const
 	return 0;
 }
 
-static int apply_special(struct ap *c, struct archive_entry *e, int dirfd, const char *name)
+static int apply_special(struct dm_applier *c, struct archive_entry *e, int dirfd, const char *name)
 {
 	mode_t type = archive_entry_filetype(e);
 	dev_t dev = type == AE_IFIFO ? 0 : makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
@@ -598,7 +673,7 @@ static int apply_special(struct ap *c, struct archive_entry *e, int dirfd, const
 }
 
 /* Copies rel (a non-directory only a lower layer holds) up into the upper tree. */
-static int copy_up(struct ap *c, const char *parent, const char *base, const char *rel)
+static int copy_up(struct dm_applier *c, const char *parent, const char *base, const char *rel)
 {
 	struct stat st;
 	int ufd, lfd, rc;
@@ -620,7 +695,7 @@ static int copy_up(struct ap *c, const char *parent, const char *base, const cha
 	return 0;
 }
 
-static int apply_hardlink(struct ap *c, const char *target, int dirfd, const char *name)
+static int apply_hardlink(struct dm_applier *c, const char *target, int dirfd, const char *name)
 {
 	char rel[PATH_MAX], whole[PATH_MAX], *slash;
 	const char *tparent = "", *tbase = rel;
@@ -684,7 +759,7 @@ out_fail:
 }
 
 /* Native form: removes everything below dirfd that this layer did not write. */
-static int prune(struct ap *c, int dirfd, int depth)
+static int prune(struct dm_applier *c, int dirfd, int depth)
 {
 	DIR *d;
 	struct dirent *de;
@@ -725,7 +800,7 @@ static int prune(struct ap *c, int dirfd, int depth)
 	return rc;
 }
 
-static int apply_whiteout(struct ap *c, struct archive_entry *e, int dirfd, const char *base)
+static int apply_whiteout(struct dm_applier *c, struct archive_entry *e, int dirfd, const char *base)
 {
 	const char *victim = base + strlen(WH_PREFIX);
 
@@ -755,7 +830,7 @@ static int apply_whiteout(struct ap *c, struct archive_entry *e, int dirfd, cons
 	return 0;
 }
 
-static int apply_entry(struct ap *c, struct archive_entry *e)
+static int apply_entry(struct dm_applier *c, struct archive_entry *e)
 {
 	const char *name = archive_entry_pathname(e), *hl = archive_entry_hardlink(e);
 	char rel[PATH_MAX];
@@ -802,9 +877,69 @@ static int apply_entry(struct ap *c, struct archive_entry *e)
 	}
 }
 
+/* Whether the legacy inode fd is what the header describes, to the letter (type, mode, owner,
+ * size, mtime, and the same xattrs with the same values): only then may the snapshot share it. */
+static bool same_as_header(struct dm_applier *c, int fd, struct archive_entry *e)
+{
+	struct stat st;
+	const char *xn;
+	const void *v;
+	size_t len, nheader = 0, nfile = 0;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777) != archive_entry_perm(e) ||
+	    (int64_t)st.st_uid != archive_entry_uid(e) || (int64_t)st.st_gid != archive_entry_gid(e) ||
+	    st.st_size != archive_entry_size(e) || st.st_mtim.tv_sec != archive_entry_mtime(e) ||
+	    st.st_mtim.tv_nsec != archive_entry_mtime_nsec(e))
+		return false;
+	if (!c->xbuf && !(c->xbuf = malloc(XATTR_SIZE_MAX + XATTR_LIST_MAX)))
+		return false;
+	archive_entry_xattr_reset(e);
+	while (archive_entry_xattr_next(e, &xn, &v, &len) == ARCHIVE_OK) {
+		if (fgetxattr(fd, xn, c->xbuf, XATTR_SIZE_MAX) != (ssize_t)len || memcmp(c->xbuf, v, len))
+			return false;
+		nheader++;
+	}
+	n = flistxattr(fd, c->xbuf + XATTR_SIZE_MAX, XATTR_LIST_MAX);
+	if (n < 0)
+		return errno == ENOTSUP && nheader == 0;
+	for (const char *p = c->xbuf + XATTR_SIZE_MAX; p < c->xbuf + XATTR_SIZE_MAX + n; p += strlen(p) + 1)
+		nfile++;
+	return nfile == nheader;
+}
+
+int dm_apply_take_file(void *ap, int fd, dm_error *err)
+{
+	struct dm_applier *c = ap;
+	char p[64];
+	int tmp;
+
+	(void)err;
+	if (!c->pend.active || c->o->mode == DM_COPY_COPY)
+		return fd;
+	c->pend.active = false;
+	if (c->o->mode == DM_COPY_HARDLINK) {
+		snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+		/* EXDEV, EMLINK, EPERM (protected_hardlinks): the bytes are written instead. */
+		c->pend.linked = same_as_header(c, fd, c->pend.e) &&
+		                 linkat(AT_FDCWD, p, c->pend.dirfd, c->pend.name, AT_SYMLINK_FOLLOW) == 0;
+		return fd;
+	}
+	/* Reflink: the clone is made first and the stream is read from it, so the snapshot file
+	 * holds exactly the bytes that are hashed, whatever happens to the legacy file meanwhile. */
+	tmp = openat(c->pend.dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (tmp < 0)
+		return fd;
+	if (ioctl(tmp, FICLONE, fd) < 0 || (c->pend.clone = dup(tmp)) < 0) {
+		close(tmp);
+		return fd;
+	}
+	return tmp;
+}
+
 static la_ssize_t read_cb(struct archive *a, void *opaque, const void **buf)
 {
-	struct ap *c = opaque;
+	struct dm_applier *c = opaque;
 	size_t len;
 	int rc = c->src(c->opaque, buf, &len, &c->src_err);
 
@@ -825,7 +960,7 @@ static bool charset_warning(struct archive *a)
 	return s && strstr(s, "can't be converted");
 }
 
-static int set_dir_times(struct ap *c)
+static int set_dir_times(struct dm_applier *c)
 {
 	for (size_t i = c->ndt; i-- > 0;) {
 		int fd = open_dir_in(c->root, c->dt[i].rel);
@@ -844,7 +979,7 @@ static int set_dir_times(struct ap *c)
 	return 0;
 }
 
-static int run(struct ap *c)
+static int run(struct dm_applier *c)
 {
 	struct archive_entry *e;
 	const void *buf;
@@ -899,23 +1034,38 @@ static int run(struct ap *c)
 	return set_dir_times(c);
 }
 
-int dm_apply(const dm_apply_options *o, dm_source_fn src, void *opaque, dm_apply_stats *st,
-             dm_error *err)
+dm_applier *dm_apply_new(const dm_apply_options *o, dm_error *err)
 {
-	struct ap *c = calloc(1, sizeof *c);
+	struct dm_applier *c = calloc(1, sizeof *c);
+
+	if (!c) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	c->o = o;
+	c->root = -1;
+	c->cache_fd = -1;
+	c->pend.clone = -1;
+	return c;
+}
+
+int dm_apply_run(dm_applier *c, dm_source_fn src, void *opaque, dm_apply_stats *st, dm_error *err)
+{
 	int rc;
 
-	if (!c)
-		return dm_err_set(err, ENOMEM, "out of memory");
-	c->o = o;
 	c->src = src;
 	c->opaque = opaque;
 	c->err = err;
-	c->root = -1;
-	c->cache_fd = -1;
 	rc = run(c);
 	if (rc == 0 && st)
 		*st = c->st;
+	return rc;
+}
+
+void dm_apply_free(dm_applier *c)
+{
+	if (!c)
+		return;
 	if (c->a)
 		archive_read_free(c->a);
 	cache_drop(c);
@@ -926,10 +1076,42 @@ int dm_apply(const dm_apply_options *o, dm_source_fn src, void *opaque, dm_apply
 		free(c->dt[i].rel);
 	free(c->dt);
 	free(c->made.v);
+	free(c->xbuf);
+	if (c->pend.clone >= 0)
+		close(c->pend.clone);
 	if (c->root >= 0)
 		close(c->root);
 	free(c);
+}
+
+int dm_apply(const dm_apply_options *o, dm_source_fn src, void *opaque, dm_apply_stats *st,
+             dm_error *err)
+{
+	dm_applier *c = dm_apply_new(o, err);
+	int rc = c ? dm_apply_run(c, src, opaque, st, err) : -1;
+
+	dm_apply_free(c);
 	return rc;
+}
+
+static const char *const copy_modes[] = {
+	[DM_COPY_AUTO] = "auto", [DM_COPY_REFLINK] = "reflink", [DM_COPY_HARDLINK] = "hardlink",
+	[DM_COPY_COPY] = "copy",
+};
+
+int dm_copy_mode_parse(const char *name, enum dm_copy_mode *out, dm_error *err)
+{
+	for (size_t i = 0; i < sizeof copy_modes / sizeof *copy_modes; i++)
+		if (!strcmp(name, copy_modes[i])) {
+			*out = (enum dm_copy_mode)i;
+			return 0;
+		}
+	return dm_err_set(err, EINVAL, "unknown copy mode \"%s\" (auto, reflink, hardlink or copy)", name);
+}
+
+const char *dm_copy_mode_name(enum dm_copy_mode m)
+{
+	return copy_modes[m];
 }
 
 int dm_apply_has(const dm_apply_options *o, const char *rel, dm_error *err)

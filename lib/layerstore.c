@@ -1353,58 +1353,6 @@ void dm_store_close(dm_store *st)
 
 /* ---- streams ------------------------------------------------------------------------------- */
 
-struct dm_layer_reader {
-	const dm_layer *l;
-	int root;
-	dm_tarsplit *ts;
-};
-
-dm_layer_reader *dm_layer_reader_open(const dm_store *st, const dm_layer *l, dm_error *err)
-{
-	dm_layer_reader *r;
-
-	if (!l->usable) {
-		dm_err_set(err, EINVAL, "%s", l->reason ? l->reason : "unusable");
-		return NULL;
-	}
-	if (!(r = calloc(1, sizeof *r))) {
-		dm_err_set(err, ENOMEM, "out of memory");
-		return NULL;
-	}
-	r->l = l;
-	/* The layer directory is opened once: every file of the stream is read beneath this fd,
-	 * so swapping the directory for a symlink later changes nothing. */
-	if ((r->root = open_layer_root(st, l, err)) < 0 ||
-	    !(r->ts = dm_tarsplit_open(l->tarsplit_path, r->root, err))) {
-		dm_layer_reader_close(r);
-		return NULL;
-	}
-	/* moby records as a layer's size the sum of its entries' sizes: more is not this layer. */
-	if (l->size >= 0)
-		dm_tarsplit_limit(r->ts, (uint64_t)l->size);
-	return r;
-}
-
-int dm_layer_reader_read(void *r, const void **buf, size_t *len, dm_error *err)
-{
-	return dm_tarsplit_read(((dm_layer_reader *)r)->ts, buf, len, err);
-}
-
-int dm_layer_reader_finish(dm_layer_reader *r, dm_tarsplit_stats *stats, dm_error *err)
-{
-	return dm_tarsplit_finish(r->ts, &r->l->diff_id, stats, err);
-}
-
-void dm_layer_reader_close(dm_layer_reader *r)
-{
-	if (!r)
-		return;
-	dm_tarsplit_close(r->ts);
-	if (r->root >= 0)
-		close(r->root);
-	free(r);
-}
-
 /* Depth of a layer directory the walk goes down at the most (moby's maxDepth for changes). */
 #define WALK_MAX_DEPTH 256
 
@@ -1452,21 +1400,72 @@ static int walk_dir(const dm_layer *l, int fd, char *rel, size_t len, int depth,
 	return rc;
 }
 
-int dm_layer_walk(const dm_store *st, const dm_layer *l, dm_layer_walk_fn cb, void *opaque,
-		  dm_error *err)
+
+struct dm_layer_reader {
+	const dm_layer *l;
+	int root;
+	dm_tarsplit *ts;
+};
+
+dm_layer_reader *dm_layer_reader_open(const dm_store *st, const dm_layer *l, dm_error *err)
+{
+	dm_layer_reader *r;
+
+	if (!l->usable) {
+		dm_err_set(err, EINVAL, "%s", l->reason ? l->reason : "unusable");
+		return NULL;
+	}
+	if (!(r = calloc(1, sizeof *r))) {
+		dm_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	r->l = l;
+	/* The layer directory is opened once: every file of the stream is read beneath this fd,
+	 * so swapping the directory for a symlink later changes nothing. */
+	if ((r->root = open_layer_root(st, l, err)) < 0 ||
+	    !(r->ts = dm_tarsplit_open(l->tarsplit_path, r->root, err))) {
+		dm_layer_reader_close(r);
+		return NULL;
+	}
+	/* moby records as a layer's size the sum of its entries' sizes: more is not this layer. */
+	if (l->size >= 0)
+		dm_tarsplit_limit(r->ts, (uint64_t)l->size);
+	return r;
+}
+
+int dm_layer_reader_read(void *r, const void **buf, size_t *len, dm_error *err)
+{
+	return dm_tarsplit_read(((dm_layer_reader *)r)->ts, buf, len, err);
+}
+
+int dm_layer_reader_walk(dm_layer_reader *r, dm_layer_walk_fn cb, void *opaque, dm_error *err)
 {
 	char rel[PATH_MAX] = "";
-	int root, fd;
+	int fd = openat(r->root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (!l->usable)
-		return dm_err_set(err, EINVAL, "%s", l->reason ? l->reason : "unusable");
-	if ((root = open_layer_root(st, l, err)) < 0)
-		return -1;
-	fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	close(root);
 	if (fd < 0)
-		return dm_err_sys(err, "%s: open", l->dir);
-	return walk_dir(l, fd, rel, 0, 0, cb, opaque, err);
+		return dm_err_sys(err, "%s: open", r->l->dir);
+	return walk_dir(r->l, fd, rel, 0, 0, cb, opaque, err);
+}
+
+void dm_layer_reader_on_file(dm_layer_reader *r, dm_tarsplit_file_fn fn, void *opaque)
+{
+	dm_tarsplit_on_file(r->ts, fn, opaque);
+}
+
+int dm_layer_reader_finish(dm_layer_reader *r, dm_tarsplit_stats *stats, dm_error *err)
+{
+	return dm_tarsplit_finish(r->ts, &r->l->diff_id, stats, err);
+}
+
+void dm_layer_reader_close(dm_layer_reader *r)
+{
+	if (!r)
+		return;
+	dm_tarsplit_close(r->ts);
+	if (r->root >= 0)
+		close(r->root);
+	free(r);
 }
 
 int dm_layer_stream(const dm_store *st, const dm_layer *l, dm_sink_fn sink, void *opaque,

@@ -136,6 +136,10 @@ const dm_image *dm_store_image(const dm_store *store, const char *id);
 /* The layer with that chain ID, or NULL. */
 const dm_layer *dm_store_layer(const dm_store *store, const char *chain_id);
 
+/* Called for every entry below a layer directory, parents before their children: rel is the
+ * path below the layer root ("a/b"), st its lstat.  0 goes on, -1 (with err set) stops. */
+typedef int (*dm_layer_walk_fn)(void *opaque, const char *rel, const struct stat *st, dm_error *err);
+
 /* A layer's tar stream being read (through lib/tarsplit), pulled piece by piece. */
 typedef struct dm_layer_reader dm_layer_reader;
 
@@ -145,20 +149,18 @@ dm_layer_reader *dm_layer_reader_open(const dm_store *store, const dm_layer *lay
 /* The next piece: 1 with *buf and *len, 0 at the end, -1.  reader is a dm_layer_reader (void * so
  * that this can serve as a pull source, see apply.h's dm_source_fn). */
 int dm_layer_reader_read(void *reader, const void **buf, size_t *len, dm_error *err);
+/* Walks the layer directory the reader reads from (the very one it opened, following no
+ * symlink), for callers that compare it with what the stream wrote. */
+int dm_layer_reader_walk(dm_layer_reader *reader, dm_layer_walk_fn cb, void *opaque, dm_error *err);
+/* dm_tarsplit_on_file for the layer's stream. */
+void dm_layer_reader_on_file(dm_layer_reader *reader, dm_tarsplit_file_fn fn, void *opaque);
 /* After read returned 0: the stream's stats (may be NULL), and EBADMSG unless it matched the
  * layer's DiffID.  Until then no byte read may be trusted. */
 int dm_layer_reader_finish(dm_layer_reader *reader, dm_tarsplit_stats *stats, dm_error *err);
 /* Releases reader (NULL is fine). */
 void dm_layer_reader_close(dm_layer_reader *reader);
 
-/* Called for every entry below a layer directory, parents before their children: rel is the
- * path below the layer root ("a/b"), st its lstat.  0 goes on, -1 (with err set) stops. */
-typedef int (*dm_layer_walk_fn)(void *opaque, const char *rel, const struct stat *st, dm_error *err);
 
-/* Walks the layer's directory (beneath the store, following no symlink), for callers that compare
- * it with what the layer's stream wrote. */
-int dm_layer_walk(const dm_store *store, const dm_layer *layer, dm_layer_walk_fn cb, void *opaque,
-		  dm_error *err);
 
 /* Rebuilds layer's tar stream into sink (NULL: verify only) and checks it against its DiffID;
  * stats may be NULL.  Errors are prefixed with the layer's chain ID.  Thread-safe. */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "mounts.h"
 #include "apply.h"
 #include "resolve.h"
+#include "sizes.h"
 #include "target.h"
 #include "treecopy.h"
 
@@ -45,6 +47,7 @@ struct run {
 	dm_migrate_report *rep;
 	dm_lease lease;
 	bool have_lease;
+	enum dm_copy_mode mode;  /* the options' mode with auto resolved */
 	struct layer_work *lw; /* parallel to st->layers */
 	pthread_mutex_t mu;    /* guards t's non-blob calls, rep and cb */
 	size_t layers_total, layers_done;
@@ -154,6 +157,7 @@ struct layer_out {
 	dm_tarsplit_stats stats;
 	dm_apply_stats applied;
 	char *note;           /* a warning for the report (malloc'd), or NULL */
+	char *dir;            /* the directory the snapshot was written in (malloc'd), or NULL */
 };
 
 /* The layer stream as the applier pulls it: every piece is hashed (inside the reader) and
@@ -197,13 +201,19 @@ static int unlisted_cb(void *opaque, const char *rel, const struct stat *st, dm_
 	return 0;
 }
 
-static int find_unlisted(struct run *r, const dm_layer *l, const dm_apply_options *ao,
-			 struct layer_out *out, dm_error *err)
+static int find_unlisted(dm_layer_reader *rd, const dm_apply_options *ao, struct layer_out *out,
+			 dm_error *err)
 {
 	struct unlisted u = {ao, 0, {""}};
+	dm_error werr = {0};
 
-	if (dm_layer_walk(r->st, l, unlisted_cb, &u, err) < 0)
-		return -1;
+	/* The snapshot is what the stream says either way: a walk that fails is only reported. */
+	if (dm_layer_reader_walk(rd, unlisted_cb, &u, &werr) < 0) {
+		if (asprintf(&out->note, "the layer directory could not be checked for names its "
+			     "tar-split does not list: %s", werr.msg) < 0)
+			return dm_err_set(err, ENOMEM, "out of memory");
+		return 0;
+	}
 	if (u.n && asprintf(&out->note, "%zu name%s of the layer directory not in its tar-split, left out: %s%s%s%s%s%s",
 			    u.n, u.n == 1 ? "" : "s", u.names[0], u.n > 1 ? ", " : "", u.names[1],
 			    u.n > 2 ? ", " : "", u.names[2], u.n > 3 ? ", …" : "") < 0)
@@ -213,11 +223,11 @@ static int find_unlisted(struct run *r, const dm_layer *l, const dm_apply_option
 
 /* Where the snapshot is written and in which form: the mount containerd gave for it says which
  * directory (overlay upperdir and its lowers, or bind source), the snapshotter which form. */
-static int apply_snapshot(struct run *r, const dm_layer *l, struct tee *t, struct layer_out *out,
-			  dm_error *err)
+static int apply_snapshot(struct run *r, struct tee *t, struct layer_out *out, dm_error *err)
 {
 	dm_mount_target target;
 	dm_apply_options ao = {0};
+	dm_applier *ap;
 	int rc;
 
 	if (dm_mount_target_parse(&out->snap.mount, 1, &target, err) < 0)
@@ -227,14 +237,22 @@ static int apply_snapshot(struct run *r, const dm_layer *l, struct tee *t, struc
 	ao.lowerdirs = (const char *const *)target.lowerdirs;
 	ao.nlowerdirs = target.nlowerdirs;
 	ao.userxattr = target.userxattr;
-	rc = dm_apply(&ao, tee_read, t, &out->applied, err);
+	ao.mode = r->mode;
+	if (!(ap = dm_apply_new(&ao, err))) {
+		dm_mount_target_free(&target);
+		return -1;
+	}
+	/* The applier sees each legacy file as the reader opens it: to share it, not copy it. */
+	dm_layer_reader_on_file(t->rd, dm_apply_take_file, ap);
+	rc = dm_apply_run(ap, tee_read, t, &out->applied, err);
+	dm_layer_reader_on_file(t->rd, NULL, NULL);
+	dm_apply_free(ap);
 	if (rc == 0)
-		rc = find_unlisted(r, l, &ao, out, err);
-	/* Data durable before any record names it: the records come at commit. */
-	if (rc == 0)
-		rc = dm_sync_fs(target.dir, err);
+		rc = find_unlisted(t->rd, &ao, out, err);
 	if (rc == 0)
 		rc = dm_tree_usage(target.dir, &out->snap.inodes, &out->snap.usage, err);
+	if (rc == 0 && !(out->dir = strdup(target.dir)))
+		rc = dm_err_set(err, ENOMEM, "out of memory");
 	dm_mount_target_free(&target);
 	return rc;
 }
@@ -259,7 +277,7 @@ static int migrate_stream(struct run *r, const dm_layer *l, struct layer_out *ou
 	    !(t.z = dm_compressor_new(r->o->compression, 0, dm_target_blob_sink, b, err)))
 		goto out;
 	if (out->have_snap && !out->snap.adopted) {
-		if (apply_snapshot(r, l, &t, out, err) < 0)
+		if (apply_snapshot(r, &t, out, err) < 0)
 			goto out;
 	} else {
 		while ((rc = tee_read(&t, &buf, &len, err)) > 0)
@@ -276,6 +294,10 @@ static int migrate_stream(struct run *r, const dm_layer *l, struct layer_out *ou
 	t.z = NULL;
 	rc = r->t->ops->blob_commit(b, &labels, &out->blob, err);
 	b = NULL;
+	/* Snapshot data durable before the record that names it (made at commit).  Only now: the
+	 * online backend's blob spool is gone, so the sync does not write it out for nothing. */
+	if (rc == 0 && out->dir)
+		rc = dm_sync_fs(out->dir, err);
 out:
 	dm_compressor_free(t.z);
 	if (b)
@@ -316,16 +338,21 @@ static int commit_snapshot(struct run *r, struct layer_work *w, struct layer_out
 	return rc;
 }
 
-/* A warning line for the report; one that cannot be stored is still shown by the event. */
-static void add_warning(struct run *r, const dm_layer *l, const char *what)
+static void add_warning(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A warning line for the report (dropped only when memory runs out). */
+static void add_warning(struct run *r, const char *fmt, ...)
 {
 	char **v = realloc(r->rep->warnings, (r->rep->n_warnings + 1) * sizeof *v);
+	va_list ap;
 
 	if (!v)
 		return;
 	r->rep->warnings = v;
-	if (asprintf(&v[r->rep->n_warnings], "layer %s: %s", l->chain_id.s, what) >= 0)
+	va_start(ap, fmt);
+	if (vasprintf(&v[r->rep->n_warnings], fmt, ap) >= 0)
 		r->rep->n_warnings++;
+	va_end(ap);
 }
 
 static void finish_layer(struct run *r, struct layer_work *w, struct layer_out *out, int rc,
@@ -339,10 +366,13 @@ static void finish_layer(struct run *r, struct layer_work *w, struct layer_out *
 		w->state = L_DONE;
 		r->rep->layers_done++;
 		r->rep->bytes_read += out->stats.bytes;
-		r->rep->bytes_written += (out->blob.existed ? 0 : out->blob.size) + out->applied.bytes;
+		r->rep->bytes_written += (out->blob.existed ? 0 : out->blob.size) + out->applied.bytes -
+					 out->applied.bytes_shared;
+		r->rep->files_shared += out->applied.files_shared;
+		r->rep->files_copied += out->applied.files_copied;
 		if (out->note)
-			add_warning(r, w->l, out->note);
-		emit(r, DM_MIG_LAYER, DM_MIG_DONE, w->l->chain_id.s, out->note);
+			add_warning(r, "layer %s: %s", w->l->chain_id.s, out->note);
+		emit(r, DM_MIG_LAYER, DM_MIG_DONE, w->l->chain_id.s, NULL);
 	} else {
 		w->state = L_FAILED;
 		w->reason = strdup(err->msg);
@@ -389,6 +419,7 @@ static void migrate_layer(struct run *r, struct layer_work *w)
 	finish_layer(r, w, &out, rc, &err);
 	pthread_mutex_unlock(&r->mu);
 	free(out.note);
+	free(out.dir);
 }
 
 static void *layer_worker(void *arg)
@@ -736,7 +767,7 @@ static int scan(struct run *r, size_t *images_todo, dm_error *err)
 			return -1;
 		if (w->state == L_TODO) {
 			r->layers_total++;
-			r->bytes_total += w->l->size > 0 ? (uint64_t)w->l->size : 0;
+			r->bytes_total = dm_size_add(r->bytes_total, dm_size_of(w->l->size));
 		}
 	}
 	for (size_t i = 0; i < st->n_images; i++) {
@@ -758,21 +789,46 @@ static int scan(struct run *r, size_t *images_todo, dm_error *err)
 	return 0;
 }
 
-/* Bytes the run will add: each layer blob at most its uncompressed size, and
- * its snapshot copy (a whole tree per layer for vfs). */
+/* What writing layer l adds at the most: its blob (at most its uncompressed size) and, unless
+ * its snapshot exists, the snapshot's data: the layer's own files unless shared (reflink,
+ * hardlink), and for native the copy of the parent's tree that Prepare makes (shared only by
+ * reflink).  Sums saturate (sizes.h): a store claiming more than fits is refused, not wrapped. */
+static uint64_t layer_need(const dm_layer *l, bool native, enum dm_copy_mode m, bool snap_exists)
+{
+	uint64_t need = dm_size_of(l->size);
+
+	if (snap_exists)
+		return need;
+	if (m == DM_COPY_COPY || m == DM_COPY_AUTO)
+		need = dm_size_add(need, dm_size_of(l->size));
+	if (native && m != DM_COPY_REFLINK)
+		for (const dm_layer *p = l->parent; p; p = p->parent)
+			need = dm_size_add(need, dm_size_of(p->size));
+	return need;
+}
+
+uint64_t dm_migrate_space_estimate(const dm_store *st, const char *snapshotter, enum dm_copy_mode m)
+{
+	uint64_t need = SPACE_MARGIN;
+
+	for (size_t i = 0; i < st->n_layers; i++)
+		if (st->layers[i].migrate_refs && st->layers[i].usable)
+			need = dm_size_add(need, layer_need(&st->layers[i], !strcmp(snapshotter, "native"), m,
+							   false));
+	return need;
+}
+
+/* Bytes this run will add: the layers it writes, as dm_migrate_space_estimate counts them. */
 static uint64_t space_needed(struct run *r)
 {
 	uint64_t need = SPACE_MARGIN;
 
 	for (size_t i = 0; i < r->st->n_layers; i++) {
 		const struct layer_work *w = &r->lw[i];
-		uint64_t own = w->l->size > 0 ? (uint64_t)w->l->size : 0, tree = 0;
 
-		if (w->state != L_TODO)
-			continue;
-		for (const dm_layer *l = w->l; l; l = r->st->driver == DM_DRIVER_VFS ? l->parent : NULL)
-			tree += l->size > 0 ? (uint64_t)l->size : 0;
-		need += own + (w->snap_exists ? 0 : tree);
+		if (w->state == L_TODO)
+			need = dm_size_add(need, layer_need(w->l, !strcmp(r->t->snapshotter, "native"), r->mode,
+							    w->snap_exists));
 	}
 	return need;
 }
@@ -791,6 +847,36 @@ static int check_space(struct run *r, dm_error *err)
 				  " bytes, %" PRIu64 " are available",
 				  r->o->containerd_root, need, avail);
 	return 0;
+}
+
+/* The copy mode this store and root allow: sharing needs one filesystem, reflink one that
+ * clones (probed once, with a tar-split file of the store).  What cannot work falls back to
+ * copy with a warning; auto falls back silently from reflink. */
+static void choose_copy_mode(struct run *r)
+{
+	enum dm_copy_mode m = r->o->copy_mode;
+	struct stat src, dst;
+	const char *probe = NULL;
+
+	for (size_t i = 0; i < r->st->n_layers && !probe; i++)
+		if (r->lw[i].state == L_TODO)
+			probe = r->st->layers[i].tarsplit_path;
+	if (m != DM_COPY_COPY && (stat(r->st->root, &src) < 0 || stat(r->o->containerd_root, &dst) < 0 ||
+				  src.st_dev != dst.st_dev)) {
+		add_warning(r, "%s and %s are not on one filesystem: file data is copied", r->st->root,
+			    r->o->containerd_root);
+		m = DM_COPY_COPY;
+	}
+	if (m == DM_COPY_AUTO || m == DM_COPY_REFLINK) {
+		bool ok = probe && dm_reflink_probe(probe, r->o->containerd_root) == 1;
+
+		if (!ok && m == DM_COPY_REFLINK)
+			add_warning(r, "%s cannot share blocks with %s (no reflink): file data is copied",
+				    r->o->containerd_root, r->st->root);
+		m = ok ? DM_COPY_REFLINK : DM_COPY_COPY;
+	}
+	r->mode = m;
+	r->rep->copy_mode = dm_copy_mode_name(m);
 }
 
 /* The run's lease, holding from the start what earlier runs finished and this
@@ -891,6 +977,7 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 		rc = t->ops->lease_cleanup(t, err);
 		goto out;
 	}
+	choose_copy_mode(&r);
 	if (check_space(&r, err) < 0 || start_lease(&r, err) < 0 || migrate_layers(&r, err) < 0)
 		goto out;
 	migrate_images(&r);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apply.h"
 #include "compress.h"
 #include "error.h"
 #include "layerstore.h"
@@ -33,6 +34,7 @@ typedef struct dm_migrate_options {
 	dm_compression compression;
 	unsigned jobs;               /* layers in parallel; 0 means 1 */
 	bool force;                  /* replace image records that point elsewhere */
+	enum dm_copy_mode copy_mode; /* where snapshot file data comes from (auto: probed) */
 } dm_migrate_options;
 
 typedef enum dm_migrate_status {
@@ -50,8 +52,7 @@ typedef struct dm_migrate_event {
 	dm_migrate_kind kind;
 	dm_migrate_status status;
 	const char *id;      /* chainID, image ID or image name */
-	const char *detail;  /* why skipped or failed; for a name, its image ID; for a layer
-	                      * migrated, a warning (see report warnings); else NULL */
+	const char *detail;  /* why skipped or failed; for a name, its image ID; else NULL */
 	size_t layers_done, layers_total;  /* layers to write, finished either way */
 	uint64_t bytes_done, bytes_total;  /* their `size` figures */
 } dm_migrate_event;
@@ -81,7 +82,10 @@ typedef struct dm_migrate_report {
 	size_t layers_done, layers_existed, layers_failed;
 	size_t images_done, images_existed, images_skipped, images_failed;
 	uint64_t bytes_read;         /* uncompressed layer bytes streamed */
-	uint64_t bytes_written;      /* new blob bytes plus copied file bytes */
+	uint64_t bytes_written;      /* new blob bytes plus snapshot file bytes written */
+	const char *copy_mode;       /* the mode used: "reflink", "hardlink" or "copy" */
+	uint64_t files_shared;       /* regular files reflinked or hard-linked */
+	uint64_t files_copied;       /* regular files written although the mode shares */
 	bool nothing_to_do;          /* everything was already migrated: nothing was
 	                              * written but the removal of dead runs' leases */
 	dm_migrate_image *images;    /* one per image to migrate, in store order */
@@ -99,6 +103,11 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 		   void *opaque, dm_migrate_report *rep, dm_error *err);
 
 void dm_migrate_report_free(dm_migrate_report *rep);
+
+/* The free space a run of every layer st migrates needs at the most, into an empty root, with
+ * snapshotter ("overlayfs" or "native") and copy mode m (auto counted as copy): what plan shows
+ * for each mode, and what run checks (for what is left to write) before writing anything. */
+uint64_t dm_migrate_space_estimate(const dm_store *st, const char *snapshotter, enum dm_copy_mode m);
 
 /* "overlayfs" for overlay2, "native" for vfs. */
 const char *dm_migrate_default_snapshotter(dm_driver driver);

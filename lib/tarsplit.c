@@ -187,6 +187,8 @@ struct dm_tarsplit {
 	char file_q[QUOTE_MAX];
 	uint64_t file_size, file_total, file_crc, file_want;
 	off_t file_st_size;
+	dm_tarsplit_file_fn on_file;
+	void *on_file_opaque;
 	dm_error *err;       /* of the call in progress */
 };
 
@@ -351,6 +353,19 @@ static int open_file(asm_ctx *c, const char *name, size_t nlen, uint64_t size, u
 	if (fd < 0)
 		return dm_err_sys(c->err, "tar-split %s: entry %" PRIu64 " %s: open", c->path, c->entry,
 		                  c->file_q);
+	if (c->on_file) {
+		int use = c->on_file(c->on_file_opaque, fd, c->err);
+
+		if (use < 0) {
+			close(fd);
+			return dm_err_prefix(c->err, "tar-split %s: entry %" PRIu64 " %s: ", c->path, c->entry,
+			                     c->file_q);
+		}
+		if (use != fd) {
+			close(fd);
+			fd = use;
+		}
+	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	c->file_fd = fd;
 	c->file_size = size;
@@ -647,6 +662,12 @@ fail:
 void dm_tarsplit_limit(dm_tarsplit *c, uint64_t max_content)
 {
 	c->content_max = max_content;
+}
+
+void dm_tarsplit_on_file(dm_tarsplit *c, dm_tarsplit_file_fn fn, void *opaque)
+{
+	c->on_file = fn;
+	c->on_file_opaque = opaque;
 }
 
 int dm_tarsplit_read(dm_tarsplit *c, const void **buf, size_t *len, dm_error *err)

@@ -35,6 +35,16 @@ dm_tarsplit *dm_tarsplit_open(const char *tarsplit_path, int layer_root_fd, dm_e
  * tar-split file's size. */
 void dm_tarsplit_limit(dm_tarsplit *ts, uint64_t max_content);
 
+/* Called when the file whose content comes next has been opened (fd: read-only, a regular
+ * file beneath the layer root; only files with content are opened): returns the descriptor to
+ * read that content from, fd itself or another one (then fd is closed and the other one is read
+ * and closed at the end: e.g. a reflinked copy, so that the bytes checked are the copy's), or -1
+ * with err set. */
+typedef int (*dm_tarsplit_file_fn)(void *opaque, int fd, dm_error *err);
+
+/* Sets the hook above (NULL: none). */
+void dm_tarsplit_on_file(dm_tarsplit *ts, dm_tarsplit_file_fn fn, void *opaque);
+
 /* The next piece of the stream: 1 with *buf and *len (valid until the next call), 0 at the end,
  * -1 with err set.  Pieces are at most 256 KiB; each is part of one segment or of one file's
  * content, never both.  The bytes are not verified yet: see dm_tarsplit_finish. */

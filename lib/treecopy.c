@@ -793,6 +793,21 @@ int dm_sync_fs(const char *path, dm_error *err)
 	return 0;
 }
 
+int dm_reflink_probe(const char *src, const char *dst_dir)
+{
+	int in = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), out, rc = 0;
+
+	if (in < 0)
+		return -1;
+	out = open(dst_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (out >= 0) {
+		rc = ioctl(out, FICLONE, in) == 0;
+		close(out);
+	}
+	close(in);
+	return rc;
+}
+
 static int remove_entries(struct ctx *c, int fd, int depth)
 {
 	DIR *dir = fdopendir(fd);

@@ -66,6 +66,11 @@ int dm_tree_usage(const char *path, uint64_t *inodes, uint64_t *bytes, dm_error 
  * makes a whole snapshot's files durable before the record that names it. */
 int dm_sync_fs(const char *path, dm_error *err);
 
+/* 1 when a file of dst_dir's filesystem can be a clone (FICLONE) of the regular file src: one
+ * unnamed file is made and dropped in dst_dir to find out; 0 when not, -1 when src cannot be
+ * opened.  Nothing is written to src. */
+int dm_reflink_probe(const char *src, const char *dst_dir);
+
 /* Removes path and, if it is a directory, everything below it, never following symlinks.
  * A path that does not exist is not an error. */
 int dm_tree_remove(const char *path, dm_error *err);

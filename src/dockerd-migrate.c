@@ -85,10 +85,12 @@ static void usage(FILE *out)
 		"  --containerd-root DIR  plan, run: containerd's root (default %s);\n"
 		"                         without --containerd-address: offline (containerd stopped)\n"
 		"  --namespace NS         run: containerd namespace (default %s)\n"
-		"  --snapshotter NAME     run: overlayfs or native (default: overlayfs for overlay2,\n"
+		"  --snapshotter NAME     plan, run: overlayfs or native (default: overlayfs for overlay2,\n"
 		"                         native for vfs)\n"
 		"  --compression ALGO     run: layer blobs as zstd, gzip or none (default zstd)\n"
 		"  --force                run: replace image names that point to other images\n"
+		"  --copy-mode MODE       plan, run: snapshot file data by reflink, hardlink or copy\n"
+		"                         (default auto: reflink where the filesystem can, else copy)\n"
 		"  -h, --help             show this help\n"
 		"  -V, --version          show the version\n"
 		"\n"
@@ -169,6 +171,7 @@ static unsigned default_jobs(void)
 enum {
 	OPT_ROOT = 256, OPT_DRIVER, OPT_JSON, OPT_JOBS,
 	OPT_CTR_ROOT, OPT_NAMESPACE, OPT_SNAPSHOTTER, OPT_COMPRESSION, OPT_FORCE, OPT_CTR_ADDRESS,
+	OPT_COPY_MODE,
 };
 #define ALLOW(opt) (1u << ((opt) - OPT_ROOT))
 
@@ -187,6 +190,7 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		{"snapshotter", required_argument, NULL, OPT_SNAPSHOTTER},
 		{"compression", required_argument, NULL, OPT_COMPRESSION},
 		{"force", no_argument, NULL, OPT_FORCE},
+		{"copy-mode", required_argument, NULL, OPT_COPY_MODE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -264,6 +268,14 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		case OPT_FORCE:
 			o->mig.force = true;
 			break;
+		case OPT_COPY_MODE: {
+			dm_error err = {0};
+
+			if (dm_copy_mode_parse(optarg, &o->mig.copy_mode, &err) < 0)
+				return usage_error("--copy-mode must be auto, reflink, hardlink or copy, not '%s'",
+						   optarg);
+			break;
+		}
 		}
 	}
 	if (optind < argc) {
@@ -525,14 +537,23 @@ static int cmd_plan(int argc, char **argv)
 	struct mode m;
 	int rc = parse_options(argc, argv, "plan",
 				ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_CTR_ROOT) |
-					ALLOW(OPT_CTR_ADDRESS),
+					ALLOW(OPT_CTR_ADDRESS) | ALLOW(OPT_SNAPSHOTTER) | ALLOW(OPT_COPY_MODE),
 				&o);
 
 	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
 		return rc;
 	select_mode(&o, &m);
+	if (!o.snapshotter)
+		o.snapshotter = dm_migrate_default_snapshotter(st->driver);
 	if (o.json) {
-		json_object *doc = plan_json(st);
+		json_object *doc = plan_json(st), *space = json_object_new_object();
+
+		for (enum dm_copy_mode cm = DM_COPY_REFLINK; cm <= DM_COPY_COPY; cm++)
+			json_object_object_add(space, dm_copy_mode_name(cm), json_object_new_uint64(
+				dm_migrate_space_estimate(st, o.snapshotter, cm)));
+		json_object_object_add(doc, "snapshotter", json_object_new_string(o.snapshotter));
+		json_object_object_add(doc, "copy_mode", json_object_new_string(dm_copy_mode_name(o.mig.copy_mode)));
+		json_object_object_add(doc, "space_needed", space);
 
 		json_object_object_add(doc, "mode", json_object_new_string(mode_name(&m)));
 		json_object_object_add(doc, "mode_reason", json_object_new_string(m.why));
@@ -541,10 +562,18 @@ static int cmd_plan(int argc, char **argv)
 
 		put_json(doc);
 	} else {
+		char need[3][32];
+
 		plan_text(st);
 		printf("\nrun would migrate %s into %s %s: %s.\n", mode_name(&m),
 		       m.online ? "the containerd on" : "containerd's root",
 		       m.online ? m.socket : o.mig.containerd_root, m.why);
+		for (enum dm_copy_mode cm = DM_COPY_REFLINK; cm <= DM_COPY_COPY; cm++)
+			human_size(dm_migrate_space_estimate(st, o.snapshotter, cm), need[cm - DM_COPY_REFLINK],
+				   sizeof need[0]);
+		printf("Free space needed with the %s snapshotter: up to %s copying file data, %s with "
+		       "reflink, %s with hardlink (--copy-mode %s).\n",
+		       o.snapshotter, need[2], need[0], need[1], dm_copy_mode_name(o.mig.copy_mode));
 	}
 	dm_store_close(st);
 	return EXIT_OK;
@@ -631,8 +660,7 @@ static void run_event(void *opaque, const dm_migrate_event *ev)
 	char done[32], total[32], rate[32];
 	double secs = elapsed(&p->start), bps = secs > 0 ? (double)ev->bytes_done / secs : 0;
 
-	if (ev->status == DM_MIG_FAILED || ev->status == DM_MIG_SKIPPED ||
-	    (ev->kind == DM_MIG_LAYER && ev->detail) || !p->tty) {
+	if (ev->status == DM_MIG_FAILED || ev->status == DM_MIG_SKIPPED || !p->tty) {
 		if (p->shown)
 			fputc('\n', stderr), p->shown = false;
 		fprintf(stderr, "%s: %s %s: %s%s%s\n", prog, kinds[ev->kind], ev->id, status_name(ev->status),
@@ -691,6 +719,9 @@ static json_object *run_json(const dm_migrate_report *rep, const struct options 
 	json_object_object_add(sum, "layers_failed", json_object_new_int64((int64_t)rep->layers_failed));
 	json_object_object_add(sum, "bytes_read", json_object_new_int64((int64_t)rep->bytes_read));
 	json_object_object_add(sum, "bytes_written", json_object_new_int64((int64_t)rep->bytes_written));
+	json_object_object_add(sum, "copy_mode", json_str_or_null(rep->copy_mode));
+	json_object_object_add(sum, "files_shared", json_object_new_int64((int64_t)rep->files_shared));
+	json_object_object_add(sum, "files_copied", json_object_new_int64((int64_t)rep->files_copied));
 	json_object_object_add(sum, "seconds", json_object_new_double(secs));
 	json_object_object_add(doc, "summary", sum);
 	json_object_object_add(doc, "images", imgs);
@@ -779,7 +810,8 @@ static int cmd_run(int argc, char **argv)
 	int rc = parse_options(argc, argv, "run",
 			       ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_JOBS) |
 				       ALLOW(OPT_CTR_ROOT) | ALLOW(OPT_NAMESPACE) | ALLOW(OPT_SNAPSHOTTER) |
-				       ALLOW(OPT_COMPRESSION) | ALLOW(OPT_FORCE) | ALLOW(OPT_CTR_ADDRESS),
+				       ALLOW(OPT_COMPRESSION) | ALLOW(OPT_FORCE) | ALLOW(OPT_CTR_ADDRESS) |
+				       ALLOW(OPT_COPY_MODE),
 			       &o);
 
 	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
@@ -820,6 +852,8 @@ static int cmd_run(int argc, char **argv)
 			fprintf(stderr, "%s: digest reference %s kept as a label of image %s: "
 				"the migrated manifest has a new digest\n",
 				prog, rep.images[i].digest_refs[j], rep.images[i].id.s);
+	for (size_t i = 0; i < rep.n_warnings; i++)
+		fprintf(stderr, "%s: warning: %s\n", prog, rep.warnings[i]);
 	if (rep.nothing_to_do)
 		fprintf(stderr, "%s: nothing to do: all %zu images are already in %s (namespace %s)\n",
 			prog, rep.images_existed, o.mig.containerd_root, o.ns);

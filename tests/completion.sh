@@ -44,6 +44,7 @@ for cmd in plan verify-source run; do
 		--namespace) arg=moby ;;
 		--snapshotter) arg=native ;;
 		--compression) arg=zstd ;;
+		--copy-mode) arg=copy ;;
 		--docker-root | --containerd-root | --containerd-address) arg=$tmp/nowhere ;;
 		*) fail "$opt: unknown to this test and maybe to the completion" ;;
 		esac
@@ -55,7 +56,8 @@ for cmd in plan verify-source run; do
 	done
 	check "$(printf '%s\n' $want | sort -u | tr '\n' ' ' | sed 's/ $//')" "$cmd" -
 done
-check '--compression --containerd-address --containerd-root' run --c
+check '--compression --containerd-address --containerd-root --copy-mode' run --c
+check 'auto copy hardlink reflink' run --copy-mode ''
 check 'overlay2 vfs' plan --storage-driver ''
 check 'overlay2' run --jobs 2 --storage-driver o
 check 'native overlayfs' run --snapshotter ''

@@ -124,7 +124,7 @@ static int mem_read(void *opaque, const void **buf, size_t *len, dm_error *err)
 static int apply_form(enum dm_apply_form form, dm_apply_stats *st, dm_error *err)
 {
 	const char *lowers[] = { tu_path(scratch, "low") };
-	dm_apply_options o = { form, tu_path(scratch, "up"), lowers, 1, false };
+	dm_apply_options o = { .form = form, .dir = tu_path(scratch, "up"), .lowerdirs = lowers, .nlowerdirs = 1 };
 	struct mem m = { 0 };
 
 	ck_assert_int_eq(archive_write_close(w), ARCHIVE_OK);
@@ -441,7 +441,7 @@ START_TEST(not_a_tar)
 {
 	dm_error err = { 0 };
 	const char *lowers[] = { NULL };
-	dm_apply_options o = { DM_APPLY_NATIVE, tu_path(scratch, "up"), lowers, 0, false };
+	dm_apply_options o = { .form = DM_APPLY_NATIVE, .dir = tu_path(scratch, "up"), .lowerdirs = lowers };
 	struct mem m = { 0 };
 
 	memset(tarbuf, 'j', 4096);
@@ -463,7 +463,7 @@ static int failing_read(void *opaque, const void **buf, size_t *len, dm_error *e
 START_TEST(source_error_passes_through)
 {
 	dm_error err = { 0 };
-	dm_apply_options o = { DM_APPLY_NATIVE, tu_path(scratch, "up"), NULL, 0, false };
+	dm_apply_options o = { .form = DM_APPLY_NATIVE, .dir = tu_path(scratch, "up") };
 
 	ck_assert_int_eq(dm_apply(&o, failing_read, NULL, NULL, &err), -1);
 	ck_assert_str_eq(err.msg, "the source broke");
