@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -102,6 +103,48 @@ static void report_error(const dm_error *err)
 	fprintf(stderr, "%s: error: %s\n", prog, err->msg);
 }
 
+/* The first error of a flush of stdout before close_stdout: stdio keeps the
+ * error flag but not its errno. */
+static int stdout_errno;
+
+static void flush_stdout(void)
+{
+	if (fflush(stdout) != 0 && !stdout_errno)
+		stdout_errno = errno;
+}
+
+/* Prints doc and frees it.  A document larger than stdio's buffer is written
+ * straight through: its error's errno is only known here. */
+static void put_json(json_object *doc)
+{
+	if (puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+							  JSON_C_TO_STRING_NOSLASHESCAPE)) == EOF &&
+	    !stdout_errno)
+		stdout_errno = errno;
+	json_object_put(doc);
+}
+
+/* What stdout carries is the result (plan's listing and JSON, verify-source's
+ * verdicts, run's JSON report): a write that failed, into a full disk or a
+ * closed file, must fail the command instead of vanishing in stdio's buffer.
+ * Closes stdout; returns rc, or EXIT_SOME_FAILED in place of a success. */
+static int close_stdout(int rc)
+{
+	bool pending = __fpending(stdout) != 0, failed = ferror(stdout) != 0;
+	int e;
+
+	errno = 0;
+	if (fclose(stdout) == 0 && !failed)
+		return rc;
+	e = stdout_errno ? stdout_errno : errno;
+	/* Started with stdout closed and wrote nothing to it: nothing was lost. */
+	if (!failed && !pending && e == EBADF)
+		return rc;
+	fprintf(stderr, "%s: error: cannot write to standard output%s%s\n", prog, e ? ": " : "",
+		e ? strerror(e) : "");
+	return rc == EXIT_OK || rc == EXIT_NOTHING ? EXIT_SOME_FAILED : rc;
+}
+
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
@@ -166,7 +209,7 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 			return usage_error("unknown option or missing argument: %s", argv[optind - 1]);
 		if (c == 'h') {
 			usage(stdout);
-			exit(EXIT_OK);
+			exit(close_stdout(EXIT_OK));
 		}
 		if (!(allowed & ALLOW(c)))
 			return usage_error("this command has no option --%s", longopts[idx].name);
@@ -493,9 +536,7 @@ static int cmd_plan(int argc, char **argv)
 		json_object_object_add(doc, m.online ? "containerd_address" : "containerd_root",
 				       json_object_new_string(m.online ? m.socket : o.mig.containerd_root));
 
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
-							 JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(doc);
+		put_json(doc);
 	} else {
 		plan_text(st);
 		printf("\nrun would migrate %s into %s %s: %s.\n", mode_name(&m),
@@ -530,7 +571,7 @@ static void verify_line(void *opaque, const dm_layer *layer, bool ok, const dm_e
 		r->failed++;
 		printf("FAIL %s: %s\n", layer->chain_id.s, msg);
 	}
-	fflush(stdout);
+	flush_stdout();
 }
 
 static int cmd_verify_source(int argc, char **argv)
@@ -764,9 +805,7 @@ static int cmd_run(int argc, char **argv)
 	if (o.json) {
 		json_object *doc = run_json(&rep, &o, secs);
 
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
-							 JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(doc);
+		put_json(doc);
 	}
 	for (size_t i = 0; i < rep.n_images; i++)
 		for (size_t j = 0; j < rep.images[i].n_digest_refs; j++)
@@ -809,14 +848,14 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
 		printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
-		return EXIT_OK;
+		return close_stdout(EXIT_OK);
 	}
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		usage(stdout);
-		return EXIT_OK;
+		return close_stdout(EXIT_OK);
 	}
 	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
 		if (!strcmp(cmd, cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+			return close_stdout(cmds[i].fn(argc - 1, argv + 1));
 	return usage_error("unknown command '%s'", cmd);
 }

@@ -153,6 +153,9 @@ EXTRA_DIST += tests/layerstore-fixtures.sh
 # The front end: exit codes, plan, verify-source on the fixture stores.
 TESTS += tests/cli.sh
 EXTRA_DIST += tests/cli.sh tests/lib-test.sh
+# Output lost to a write error (a full disk) fails the command.
+TESTS += tests/stdout-write-error-fails.sh
+EXTRA_DIST += tests/stdout-write-error-fails.sh
 
 # metadb, lease: records in a fresh root and in containerd's own files, and
 # the same against a real containerd (metadb_tool writes, ctr reads)
