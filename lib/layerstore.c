@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "reference.h"
+#include "sizes.h"
 
 /* Caps on what is read into memory, far above anything dockerd writes. */
 #define MAX_SMALL_FILE 4096                   /* diff, size, cache-id, parent, mount-id */
@@ -887,7 +888,7 @@ static void resolve_image_layers(loader *ld, dm_image *img, bool *valid)
 		else if (!l->usable)
 			image_fail(ld, img, DM_IMAGE_BROKEN, "layer %s: %s", chain.s, l->reason ? l->reason : "unusable");
 		else
-			img->size += (uint64_t)l->size;
+			img->size = dm_size_add(img->size, dm_size_of(l->size));
 	}
 	/* moby restores an image whose top layer loads, even when the layer cannot be streamed. */
 	*valid = img->n_layers == 0 || (img->layers[img->n_layers - 1] && img->layers[img->n_layers - 1]->depth);

@@ -70,7 +70,7 @@ typedef struct dm_image {
 	bool head;                 /* valid and no children (moby's Heads()) */
 	bool dangling;             /* no tag and no digest reference */
 	char *os, *arch, *variant; /* from the config; NULL when absent */
-	uint64_t size;             /* sum of the layers' `size` */
+	uint64_t size;             /* sum of the layers' `size`, saturating at DM_SIZE_MAX (sizes.h) */
 	dm_image_state state;
 	bool migrate;              /* state == DM_IMAGE_MIGRATE */
 	char *reason;              /* why not migrated; NULL when migrate */

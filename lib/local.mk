@@ -8,6 +8,9 @@ lib_libdm_la_SOURCES = \
 	lib/error.c lib/error.h \
 	lib/digest.c lib/digest.h
 
+# sizes (a header only)
+lib_libdm_la_SOURCES += lib/sizes.h
+
 # resolve
 lib_libdm_la_SOURCES += lib/resolve.c lib/resolve.h
 

@@ -21,6 +21,7 @@
 #include "layerstore.h"
 #include "metadb.h"
 #include "migrate.h"
+#include "sizes.h"
 
 /* Exit codes are part of the interface (postinst scripts test them): see the man page. */
 enum {
@@ -274,10 +275,12 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 
 static const char *human_size(uint64_t n, char *buf, size_t len)
 {
-	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
 	double v = (double)n;
 	size_t u = 0;
 
+	if (n == DM_SIZE_MAX)  /* a saturated sum: the sizes recorded are not all true */
+		return snprintf(buf, len, "over 16 EiB"), buf;
 	while (v >= 1024 && u + 1 < sizeof units / sizeof *units)
 		v /= 1024, u++;
 	if (u == 0)
@@ -318,7 +321,7 @@ static struct layer_totals layer_totals(const dm_store *st)
 		if (!l->migrate_refs)
 			continue;
 		t.count++;
-		t.size += l->size > 0 ? (uint64_t)l->size : 0;
+		t.size = dm_size_add(t.size, dm_size_of(l->size));
 		if (l->migrate_refs > 1)
 			t.shared++;
 	}
@@ -368,7 +371,7 @@ static json_object *plan_json(const dm_store *st)
 			json_object_array_add(ids, json_object_new_string(
 				im->layers[j] ? im->layers[j]->chain_id.s : ""));
 		json_object_object_add(o, "layers", ids);
-		json_object_object_add(o, "size", json_object_new_int64((int64_t)im->size));
+		json_object_object_add(o, "size", json_object_new_uint64(im->size));
 		json_object_object_add(o, "migrate", json_object_new_boolean(im->migrate));
 		json_object_object_add(o, "reason", json_str_or_null(im->reason));
 		json_object_array_add(imgs, o);
@@ -410,7 +413,7 @@ static json_object *plan_json(const dm_store *st)
 	json_object_object_add(summary, "images", json_object_new_int64((int64_t)st->n_images));
 	json_object_object_add(summary, "images_to_migrate", json_object_new_int64((int64_t)n_migrate));
 	json_object_object_add(summary, "layers_to_migrate", json_object_new_int64((int64_t)t.count));
-	json_object_object_add(summary, "layers_size", json_object_new_int64((int64_t)t.size));
+	json_object_object_add(summary, "layers_size", json_object_new_uint64(t.size));
 	json_object_object_add(summary, "shared_layers", json_object_new_int64((int64_t)t.shared));
 	json_object_object_add(summary, "containers", json_object_new_int64((int64_t)st->n_containers));
 	json_object_object_add(doc, "summary", summary);

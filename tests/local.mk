@@ -156,6 +156,11 @@ EXTRA_DIST += tests/cli.sh tests/lib-test.sh
 # Output lost to a write error (a full disk) fails the command.
 TESTS += tests/stdout-write-error-fails.sh
 EXTRA_DIST += tests/stdout-write-error-fails.sh
+# Layer sizes near 2^63 saturate instead of wrapping: plan's sizes, run's space check.
+# run-space-check-saturates.sh fails until lib/migrate.c's space_needed uses dm_size_add.
+TESTS += tests/plan-sizes-saturate.sh tests/run-space-check-saturates.sh
+XFAIL_TESTS += tests/run-space-check-saturates.sh
+EXTRA_DIST += tests/plan-sizes-saturate.sh tests/run-space-check-saturates.sh
 
 # metadb, lease: records in a fresh root and in containerd's own files, and
 # the same against a real containerd (metadb_tool writes, ctr reads)

@@ -13,6 +13,7 @@
 
 #include "layerstore.h"
 #include "reference.h"
+#include "sizes.h"
 #include "testutil.h"
 
 /* Digests fixed by fixtures/make-broken.sh. */
@@ -22,7 +23,9 @@
 #define C1 D1
 #define C2_HEX "5d5b782d8a9bd8471ee4dc6a412a17d3e31034cf71db0ba6a6c7099cac6173ed"
 #define C2 "sha256:" C2_HEX
-#define C3 "sha256:fcf499bd1297318f4b1f70bc894ce6a8051b55753cfaf2ca1a0269f208c3f6e4"
+#define C3_HEX "fcf499bd1297318f4b1f70bc894ce6a8051b55753cfaf2ca1a0269f208c3f6e4"
+#define C3 "sha256:" C3_HEX
+#define C3_HEX_SIZE_FILE "/layerdb/sha256/" C3_HEX "/size"
 #define IMG_A_HEX "fb6c04db1c3c4cd5b9b41ba1f41e34c45db921414ede37d089cfebb6dc777547"
 #define IMG_A "sha256:" IMG_A_HEX
 #define IMG_B "sha256:65c50b686172ec7a5b9693d717115dee0426b918498287fb7c27d581201ea230"
@@ -842,6 +845,46 @@ START_TEST(layer_depth_capped)
 }
 END_TEST
 
+/* Layer sizes near 2^63 (fixture size-huge: all three at INT64_MAX): an image's size saturates at
+ * DM_SIZE_MAX, never wrapping below the size of any of its layers; a size that does not fit an
+ * int64, or is not a plain decimal number, makes its layer unusable with a reason naming the file. */
+START_TEST(image_size_saturates)
+{
+	static const char *const bad[] = { "9223372036854775808", "18446744073709551616", "-1", "1e18",
+					   "0x10", "" };
+	dm_store *st = open_ok("size-huge", NULL);
+	const dm_image *b = image(st, IMG_B), *d = image(st, IMG_D);
+	char *root, dir[4096];
+	dm_error err = { 0 };
+
+	ck_assert_int_eq(layer(st, C1)->size, INT64_MAX);
+	ck_assert(layer(st, C3)->usable);
+	ck_assert_uint_eq(b->size, 2 * (uint64_t)INT64_MAX);
+	ck_assert_uint_eq(d->size, DM_SIZE_MAX);
+	ck_assert(d->migrate);
+	dm_store_close(st);
+	ck_assert_uint_eq(dm_size_add(DM_SIZE_MAX - 1, 1), DM_SIZE_MAX);
+	ck_assert_uint_eq(dm_size_add(DM_SIZE_MAX, DM_SIZE_MAX), DM_SIZE_MAX);
+	ck_assert_uint_eq(dm_size_add((uint64_t)INT64_MAX, (uint64_t)INT64_MAX + 2), DM_SIZE_MAX);
+	ck_assert_uint_eq(dm_size_add(0, 0), 0);
+	ck_assert_uint_eq(dm_size_of(-5), 0);
+
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		root = scratch("size-bad");
+		snprintf(dir, sizeof dir, "%s/image/vfs/layerdb/sha256/%s", root, C3 + 7);
+		put(dir, "size", bad[i]);
+		ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+		ck_assert_msg(!layer(st, C3)->usable, "size \"%s\" accepted", bad[i]);
+		assert_contains(bad[i], layer(st, C3)->reason, C3_HEX_SIZE_FILE);
+		assert_contains(bad[i], layer(st, C3)->reason, "is not a size in bytes");
+		ck_assert_ptr_null(strchr(layer(st, C3)->reason, '\n'));
+		ck_assert(!image(st, IMG_D)->migrate);
+		ck_assert_uint_eq(image(st, IMG_B)->size, 12);
+		dm_store_close(st);
+	}
+}
+END_TEST
+
 START_TEST(config_too_large)
 {
 	char *root = scratch("big"), path[8192];
@@ -1091,6 +1134,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, bad_containers);
 	tcase_add_test(tc, layer_depth_capped);
 	tcase_add_test(tc, config_too_large);
+	tcase_add_test(tc, image_size_saturates);
 	suite_add_tcase(s, tc);
 	failed = tu_run(s);
 	if (tu_rmtree(fixtures) != 0)
