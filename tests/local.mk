@@ -214,6 +214,9 @@ EXTRA_DIST += tests/stdout-write-error-fails.sh
 TESTS += tests/plan-sizes-saturate.sh tests/run-space-check-saturates.sh
 XFAIL_TESTS += tests/run-space-check-saturates.sh
 EXTRA_DIST += tests/plan-sizes-saturate.sh tests/run-space-check-saturates.sh
+# A run refused for space prints its error line alone.
+TESTS += tests/run-nospace-one-line.sh
+EXTRA_DIST += tests/run-nospace-one-line.sh
 
 # metadb, lease: records in a fresh root and in containerd's own files, and
 # the same against a real containerd (metadb_tool writes, ctr reads)
