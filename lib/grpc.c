@@ -44,10 +44,7 @@ struct dm_grpc_stream {
 	bool eof_queued, eof_sent, deferred;
 
 	/* Receiving: the message being assembled and the complete ones not yet read. */
-	uint8_t hdr[5];
-	size_t hdrfill;
-	uint8_t *body;
-	size_t bodylen, bodyfill;
+	dm_grpc_deframer in;
 	struct msg *head, *tail;
 	size_t queued;      /* bytes of complete messages waiting */
 	size_t unconsumed;  /* received bytes not yet returned to the flow-control window */
@@ -205,25 +202,24 @@ static void conn_drop(dm_grpc *c, int code, const char *fmt, ...)
 	c->goaway_sent = 0;
 }
 
-static void enqueue(dm_grpc_stream *s)
+static void enqueue(dm_grpc_stream *s, uint8_t *data, size_t len)
 {
 	struct msg *m = malloc(sizeof *m);
 
 	if (!m) {
+		free(data);
 		stream_cancel(s, ENOMEM, "out of memory for a reply message");
 		return;
 	}
 	m->next = NULL;
-	m->data = s->body;
-	m->len = s->bodylen;
+	m->data = data;
+	m->len = len;
 	if (s->tail)
 		s->tail->next = m;
 	else
 		s->head = m;
 	s->tail = m;
 	s->queued += m->len;
-	s->body = NULL;
-	s->hdrfill = 0;
 }
 
 /* Moves up to want bytes from *p (n left) to dst; returns how many. */
@@ -238,42 +234,69 @@ static size_t take(uint8_t *dst, size_t want, const uint8_t **p, size_t *n)
 	return k;
 }
 
+int dm_grpc_deframe(dm_grpc_deframer *d, const uint8_t **p, size_t *n, uint8_t **msg, size_t *len,
+		    dm_error *err)
+{
+	while (*n > 0) {
+		if (!d->body) {
+			uint32_t blen;
+
+			d->hdrfill += take(d->hdr + d->hdrfill, 5 - d->hdrfill, p, n);
+			if (d->hdrfill < 5)
+				return 0;
+			blen = (uint32_t)d->hdr[1] << 24 | (uint32_t)d->hdr[2] << 16 |
+			       (uint32_t)d->hdr[3] << 8 | d->hdr[4];
+			if (d->hdr[0] == 1)
+				return dm_err_set(err, EPROTO, "compressed reply message (not supported)");
+			if (d->hdr[0] != 0)
+				return dm_err_set(err, EPROTO, "bad message flag 0x%02x in reply", d->hdr[0]);
+			if (blen > DM_GRPC_MAX_RECV)
+				return dm_err_set(err, EMSGSIZE, "reply message of %" PRIu32
+						  " bytes is over the %u-byte limit", blen, DM_GRPC_MAX_RECV);
+			d->body = malloc(blen ? blen : 1);
+			if (!d->body)
+				return dm_err_set(err, ENOMEM, "out of memory for a reply of %" PRIu32 " bytes",
+						  blen);
+			d->bodylen = blen;
+			d->bodyfill = 0;
+		}
+		d->bodyfill += take(d->body + d->bodyfill, d->bodylen - d->bodyfill, p, n);
+		if (d->bodyfill < d->bodylen)
+			return 0;
+		*msg = d->body;
+		*len = d->bodylen;
+		d->body = NULL;
+		d->hdrfill = 0;
+		return 1;
+	}
+	return 0;
+}
+
+bool dm_grpc_deframer_partial(const dm_grpc_deframer *d)
+{
+	return d->body || d->hdrfill;
+}
+
+void dm_grpc_deframer_free(dm_grpc_deframer *d)
+{
+	free(d->body);
+	memset(d, 0, sizeof *d);
+}
+
 /* Splits the DATA bytes of a stream into length-prefixed messages. */
 static void deframe(dm_grpc_stream *s, const uint8_t *p, size_t n)
 {
-	while (n > 0 && !s->fail.code) {
-		if (!s->body) {
-			uint32_t len;
+	dm_error e = {0};
+	uint8_t *msg;
+	size_t len;
+	int rc;
 
-			s->hdrfill += take(s->hdr + s->hdrfill, 5 - s->hdrfill, &p, &n);
-			if (s->hdrfill < 5)
-				return;
-			len = (uint32_t)s->hdr[1] << 24 | (uint32_t)s->hdr[2] << 16 |
-			      (uint32_t)s->hdr[3] << 8 | s->hdr[4];
-			if (s->hdr[0] == 1) {
-				stream_cancel(s, EPROTO, "compressed reply message (not supported)");
-				return;
-			}
-			if (s->hdr[0] != 0) {
-				stream_cancel(s, EPROTO, "bad message flag 0x%02x in reply", s->hdr[0]);
-				return;
-			}
-			if (len > DM_GRPC_MAX_RECV) {
-				stream_cancel(s, EMSGSIZE, "reply message of %" PRIu32
-					      " bytes is over the %u-byte limit", len, DM_GRPC_MAX_RECV);
-				return;
-			}
-			s->body = malloc(len ? len : 1);
-			if (!s->body) {
-				stream_cancel(s, ENOMEM, "out of memory for a reply of %" PRIu32 " bytes", len);
-				return;
-			}
-			s->bodylen = len;
-			s->bodyfill = 0;
+	while (!s->fail.code && (rc = dm_grpc_deframe(&s->in, &p, &n, &msg, &len, &e)) != 0) {
+		if (rc < 0) {
+			stream_cancel(s, e.code, "%s", e.msg);
+			return;
 		}
-		s->bodyfill += take(s->body + s->bodyfill, s->bodylen - s->bodyfill, &p, &n);
-		if (s->bodyfill == s->bodylen)
-			enqueue(s);
+		enqueue(s, msg, len);
 	}
 }
 
@@ -339,7 +362,7 @@ static int hexval(uint8_t ch)
 
 /* grpc-message is percent-encoded (a '%' not followed by two hex digits stands for itself);
  * control characters would break one-line messages. */
-static void percent_decode(char *dst, size_t cap, const uint8_t *src, size_t n)
+void dm_grpc_percent_decode(char *dst, size_t cap, const uint8_t *src, size_t n)
 {
 	size_t o = 0;
 
@@ -379,7 +402,7 @@ static int header_cb(nghttp2_session *sess, const nghttp2_frame *frame, const ui
 		else
 			s->grpc_status = ok ? v : -2;
 	} else if (IS("grpc-message")) {
-		percent_decode(s->grpc_message, sizeof s->grpc_message, value, valuelen);
+		dm_grpc_percent_decode(s->grpc_message, sizeof s->grpc_message, value, valuelen);
 	} else if (IS("content-type")) {
 		s->bad_ctype = valuelen < 16 || memcmp(value, "application/grpc", 16) != 0 ||
 			       (valuelen > 16 && value[16] != '+' && value[16] != ';');
@@ -619,7 +642,7 @@ static int final_status(const dm_grpc_stream *s, dm_error *err)
 	if (st == -2)
 		return dm_err_set(err, EPROTO, "%s: malformed grpc-status in reply", s->method);
 	if (st == 0) {
-		if (s->body || s->hdrfill)
+		if (dm_grpc_deframer_partial(&s->in))
 			return dm_err_set(err, EPROTO, "%s: reply ends inside a message", s->method);
 		return 0;
 	}
@@ -856,7 +879,7 @@ void dm_grpc_stream_free(dm_grpc_stream *s)
 		free(m->data);
 		free(m);
 	}
-	free(s->body);
+	dm_grpc_deframer_free(&s->in);
 	free(s->out);
 	free(s);
 }

@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -64,5 +65,32 @@ int dm_grpc_stream_close_send(dm_grpc_stream *s, dm_error *err);
 int dm_grpc_stream_recv(dm_grpc_stream *s, void **msg, size_t *len, dm_error *err);
 /* Frees s, cancelling the call (RST_STREAM) if it has not ended. */
 void dm_grpc_stream_free(dm_grpc_stream *s);
+
+/* The pure parts of reading a reply, used by the streams above and exposed for the fuzz target
+ * (tests/fuzz_grpc.c).  A deframer splits the DATA bytes of a reply, in any split, into gRPC's
+ * length-prefixed messages (flag byte 0, 4-byte big-endian length, the message); start it
+ * zeroed. */
+typedef struct dm_grpc_deframer {
+	uint8_t hdr[5];
+	size_t hdrfill;
+	uint8_t *body;      /* the message being assembled, NULL between messages */
+	size_t bodylen, bodyfill;
+} dm_grpc_deframer;
+
+/* Takes bytes from *p (*n of them left) up to the end of the next message: 1 when one is
+ * complete (*msg, free() it, of *len bytes), 0 when every byte was taken and none is complete,
+ * -1 on a framing error (EPROTO: compressed or bad flag; EMSGSIZE: over DM_GRPC_MAX_RECV;
+ * ENOMEM); after an error the deframer is only good for dm_grpc_deframer_free. */
+int dm_grpc_deframe(dm_grpc_deframer *d, const uint8_t **p, size_t *n, uint8_t **msg, size_t *len,
+                    dm_error *err);
+/* True when the deframer holds part of a message (the reply must not end there). */
+bool dm_grpc_deframer_partial(const dm_grpc_deframer *d);
+/* Frees what the deframer holds and zeroes it. */
+void dm_grpc_deframer_free(dm_grpc_deframer *d);
+
+/* Decodes a grpc-message header value (percent-encoded; a '%' not followed by two hex digits
+ * stands for itself) into dst, at most cap - 1 bytes and NUL-terminated, with control
+ * characters turned into spaces so that the message stays one line. */
+void dm_grpc_percent_decode(char *dst, size_t cap, const uint8_t *src, size_t n);
 
 #endif

@@ -69,6 +69,18 @@ static char *vxasprintf(loader *ld, const char *fmt, va_list ap)
 	return s;
 }
 
+/* Reasons and problem IDs quote the store's bytes (a cache-id, a repositories.json
+ * key): control characters become spaces there (as dm_err_set does with line
+ * breaks), so that each stays the one line that plan and run print, and no
+ * terminal control sequence gets through.  s may be NULL. */
+static char *one_line(char *s)
+{
+	for (char *p = s; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return s;
+}
+
 static char *xasprintf(loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static char *xasprintf(loader *ld, const char *fmt, ...)
@@ -296,9 +308,9 @@ static void problem(loader *ld, dm_item_kind kind, const char *id, bool warning,
 	if (!grow(ld, &ld->problems, &ld->cap_problems, ld->n_problems, sizeof *ld->problems))
 		return;
 	p = &ld->problems[ld->n_problems++];
-	*p = (dm_problem){ kind, xstrdup(ld, id), NULL, warning };
+	*p = (dm_problem){ kind, one_line(xstrdup(ld, id)), NULL, warning };
 	va_start(ap, fmt);
-	p->reason = vxasprintf(ld, fmt, ap);
+	p->reason = one_line(vxasprintf(ld, fmt, ap));
 	va_end(ap);
 }
 
@@ -527,7 +539,7 @@ static void layer_fail(loader *ld, dm_layer *l, const char *fmt, ...)
 	if (l->reason)
 		return;
 	va_start(ap, fmt);
-	l->reason = vxasprintf(ld, fmt, ap);
+	l->reason = one_line(vxasprintf(ld, fmt, ap));
 	va_end(ap);
 }
 
@@ -813,7 +825,7 @@ static void image_fail(loader *ld, dm_image *img, dm_image_state state, const ch
 		return;
 	img->state = state;
 	va_start(ap, fmt);
-	img->reason = vxasprintf(ld, fmt, ap);
+	img->reason = one_line(vxasprintf(ld, fmt, ap));
 	va_end(ap);
 }
 
@@ -1146,7 +1158,7 @@ static void read_container(loader *ld, int mounts_fd, dirref containers, const c
 	container_image(containers, c, &e);
 out:
 	if (e.msg[0])
-		c->reason = xstrdup(ld, e.msg);
+		c->reason = one_line(xstrdup(ld, e.msg));
 	if (d.fd >= 0)
 		close(d.fd);
 	free(dir);

@@ -33,7 +33,7 @@ for ps in 1024 4096 16384; do
 		"$tool" gen "$tmp/files/gen-$seed-$ps.db" "$seed" "$ps" 40
 	done
 done
-cp "$top_srcdir"/tests/fuzz-corpus/valid-* "$tmp/files/"
+cp "$top_srcdir"/tests/fuzz-corpus/bolt/valid-* "$tmp/files/"
 if [ -n "$keep" ] && [ -d "$keep" ]; then
 	cp "$keep"/* "$tmp/files/"
 fi

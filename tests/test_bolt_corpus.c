@@ -1,4 +1,4 @@
-/* Replays the bolt fuzz corpus (tests/fuzz-corpus: seeds and any crash
+/* Replays the bolt fuzz corpus (tests/fuzz-corpus/bolt: seeds and any crash
  * reproducers) and the files real containerd wrote (fixtures/containerd)
  * through the fuzz target, so every input that once mattered keeps passing
  * in `make check`, under the sanitizers in CI. */
@@ -82,7 +82,7 @@ START_TEST(corpus_replays)
 	char dir[4096];
 
 	ck_assert_msg(src != NULL, "top_srcdir is not set");
-	snprintf(dir, sizeof dir, "%s/tests/fuzz-corpus", src);
+	snprintf(dir, sizeof dir, "%s/tests/fuzz-corpus/bolt", src);
 	ck_assert_int_ge(replay_dir(dir, ""), 4);
 	snprintf(dir, sizeof dir, "%s/fixtures/containerd", src);
 	ck_assert_int_eq(replay_dir(dir, ".db"), 2);

@@ -885,6 +885,38 @@ START_TEST(image_size_saturates)
 }
 END_TEST
 
+/* What a reason or a problem ID quotes from the store stays one line, without control characters:
+ * a size file with an escape inside, a cache-id and a repositories.json key with a line break
+ * (found by tests/fuzz_layerstore). */
+START_TEST(reasons_one_line)
+{
+	char *root = scratch("one-line"), dir[4096], path[8192];
+	dm_store *st;
+	dm_error err = { 0 };
+	size_t n = 0;
+
+	snprintf(dir, sizeof dir, "%s/image/vfs/layerdb/sha256/%s", root, C3 + 7);
+	put(dir, "size", "1\0332");
+	snprintf(dir, sizeof dir, "%s/image/vfs/layerdb/sha256/%s", root, C2 + 7);
+	put(dir, "cache-id", "a\nb/c");
+	snprintf(path, sizeof path, "%s/image/vfs/repositories.json", root);
+	tu_put(path, "{\"Repositories\":{\"busybox\":{\"busybox:la\\ntest\":\"" IMG_A "\"}}}");
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	assert_contains("L3", layer(st, C3)->reason, "/size: \"1 2\" is not a size in bytes");
+	assert_contains("L2", layer(st, C2)->reason, "/cache-id: \"a b/c\" is not a single path component");
+	for (size_t i = 0; i < st->n_problems; i++) {
+		ck_assert_msg(!strpbrk(st->problems[i].reason, "\n\r\033"), "reason \"%s\"", st->problems[i].reason);
+		ck_assert_msg(!strpbrk(st->problems[i].id, "\n\r\033"), "id \"%s\"", st->problems[i].id);
+		n += !strcmp(st->problems[i].id, "busybox:la test");
+	}
+	ck_assert_uint_eq(n, 1);
+	for (size_t i = 0; i < st->n_images; i++)
+		ck_assert_msg(!st->images[i].reason || !strchr(st->images[i].reason, '\n'), "image reason \"%s\"",
+			      st->images[i].reason);
+	dm_store_close(st);
+}
+END_TEST
+
 START_TEST(config_too_large)
 {
 	char *root = scratch("big"), path[8192];
@@ -1135,6 +1167,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, layer_depth_capped);
 	tcase_add_test(tc, config_too_large);
 	tcase_add_test(tc, image_size_saturates);
+	tcase_add_test(tc, reasons_one_line);
 	suite_add_tcase(s, tc);
 	failed = tu_run(s);
 	if (tu_rmtree(fixtures) != 0)
