@@ -152,7 +152,7 @@ bench: tests/bench_bolt
 bench-migrate: all
 	top_srcdir='$(abs_top_srcdir)' DM='$(abs_top_builddir)/src/dockerd-migrate' \
 		$(SHELL) $(top_srcdir)/tests/bench-migrate.sh
-EXTRA_DIST += tests/bench-migrate.sh
+EXTRA_DIST += tests/bench-migrate.sh tests/lib-bench.sh
 .PHONY: fuzz fuzz-run bench bench-migrate
 TESTS += tests/layerstore-fixtures.sh
 EXTRA_DIST += tests/layerstore-fixtures.sh
