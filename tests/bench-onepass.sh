@@ -19,6 +19,8 @@
 #   wall_s    seconds from the start of the run to the end of a `sync` after
 #             it (the sync is timed: the one-pass binary syncs its snapshots
 #             itself, the old one left them to the kernel)
+#   cpu_s     user + system CPU seconds of the process (and the sync); on a
+#             shared machine steadier than wall_s
 #   rss_MiB   peak RSS of the dockerd-migrate process (GNU time's %M);
 #             online, containerd's own memory is not in it
 #   rd_MiB    bytes the process got from read-type calls (rchar: read, pread,
@@ -96,7 +98,7 @@ measure() {
 	m_c0="0 0 0 0"
 	[ "$m_mode" = offline ] || m_c0=$(io_fields "/proc/$DM_CONTAINERD_PID/io")
 	# shellcheck disable=SC2016
-	/usr/bin/time -f '%e %M' -o "$m_out.time" \
+	/usr/bin/time -f '%e %U %S %M' -o "$m_out.time" \
 		sh -c '"$@" > "$0.json" 2> "$0.err"; rc=$?; sync; cat "/proc/$$/io" > "$0.io"; exit "$rc"' \
 		"$m_out" "$m_bin" run --docker-root "$store" --json --jobs 1 "$@" ||
 		{ cat "$m_out.err" >&2; die "$m_name $m_mode: run failed"; }
@@ -107,7 +109,7 @@ measure() {
 	m_line=$(awk -v mode="$m_mode" -v name="$m_name" -v du=$((m_du1 - m_du0)) \
 		-v p="$(io_fields "$m_out.io")" -v c0="$m_c0" -v c1="$m_c1" \
 		'{ split(p, a, " "); split(c0, b, " "); split(c1, c, " ")
-		   printf "%s %s %s %s %.0f %.0f %.0f %.0f %.0f\n", mode, name, $1, $2, a[1], a[2],
+		   printf "%s %s %s %.2f %s %.0f %.0f %.0f %.0f %.0f\n", mode, name, $1, $2 + $3, $4, a[1], a[2],
 			a[3] + c[3] - b[3], a[4] + c[4] - b[4], du }' "$m_out.time")
 	echo "$m_line" >> "$tmp/figures"
 	echo "round $r: $m_line"
@@ -135,7 +137,7 @@ same_manifests() {
 echo "store: 1 layer of $BIG MiB random bytes, 1 layer of $SMALL small files; $REPS rounds, run --jobs 1"
 echo "before: $BEFORE"
 echo "after:  $AFTER"
-echo "round N: mode binary wall_s rss_KiB rchar wchar read_bytes write_bytes du_bytes"
+echo "round N: mode binary wall_s cpu_s rss_KiB rchar wchar read_bytes write_bytes du_bytes"
 : > "$tmp/figures"
 r=1
 while [ "$r" -le "$REPS" ]; do
@@ -172,9 +174,9 @@ rows = {}
 for line in open(sys.argv[1]):
     mode, name, *v = line.split()
     rows.setdefault((mode, name), []).append([float(x) for x in v])
-cols = ["wall_s", "rss_MiB", "rd_MiB", "wr_MiB", "dkrd_MiB", "dkwr_MiB", "du_MiB"]
+cols = ["wall_s", "cpu_s", "rss_MiB", "rd_MiB", "wr_MiB", "dkrd_MiB", "dkwr_MiB", "du_MiB"]
 # Seconds as they are; KiB and bytes to MiB.
-div = [1, 1024, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 1 << 20]
+div = [1, 1, 1024, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 1 << 20]
 print("%-8s %-7s" % ("mode", "binary") + "".join("%10s" % c for c in cols))
 for mode in ("offline", "online"):
     med = {}
