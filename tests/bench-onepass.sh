@@ -25,9 +25,10 @@
 #             online, containerd's own memory is not in it
 #   rd_MiB    bytes the process got from read-type calls (rchar: read, pread,
 #             readv, sendfile, copy_file_range; page-cache hits count, bolt's
-#             mmap'd reads do not); online, replies from containerd's socket too
-#   wr_MiB    bytes the process handed to write-type calls (wchar); online,
-#             that includes the blobs sent to containerd over its socket
+#             mmap'd reads and the gRPC socket's recv() do not); online, the
+#             blob spool read back from TMPDIR to be sent is in it
+#   wr_MiB    bytes the process handed to write-type calls (wchar; the
+#             socket's send() is not in it); online, the blob spool is
 #   dkrd_MiB  bytes read from the block device on the run's behalf
 #             (read_bytes): the process's, plus, online, containerd's while
 #             the run lasted
