@@ -12,26 +12,15 @@
 set -u
 : "${top_srcdir:?}" "${DM:?}"
 . "$top_srcdir/tests/lib-daemon.sh"
+. "$top_srcdir/tests/lib-bench.sh"
 dm_need_daemons
 BIG=${BIG:-256} SMALL=${SMALL:-4000} REPS=${REPS:-3}
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/dm-bench.XXXXXX") || exit 1
 trap 'dm_containerd_stop 2>/dev/null; dm_dockerd_stop 2>/dev/null; dm_umount_under "$tmp"; rm -rf "$tmp"' EXIT
 die() { echo "bench-migrate: $*" >&2; exit 1; }
 
-mkdir -p "$tmp/big" "$tmp/small/d"
-head -c "$((BIG * 1048576))" /dev/urandom > "$tmp/big/random.bin" || die "random file"
-i=0
-while [ "$i" -lt "$SMALL" ]; do
-	echo "small file $i" > "$tmp/small/d/f$i"
-	i=$((i + 1))
-done
-tar -C "$tmp/big" -cf "$tmp/big.tar" . && tar -C "$tmp/small" -cf "$tmp/small.tar" . || die "tar"
-dm_dockerd_start overlay2 "$tmp/docker" || die "dockerd did not start"
-dm_docker import "$tmp/big.tar" bench/big:1 > /dev/null && dm_docker import "$tmp/small.tar" bench/small:1 > /dev/null ||
-	die "docker import"
-dm_dockerd_stop
-store=$tmp/docker/root
-rm -rf "$tmp/big" "$tmp/small" "$tmp/big.tar" "$tmp/small.tar"
+dm_bench_store "$tmp" "$BIG" "$SMALL" || die "no store"
+store=$DM_BENCH_STORE
 
 now() { date +%s.%N; }
 # timed_run OUT-JSON ARGS...: the run's wall time in seconds on stdout.
@@ -43,8 +32,6 @@ timed_run() {
 	t1=$(now)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
-manifests() { python3 -c 'import json,sys
-print(" ".join(sorted(i["manifest"] for i in json.load(open(sys.argv[1]))["images"])))' "$1"; }
 min() { printf '%s\n' "$@" | sort -g | head -n 1; }
 
 echo "store: 1 layer of $BIG MiB random bytes, 1 layer of $SMALL small files; best of $REPS"
@@ -58,7 +45,7 @@ for jobs in 1 2; do
 		ons="$ons $(timed_run "$tmp/on.json" --containerd-address "$DM_CONTAINERD_SOCK" --jobs "$jobs")"
 		dm_containerd_stop
 		rm -rf "$tmp/on-$r"
-		[ "$(manifests "$tmp/off.json")" = "$(manifests "$tmp/on.json")" ] ||
+		[ "$(dm_bench_manifests "$tmp/off.json")" = "$(dm_bench_manifests "$tmp/on.json")" ] ||
 			die "online and offline runs gave different manifests"
 		r=$((r + 1))
 	done

@@ -152,8 +152,15 @@ bench: tests/bench_bolt
 bench-migrate: all
 	top_srcdir='$(abs_top_srcdir)' DM='$(abs_top_builddir)/src/dockerd-migrate' \
 		$(SHELL) $(top_srcdir)/tests/bench-migrate.sh
-EXTRA_DIST += tests/bench-migrate.sh
-.PHONY: fuzz fuzz-run bench bench-migrate
+EXTRA_DIST += tests/bench-migrate.sh tests/lib-bench.sh
+# `make bench-onepass BEFORE=OLD-BINARY` (root): issue 9's before/after
+# figures (time, bytes read and written, peak RSS) of the two-pass binary
+# BEFORE against this build, offline and online.
+bench-onepass: all
+	top_srcdir='$(abs_top_srcdir)' DM='$(abs_top_builddir)/src/dockerd-migrate' BEFORE='$(BEFORE)' \
+		$(SHELL) $(top_srcdir)/tests/bench-onepass.sh
+EXTRA_DIST += tests/bench-onepass.sh
+.PHONY: fuzz fuzz-run bench bench-migrate bench-onepass
 TESTS += tests/layerstore-fixtures.sh
 EXTRA_DIST += tests/layerstore-fixtures.sh
 
