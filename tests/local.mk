@@ -160,7 +160,14 @@ bench-onepass: all
 	top_srcdir='$(abs_top_srcdir)' DM='$(abs_top_builddir)/src/dockerd-migrate' BEFORE='$(BEFORE)' \
 		$(SHELL) $(top_srcdir)/tests/bench-onepass.sh
 EXTRA_DIST += tests/bench-onepass.sh
-.PHONY: fuzz fuzz-run bench bench-migrate bench-onepass
+# `make bench-compare [SIZE=MiB] [ROUNDS=N]` (root, the sid chroot): issue
+# 10's table of dockerd-migrate in each copy mode against docker save/load
+# (dockerd 20.10 to Docker 28.5.2) and against cp -a + tar|zstd of the layers.
+bench-compare: all
+	top_srcdir='$(abs_top_srcdir)' DM='$(abs_top_builddir)/src/dockerd-migrate' \
+		SIZE='$(SIZE)' ROUNDS='$(ROUNDS)' $(SHELL) $(top_srcdir)/tests/bench-compare.sh
+EXTRA_DIST += tests/bench-compare.sh
+.PHONY: fuzz fuzz-run bench bench-migrate bench-onepass bench-compare
 TESTS += tests/layerstore-fixtures.sh
 EXTRA_DIST += tests/layerstore-fixtures.sh
 
