@@ -254,6 +254,11 @@ CLEANFILES += tests/swapshim.so
 # synced before the record that may name it (root and strace; no daemon).
 TESTS += tests/sync-order.sh
 EXTRA_DIST += tests/sync-order.sh tests/sync-order.py
+# Issue 10: run --copy-mode reflink on loop xfs and btrfs, hardlink with its
+# metadata-mismatch fallback, auto across filesystems (root; skips until run
+# has --copy-mode).
+TESTS += tests/copy-modes.sh
+EXTRA_DIST += tests/copy-modes.sh
 # The include graph follows the layering written in lib/README (the rules are read from there).
 TESTS += tests/include-graph.sh
 EXTRA_DIST += tests/include-graph.sh lib/README
