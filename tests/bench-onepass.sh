@@ -65,21 +65,6 @@ avail=$(df -Pk "$tmp" | awk 'NR == 2 { print int($4 / 1024) }')
 dm_bench_store "$tmp" "$BIG" "$SMALL" || die "no store"
 store=$DM_BENCH_STORE
 
-# The store's file pages out of the page cache (clean ones only: sync first).
-drop_store_cache() {
-	sync
-	python3 - "$store" <<'EOF'
-import os, sys
-for d, _, files in os.walk(sys.argv[1]):
-    for f in files:
-        p = os.path.join(d, f)
-        if os.path.islink(p) or not os.path.isfile(p):
-            continue
-        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
-EOF
-}
 # io_fields FILE: rchar wchar read_bytes write_bytes-cancelled_write_bytes of a /proc io file.
 io_fields() {
 	awk '{ v[$1] = $2 } END { print v["rchar:"], v["wchar:"], v["read_bytes:"], v["write_bytes:"] - v["cancelled_write_bytes:"] }' "$1"
@@ -94,7 +79,7 @@ measure() {
 	shift 3
 	if [ "$m_name" = before ]; then m_bin=$BEFORE; else m_bin=$AFTER; fi
 	m_out=$tmp/$m_name-$m_mode
-	drop_store_cache
+	dm_bench_drop_cache "$store"
 	m_du0=$(du_b "$m_root")
 	m_c0="0 0 0 0"
 	[ "$m_mode" = offline ] || m_c0=$(io_fields "/proc/$DM_CONTAINERD_PID/io")
@@ -124,16 +109,6 @@ check_root() {
 	[ "$(grep -c 'complete .* true *$' "$tmp/check")" -eq "$n" ] ||
 		{ cat "$tmp/check" >&2; die "$1: not every image complete and unpacked"; }
 }
-# same_manifests REPORT: the same digests as the first run's.
-same_manifests() {
-	got=$(dm_bench_manifests "$1")
-	[ -n "$got" ] || die "$1: no manifest"
-	if [ -z "${want:-}" ]; then
-		want=$got
-	elif [ "$got" != "$want" ]; then
-		die "$1: manifests $got, the first run gave $want"
-	fi
-}
 
 echo "store: 1 layer of $BIG MiB random bytes, 1 layer of $SMALL small files; $REPS rounds, run --jobs 1"
 echo "before: $BEFORE"
@@ -146,7 +121,7 @@ while [ "$r" -le "$REPS" ]; do
 	for name in $order; do
 		root=$tmp/off-root
 		measure "$name" offline "$root" --containerd-root "$root"
-		same_manifests "$tmp/$name-offline.json"
+		dm_bench_same_manifests "$tmp/$name-offline.json" || exit 1
 		if [ "$name" = after ]; then
 			dm_containerd_start "$root" || die "containerd did not start on the offline root"
 			check_root "$tmp/$name-offline.json"
@@ -159,7 +134,7 @@ while [ "$r" -le "$REPS" ]; do
 		root=$tmp/on-root
 		dm_containerd_start "$root" || die "containerd did not start"
 		measure "$name" online "$root" --containerd-address "$DM_CONTAINERD_SOCK"
-		same_manifests "$tmp/$name-online.json"
+		dm_bench_same_manifests "$tmp/$name-online.json" || exit 1
 		[ "$name" = before ] || check_root "$tmp/$name-online.json"
 		dm_containerd_stop
 		rm -rf "$root"
