@@ -597,7 +597,7 @@ static int apply_file(struct dm_applier *c, struct archive_entry *e, int dirfd, 
 			fail(c, 0, "truncate to %" PRId64 " bytes", size);
 			goto out;
 		}
-		c->st.files_copied += c->o->mode != DM_COPY_COPY && size > 0;
+		c->st.files_copied += size > 0;
 	}
 	if (set_meta(c, e, fd, dirfd, name, true) < 0)
 		goto out;

@@ -73,7 +73,7 @@ typedef struct dm_apply_stats {
 	uint64_t copied_up;     /* entries copied from a lower layer (overlay) */
 	uint64_t xattrs_skipped; /* xattrs the filesystem refused (EPERM, ENOTSUP), as Docker skips them */
 	uint64_t files_shared;  /* regular files reflinked or hard-linked instead of written */
-	uint64_t files_copied;  /* regular files with data written although the mode shares */
+	uint64_t files_copied;  /* regular files with data written (not shared) */
 } dm_apply_stats;
 
 typedef struct dm_applier dm_applier;

@@ -863,7 +863,7 @@ static void choose_copy_mode(struct run *r)
 			probe = r->st->layers[i].tarsplit_path;
 	if (m != DM_COPY_COPY && (stat(r->st->root, &src) < 0 || stat(r->o->containerd_root, &dst) < 0 ||
 				  src.st_dev != dst.st_dev)) {
-		add_warning(r, "%s and %s are not on one filesystem: file data is copied", r->st->root,
+		add_warning(r, "%s and %s are not on one filesystem: file data is copied (copy mode copy)", r->st->root,
 			    r->o->containerd_root);
 		m = DM_COPY_COPY;
 	}
@@ -871,7 +871,7 @@ static void choose_copy_mode(struct run *r)
 		bool ok = probe && dm_reflink_probe(probe, r->o->containerd_root) == 1;
 
 		if (!ok && m == DM_COPY_REFLINK)
-			add_warning(r, "%s cannot share blocks with %s (no reflink): file data is copied",
+			add_warning(r, "%s cannot share blocks with %s (no reflink): file data is copied (copy mode copy)",
 				    r->o->containerd_root, r->st->root);
 		m = ok ? DM_COPY_REFLINK : DM_COPY_COPY;
 	}

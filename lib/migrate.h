@@ -85,7 +85,7 @@ typedef struct dm_migrate_report {
 	uint64_t bytes_written;      /* new blob bytes plus snapshot file bytes written */
 	const char *copy_mode;       /* the mode used: "reflink", "hardlink" or "copy" */
 	uint64_t files_shared;       /* regular files reflinked or hard-linked */
-	uint64_t files_copied;       /* regular files written although the mode shares */
+	uint64_t files_copied;       /* regular files with data written, not shared */
 	bool nothing_to_do;          /* everything was already migrated: nothing was
 	                              * written but the removal of dead runs' leases */
 	dm_migrate_image *images;    /* one per image to migrate, in store order */
