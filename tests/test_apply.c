@@ -196,6 +196,7 @@ START_TEST(files_dirs_links)
 	file(longname, 0600, "long");
 	file("d/caf\xe9", 0644, "latin-1");
 	file("d/setuid", 04755, "su");
+	file("d/setgid", 02755, "sg");
 	dir("d/sticky/", 01777);
 	put(entry("d/fifo", AE_IFIFO, 0640), NULL, 0);
 	apply_ok(DM_APPLY_OVERLAY, &as);
@@ -206,6 +207,7 @@ START_TEST(files_dirs_links)
 	ck_assert_str_eq(slurp(longname), "long");
 	ck_assert_str_eq(slurp("d/caf\xe9"), "latin-1");
 	ck_assert_uint_eq(lst("d/setuid").st_mode & 07777, 04755);
+	ck_assert_uint_eq(lst("d/setgid").st_mode & 07777, 02755);
 	ck_assert_uint_eq(lst("d/sticky").st_mode & 07777, 01777);
 	ck_assert(S_ISFIFO(lst("d/fifo").st_mode));
 	st = lst("d");
@@ -213,7 +215,7 @@ START_TEST(files_dirs_links)
 	/* Directory times are set after their contents were written. */
 	ck_assert_int_eq(st.st_mtim.tv_sec, 1700000000);
 	ck_assert_int_eq(lst("d/a.txt").st_mtim.tv_sec, 1700000000);
-	ck_assert_uint_eq(as.files, 4);
+	ck_assert_uint_eq(as.files, 5);
 	ck_assert_uint_eq(as.specials, 1);
 	ck_assert_uint_eq(as.hardlinks, 1);
 	ck_assert_uint_eq(as.symlinks, 2);
