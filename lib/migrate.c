@@ -52,6 +52,8 @@ struct run {
 	pthread_mutex_t mu;    /* guards t's non-blob calls, rep and cb */
 	size_t layers_total, layers_done;
 	uint64_t bytes_total, bytes_done;
+	uint64_t bytes_inflight;   /* streamed so far of the layers not finished yet */
+	struct timespec last_progress;
 	/* the current wave of the worker pool */
 	size_t *wave;
 	size_t wave_n, wave_next;
@@ -79,8 +81,9 @@ static char *xstrdup(const char *s)
 static void emit(struct run *r, dm_migrate_kind kind, dm_migrate_status status, const char *id,
 		 const char *detail)
 {
+	uint64_t done = dm_size_add(r->bytes_done, r->bytes_inflight);
 	dm_migrate_event ev = {kind, status, id, detail, r->layers_done, r->layers_total,
-			       r->bytes_done, r->bytes_total};
+			       done < r->bytes_total ? done : r->bytes_total, r->bytes_total};
 
 	if (r->cb)
 		r->cb(r->opaque, &ev);
@@ -158,14 +161,38 @@ struct layer_out {
 	dm_apply_stats applied;
 	char *note;           /* a warning for the report (malloc'd), or NULL */
 	char *dir;            /* the directory the snapshot was written in (malloc'd), or NULL */
+	uint64_t streamed;    /* bytes of the layer's stream read (counted in bytes_inflight) */
 };
 
 /* The layer stream as the applier pulls it: every piece is hashed (inside the reader) and
  * compressed into the blob before the applier sees it, so all three consume the same bytes. */
 struct tee {
+	struct run *r;
 	dm_layer_reader *rd;
 	dm_compressor *z;
+	uint64_t streamed;
 };
+
+/* A progress event now and then while layers stream, so that a terminal shows bytes moving
+ * within a large layer, not only when a whole one is done. */
+#define PROGRESS_NS 200000000
+
+static void progress(struct tee *t, size_t len)
+{
+	struct run *r = t->r;
+	struct timespec now;
+
+	t->streamed += len;
+	pthread_mutex_lock(&r->mu);
+	r->bytes_inflight += len;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - r->last_progress.tv_sec) * 1000000000 + now.tv_nsec - r->last_progress.tv_nsec >=
+	    PROGRESS_NS) {
+		r->last_progress = now;
+		emit(r, DM_MIG_PROGRESS, DM_MIG_DONE, NULL, NULL);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
 
 static int tee_read(void *opaque, const void **buf, size_t *len, dm_error *err)
 {
@@ -174,6 +201,8 @@ static int tee_read(void *opaque, const void **buf, size_t *len, dm_error *err)
 
 	if (rc > 0 && dm_compressor_write(t->z, *buf, *len, err) < 0)
 		return -1;
+	if (rc > 0)
+		progress(t, *len);
 	return rc;
 }
 
@@ -263,7 +292,7 @@ static int apply_snapshot(struct run *r, struct tee *t, struct layer_out *out, d
 static int migrate_stream(struct run *r, const dm_layer *l, struct layer_out *out, dm_error *err)
 {
 	dm_labels labels = DM_LABELS_INIT;
-	struct tee t = {0};
+	struct tee t = {.r = r};
 	const void *buf;
 	size_t len;
 	char ref[128];
@@ -299,6 +328,7 @@ static int migrate_stream(struct run *r, const dm_layer *l, struct layer_out *ou
 	if (rc == 0 && out->dir)
 		rc = dm_sync_fs(out->dir, err);
 out:
+	out->streamed = t.streamed;
 	dm_compressor_free(t.z);
 	if (b)
 		r->t->ops->blob_abort(b);
@@ -361,7 +391,8 @@ static void finish_layer(struct run *r, struct layer_work *w, struct layer_out *
 	uint64_t size = w->l->size > 0 ? (uint64_t)w->l->size : 0;
 
 	r->layers_done++;
-	r->bytes_done += size;
+	r->bytes_done = dm_size_add(r->bytes_done, size);
+	r->bytes_inflight -= out->streamed;
 	if (rc == 0) {
 		w->state = L_DONE;
 		r->rep->layers_done++;

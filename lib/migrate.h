@@ -44,7 +44,9 @@ typedef enum dm_migrate_status {
 	DM_MIG_FAILED,
 } dm_migrate_status;
 
-typedef enum dm_migrate_kind { DM_MIG_LAYER, DM_MIG_IMAGE, DM_MIG_NAME } dm_migrate_kind;
+/* DM_MIG_PROGRESS: no item, only the byte counts moved (about five times a second while
+ * layers stream). */
+typedef enum dm_migrate_kind { DM_MIG_LAYER, DM_MIG_IMAGE, DM_MIG_NAME, DM_MIG_PROGRESS } dm_migrate_kind;
 
 /* What happened to one layer, image or name, with the run's progress so far.
  * Callbacks are never concurrent. */
@@ -54,7 +56,8 @@ typedef struct dm_migrate_event {
 	const char *id;      /* chainID, image ID or image name */
 	const char *detail;  /* why skipped or failed; for a name, its image ID; else NULL */
 	size_t layers_done, layers_total;  /* layers to write, finished either way */
-	uint64_t bytes_done, bytes_total;  /* their `size` figures */
+	uint64_t bytes_done, bytes_total;  /* their `size` figures; done counts streamed bytes of the
+	                                    * layers under way too (at most bytes_total) */
 } dm_migrate_event;
 
 typedef void (*dm_migrate_fn)(void *opaque, const dm_migrate_event *ev);

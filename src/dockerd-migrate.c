@@ -660,13 +660,14 @@ static void run_event(void *opaque, const dm_migrate_event *ev)
 	char done[32], total[32], rate[32];
 	double secs = elapsed(&p->start), bps = secs > 0 ? (double)ev->bytes_done / secs : 0;
 
-	if (ev->status == DM_MIG_FAILED || ev->status == DM_MIG_SKIPPED || !p->tty) {
+	if (ev->kind != DM_MIG_PROGRESS && (ev->status == DM_MIG_FAILED || ev->status == DM_MIG_SKIPPED ||
+					    !p->tty)) {
 		if (p->shown)
 			fputc('\n', stderr), p->shown = false;
 		fprintf(stderr, "%s: %s %s: %s%s%s\n", prog, kinds[ev->kind], ev->id, status_name(ev->status),
 			ev->detail ? ": " : "", ev->detail ? ev->detail : "");
 	}
-	if (p->tty && ev->kind == DM_MIG_LAYER && ev->layers_total) {
+	if (p->tty && (ev->kind == DM_MIG_LAYER || ev->kind == DM_MIG_PROGRESS) && ev->layers_total) {
 		double left = bps > 0 ? (double)(ev->bytes_total - ev->bytes_done) / bps : 0;
 
 		fprintf(stderr, "\r\033[Klayers %zu/%zu  %s/%s  %s/s  ETA %d:%02d", ev->layers_done,
