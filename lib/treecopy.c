@@ -611,6 +611,16 @@ static int open_dst_root(struct ctx *c, unsigned flags)
 	return 0;
 }
 
+/* What copying files needs: data and xattr buffers of the kernel's maximum sizes. */
+static int copy_buffers(struct ctx *c)
+{
+	c->cfr = true;
+	c->buf = malloc(COPY_BUF_SIZE);
+	c->xnames = malloc(XATTR_LIST_MAX + 1);
+	c->xvalue = malloc(XATTR_SIZE_MAX);
+	return c->buf && c->xnames && c->xvalue ? 0 : fail(c, SRC, "buffers");
+}
+
 int dm_treecopy(const char *src, const char *dst, unsigned flags, dm_treecopy_stats *st,
                 dm_error *err)
 {
@@ -622,14 +632,8 @@ int dm_treecopy(const char *src, const char *dst, unsigned flags, dm_treecopy_st
 	if (init_ctx(&c, "treecopy", src, dst, err) < 0)
 		return -1;
 	c.reflink = flags & DM_TREECOPY_REFLINK;
-	c.cfr = true;
-	c.buf = malloc(COPY_BUF_SIZE);
-	c.xnames = malloc(XATTR_LIST_MAX + 1);
-	c.xvalue = malloc(XATTR_SIZE_MAX);
-	if (!c.buf || !c.xnames || !c.xvalue) {
-		fail(&c, SRC, "buffers");
+	if (copy_buffers(&c) < 0)
 		goto out;
-	}
 	s = open_src(&c, AT_FDCWD, src, O_RDONLY | O_DIRECTORY);
 	if (s < 0) {
 		fail_root(&c, SRC, src);
@@ -668,14 +672,8 @@ int dm_treecopy_up(int src_dirfd, int dst_dirfd, const char *name, const char *w
 	if (init_ctx(&c, "copy-up", what, what, err) < 0)
 		return -1;
 	c.copy_up = true;
-	c.cfr = true;
-	c.buf = malloc(COPY_BUF_SIZE);
-	c.xnames = malloc(XATTR_LIST_MAX + 1);
-	c.xvalue = malloc(XATTR_SIZE_MAX);
-	if (!c.buf || !c.xnames || !c.xvalue) {
-		fail(&c, SRC, "buffers");
+	if (copy_buffers(&c) < 0)
 		goto out;
-	}
 	if (fstatat(src_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		fail(&c, SRC, "lstat");
 		goto out;
