@@ -803,6 +803,7 @@ static int prune(struct dm_applier *c, int dirfd, int depth)
 static int apply_whiteout(struct dm_applier *c, struct archive_entry *e, int dirfd, const char *base)
 {
 	const char *victim = base + strlen(WH_PREFIX);
+	struct timespec ts[2];
 
 	if (!strcmp(base, WH_OPAQUE)) {
 		c->st.opaques++;
@@ -827,6 +828,10 @@ static int apply_whiteout(struct dm_applier *c, struct archive_entry *e, int dir
 	if (fchownat(dirfd, victim, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
 	             AT_SYMLINK_NOFOLLOW) < 0)
 		return fail(c, 0, "chown whiteout");
+	/* The header's times, not the run's: two runs of one layer give the same tree. */
+	entry_times(e, ts);
+	if (utimensat(dirfd, victim, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail(c, 0, "set whiteout times");
 	return 0;
 }
 
