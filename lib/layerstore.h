@@ -118,6 +118,7 @@ typedef struct dm_store {
 	dm_problem *problems;     /* images, then layers, containers, references; each sorted by id */
 	size_t n_problems;
 	int home_fd;              /* private: O_PATH fd of overlay2/ or vfs/dir/ */
+	int image_fd;             /* private: fd of image/<driver>, what the tar-splits are opened beneath */
 } dm_store;
 
 /* "overlay2" or "vfs". */
