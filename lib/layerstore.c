@@ -268,7 +268,7 @@ static int parse_json(const char *buf, size_t len, const char *path, json_object
 /* Reads and parses a JSON file; digest and size (may be NULL) are set once the bytes are read,
  * even when they do not parse. */
 static int load_json_file(dirref d, const char *name, size_t cap, json_object **out, dm_digest *digest,
-			  uint64_t *size, dm_error *err)
+			  uint64_t *size, char **bytes, dm_error *err)
 {
 	char path[PATH_MAX], *buf;
 	size_t len;
@@ -283,7 +283,10 @@ static int load_json_file(dirref d, const char *name, size_t cap, json_object **
 	if (size)
 		*size = len;
 	r = parse_json(buf, len, path, out, err);
-	free(buf);
+	if (bytes)
+		*bytes = buf;
+	else
+		free(buf);
 	return r;
 }
 
@@ -426,7 +429,7 @@ static int load_repositories(loader *ld, dm_error *err)
 	int r = -1;
 
 	snprintf(path, sizeof path, PATH_FMT, d.path, "repositories.json");
-	if (load_json_file(d, "repositories.json", MAX_REPOSITORIES_FILE, &top, NULL, NULL, err) < 0) {
+	if (load_json_file(d, "repositories.json", MAX_REPOSITORIES_FILE, &top, NULL, NULL, NULL, err) < 0) {
 		/* dockerd starts with no tags when the file does not exist yet. */
 		if (err->code == ENOENT) {
 			dm_err_clear(err);
@@ -845,6 +848,8 @@ static int config_string(loader *ld, json_object *cfg, const char *key, char **o
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
 		return dm_err_set(err, EINVAL, "%s: \"%s\" is not a string", path, key);
+	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+		return dm_err_set(err, EINVAL, "%s: \"%s\" contains a NUL byte", path, key);
 	*out = xstrdup(ld, json_object_get_string(v));
 	return 0;
 }
@@ -852,7 +857,7 @@ static int config_string(loader *ld, json_object *cfg, const char *key, char **o
 static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *err)
 {
 	const char *path = img->config_path;
-	json_object *rootfs, *ids = NULL;
+	json_object *rootfs, *ids = NULL, *type = NULL;
 	size_t n;
 
 	if (!json_object_is_type(cfg, json_type_object))
@@ -863,6 +868,11 @@ static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *e
 	    config_string(ld, cfg, "architecture", &img->arch, path, err) < 0 ||
 	    config_string(ld, cfg, "variant", &img->variant, path, err) < 0)
 		return -1;
+	/* doc/legacy-store.md §3: rootfs.type, when present, is "layers"; moby refuses others. */
+	if (json_object_object_get_ex(rootfs, "type", &type) && type &&
+	    (!json_object_is_type(type, json_type_string) || strcmp(json_object_get_string(type), "layers") != 0))
+		return dm_err_set(err, EINVAL, "%s: rootfs.type is %.100s, want \"layers\"", path,
+				  json_object_to_json_string_ext(type, JSON_C_TO_STRING_PLAIN));
 	json_object_object_get_ex(rootfs, "diff_ids", &ids);
 	if (ids && !json_object_is_type(ids, json_type_null) && !json_object_is_type(ids, json_type_array))
 		return dm_err_set(err, EINVAL, "%s: \"rootfs.diff_ids\" is not an array", path);
@@ -879,7 +889,8 @@ static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *e
 		json_object *v = json_object_array_get_idx(ids, i);
 		const char *s = json_object_get_string(v);
 
-		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s))
+		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s) ||
+		    json_object_get_string_len(v) != DM_DIGEST_STRLEN)
 			return dm_err_set(err, EINVAL, "%s: rootfs.diff_ids[%zu] is not a sha256 digest", path, i);
 		memcpy(img->diff_ids[i].s, s, DM_DIGEST_STRLEN + 1);
 	}
@@ -925,7 +936,7 @@ static void read_image(loader *ld, dirref content, const char *hex, dm_image *im
 	img->config_path = xasprintf(ld, "%s/imagedb/content/sha256/%s", st->image_dir, hex);
 	if (!img->config_path)
 		return;
-	loaded = load_json_file(content, hex, MAX_CONFIG_FILE, &cfg, &actual, &img->config_size, &e);
+	loaded = load_json_file(content, hex, MAX_CONFIG_FILE, &cfg, &actual, &img->config_size, &img->config, &e);
 	if (loaded < 0 && !actual.s[0]) {
 		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
 		return;
@@ -1119,7 +1130,7 @@ static void container_image(dirref containers, dm_container *c, dm_error *err)
 	if (containers.fd < 0)
 		return;
 	snprintf(rel, sizeof rel, "%s/config.v2.json", c->id);
-	if (load_json_file(containers, rel, MAX_CONFIG_FILE, &cfg, NULL, NULL, err) < 0) {
+	if (load_json_file(containers, rel, MAX_CONFIG_FILE, &cfg, NULL, NULL, NULL, err) < 0) {
 		if (err->code == ENOENT)
 			dm_err_clear(err);
 	} else if (json_object_object_get_ex(cfg, "Image", &v) && !json_object_is_type(v, json_type_null)) {
@@ -1335,6 +1346,7 @@ void dm_store_close(dm_store *st)
 		dm_image *img = &st->images[i];
 
 		free(img->config_path);
+		free(img->config);
 		free(img->diff_ids);
 		free(img->layers);
 		free_names(img->tags, img->n_tags);

@@ -60,6 +60,8 @@ typedef enum dm_image_state {
 typedef struct dm_image {
 	dm_digest id;              /* sha256 of the config bytes */
 	char *config_path;         /* imagedb/content/sha256/<hex>: copy these bytes, never re-serialise */
+	char *config;              /* those bytes as read and checked against id (config_size of them);
+				    * NULL when unreadable: what run writes as the config blob */
 	uint64_t config_size;
 	dm_digest *diff_ids;       /* rootfs.diff_ids, bottom first */
 	dm_layer **layers;         /* the layer for each diff_id; an entry is NULL when missing */

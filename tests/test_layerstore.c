@@ -728,6 +728,39 @@ START_TEST(bad_configs)
 }
 END_TEST
 
+/* Issue 13: the store is the one reader of Docker's config, so that plan and run judge the
+ * same bytes by the same rules: a rootfs.type other than "layers" (which run used to refuse
+ * after plan listed the image) is broken here already, and the bytes run writes as the config
+ * blob are those read and hashed. */
+START_TEST(config_read_once_for_plan_and_run)
+{
+	static const char *const odd[] = {
+		"{\"rootfs\":{\"type\":\"zfs\",\"diff_ids\":[]}}",
+		"{\"rootfs\":{\"type\":7}}",
+		"{\"os\":\"lin\\u0000ux\",\"rootfs\":{}}",
+	};
+	static const char good[] = "{\"rootfs\":{\"type\":\"layers\"}, \"x\" : 1}\n";
+	char *root = scratch("configs-once");
+	dm_digest ids[3], ok;
+	dm_store *st;
+	dm_error err = { 0 };
+
+	for (size_t i = 0; i < 3; i++)
+		ids[i] = put_config(root, odd[i]);
+	ok = put_config(root, good);
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(image(st, ids[0].s)->state, DM_IMAGE_BROKEN);
+	assert_contains("zfs", image(st, ids[0].s)->reason, "rootfs.type is \"zfs\", want \"layers\"");
+	ck_assert_int_eq(image(st, ids[1].s)->state, DM_IMAGE_BROKEN);
+	ck_assert_int_eq(image(st, ids[2].s)->state, DM_IMAGE_BROKEN);
+	assert_contains("NUL", image(st, ids[2].s)->reason, "contains a NUL byte");
+	ck_assert(image(st, ok.s)->migrate);
+	ck_assert_uint_eq(image(st, ok.s)->config_size, strlen(good));
+	ck_assert_mem_eq(image(st, ok.s)->config, good, strlen(good));
+	dm_store_close(st);
+}
+END_TEST
+
 START_TEST(bad_metadata_files)
 {
 	char *root = scratch("metadata"), dir[4096], path[8192];
@@ -1215,6 +1248,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, repositories_missing_file);
 	tcase_add_test(tc, repositories_bad_entries);
 	tcase_add_test(tc, bad_configs);
+	tcase_add_test(tc, config_read_once_for_plan_and_run);
 	tcase_add_test(tc, bad_metadata_files);
 	tcase_add_test(tc, bad_containers);
 	tcase_add_loop_test(tc, store_symlinks_not_followed, 0, sizeof linked / sizeof *linked);
