@@ -570,7 +570,72 @@ dm_bolt *dm_bolt_open(const char *path, int flags, dm_error *err)
 	return dm_bolt_open_opts(path, flags, NULL, err);
 }
 
+/* Opens name in dir_fd without following a symlink, a FIFO or a device node never opened: an
+ * existing file is looked at through O_PATH and reopened only when regular; a missing one is
+ * created with O_EXCL.  -1 with errno set; EINVAL for an existing file that is not regular. */
+static int open_file_at(int dir_fd, const char *name, bool rdonly, bool create, unsigned mode)
+{
+	int rw = rdonly ? O_RDONLY : O_RDWR;
+
+	for (int tries = 0; tries < 8; tries++) {
+		int p = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), fd;
+		char proc[64];
+		struct stat st;
+
+		if (p < 0 && errno == ENOENT && create) {
+			fd = openat(dir_fd, name, rw | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+			/* EEXIST: made meanwhile, look again. */
+			if (fd >= 0 || errno != EEXIST)
+				return fd;
+			continue;
+		}
+		if (p < 0)
+			return -1;
+		if (fstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
+			int saved = fstat(p, &st) < 0 ? errno : S_ISLNK(st.st_mode) ? ELOOP : EINVAL;
+
+			close(p);
+			errno = saved;
+			return -1;
+		}
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", p);
+		fd = open(proc, rw | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		close(p);
+		return fd;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 dm_bolt *dm_bolt_open_opts(const char *path, int flags, const dm_bolt_options *opt, dm_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	dm_bolt *db;
+	int dfd;
+
+	if (slash && (size_t)(slash - path) >= sizeof dir) {
+		dm_err_set(err, ENAMETOOLONG, "%s: open: name too long", path);
+		return NULL;
+	}
+	if (slash) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	}
+	/* The directory as given (symlinks and all); the file itself is never a symlink. */
+	dfd = !slash ? AT_FDCWD : open(slash == path ? "/" : dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 && dfd != AT_FDCWD) {
+		dm_err_sys(err, "%s: open", path);
+		return NULL;
+	}
+	db = dm_bolt_open_at(dfd, slash ? slash + 1 : path, path, flags, opt, err);
+	if (dfd >= 0)
+		close(dfd);
+	return db;
+}
+
+dm_bolt *dm_bolt_open_at(int dir_fd, const char *name, const char *path, int flags,
+			 const dm_bolt_options *opt, dm_error *err)
 {
 	bool rdonly = flags & DM_BOLT_RDONLY;
 	unsigned mode = opt && opt->mode ? opt->mode : 0600;
@@ -581,6 +646,10 @@ dm_bolt *dm_bolt_open_opts(const char *path, int flags, const dm_bolt_options *o
 
 	if ((flags & ~(DM_BOLT_RDONLY | DM_BOLT_CREATE)) || (rdonly && (flags & DM_BOLT_CREATE))) {
 		dm_err_set(err, EINVAL, "%s: invalid open flags 0x%x", path, (unsigned)flags);
+		return NULL;
+	}
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+		dm_err_set(err, EINVAL, "%s: not a file name in its directory", path);
 		return NULL;
 	}
 	if (!page_size_ok(psz)) {
@@ -595,10 +664,14 @@ dm_bolt *dm_bolt_open_opts(const char *path, int flags, const dm_bolt_options *o
 		return NULL;
 	}
 	db->rdonly = rdonly;
-	db->fd = open(path, O_CLOEXEC | (rdonly ? O_RDONLY : O_RDWR) |
-				    (flags & DM_BOLT_CREATE ? O_CREAT : 0), mode);
+	db->fd = open_file_at(dir_fd, name, rdonly, flags & DM_BOLT_CREATE, mode);
 	if (db->fd < 0) {
-		dm_err_sys(err, "%s: open", path);
+		if (errno == ELOOP)
+			dm_err_set(err, ELOOP, "%s: is a symbolic link", path);
+		else if (errno == EINVAL)
+			dm_err_set(err, EINVAL, "%s: not a regular file", path);
+		else
+			dm_err_sys(err, "%s: open", path);
 		goto fail;
 	}
 	if (flock(db->fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {

@@ -82,6 +82,12 @@ dm_bolt *dm_bolt_open(const char *path, int flags, dm_error *err);
 /* dm_bolt_open with options for a file that gets created (opt may be NULL). */
 dm_bolt *dm_bolt_open_opts(const char *path, int flags, const dm_bolt_options *opt,
 			   dm_error *err);
+/* dm_bolt_open_opts for the file name (one component) in the directory dir_fd (or AT_FDCWD),
+ * never following a symlink (ELOOP) nor opening anything but a regular file (EINVAL: a FIFO or
+ * device node there is only looked at); path names the file in messages.  dm_bolt_open and
+ * dm_bolt_open_opts open the directory of their path as given and then do this. */
+dm_bolt *dm_bolt_open_at(int dir_fd, const char *name, const char *path, int flags,
+			 const dm_bolt_options *opt, dm_error *err);
 /* Rolls back an open transaction, releases the lock and frees db (NULL is fine). */
 void dm_bolt_close(dm_bolt *db);
 /* Fills st; no transaction needed. */

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reference.h"
+
 /* Deep enough for any real config (a few levels); bounds json-c's recursion. */
 #define CONFIG_MAX_DEPTH 64
 
@@ -243,48 +245,58 @@ bool dm_image_ref_is_digest(const char *ref)
 	return strchr(ref, '@') != NULL;
 }
 
-/* Fully qualified, as moby's normalisation leaves it: a domain first, then a
- * path whose last component carries a tag or a digest. */
+/* Fully qualified, as moby's normalisation leaves it (what lib/reference's parse gives back
+ * unchanged), with a tag or a digest. */
 static int check_ref(const char *ref, dm_error *err)
 {
-	size_t len = strlen(ref);
-	const char *slash = strchr(ref, '/'), *last = strrchr(ref, '/'), *at = strchr(ref, '@');
-	size_t dlen = slash ? (size_t)(slash - ref) : 0;
+	char norm[DM_REF_STR_MAX + 1];
+	dm_reference r;
 
-	if (!len || len > DM_IMAGE_REF_MAX)
-		return dm_err_set(err, EINVAL, "image reference \"%.100s\": length %zu not in 1..%d",
-				  ref, len, DM_IMAGE_REF_MAX);
-	for (size_t i = 0; i < len; i++)
-		if (ref[i] <= ' ' || ref[i] > '~')
-			return dm_err_set(err, EINVAL,
-					  "image reference \"%.100s\": byte %zu is not printable ASCII",
-					  ref, i);
-	if (!slash || !dlen ||
-	    (!memchr(ref, '.', dlen) && !memchr(ref, ':', dlen) &&
-	     !(dlen == 9 && memcmp(ref, "localhost", 9) == 0)))
-		return dm_err_set(err, EINVAL,
-				  "image reference \"%.100s\": not fully qualified (no registry domain)",
-				  ref);
-	if (at) {
-		if (at < last || !dm_digest_valid(at + 1))
-			return dm_err_set(err, EINVAL,
-					  "image reference \"%.100s\": malformed digest reference", ref);
-	} else if (!strchr(last, ':') || last[strlen(last) - 1] == ':') {
+	if (strlen(ref) > DM_IMAGE_REF_MAX)
+		return dm_err_set(err, EINVAL, "image reference \"%.100s\": longer than %d bytes", ref,
+				  DM_IMAGE_REF_MAX);
+	if (dm_ref_parse(ref, &r, err) < 0)
+		return -1;
+	if (!r.tag[0] && !r.digest[0])
 		return dm_err_set(err, EINVAL, "image reference \"%.100s\": no tag", ref);
-	}
+	if (strcmp(dm_ref_string(&r, norm), ref) != 0)
+		return dm_err_set(err, EINVAL, "image reference \"%.100s\": not fully qualified (want %.200s)",
+				  ref, norm);
+	return 0;
+}
+
+/* Appends a copy of s to *v (of *n); -1 when out of memory. */
+static int push_str(char ***v, size_t *n, const char *s, dm_error *err)
+{
+	char **p;
+
+	if (!(p = realloc(*v, (*n + 1) * sizeof *p)))
+		return dm_err_sys(err, "image name %s", s);
+	*v = p;
+	if (!(p[*n] = strdup(s)))
+		return dm_err_sys(err, "image name %s", s);
+	(*n)++;
 	return 0;
 }
 
 static int add_name(dm_image_names *names, const char *name, dm_error *err)
 {
-	char **v;
+	return push_str(&names->v, &names->n, name, err);
+}
 
-	if (!(v = realloc(names->v, (names->n + 1) * sizeof *v)))
-		return dm_err_sys(err, "image name %s", name);
-	names->v = v;
-	if (!(v[names->n] = strdup(name)))
-		return dm_err_sys(err, "image name %s", name);
-	names->n++;
+/* A reference that cannot be recorded: it fails alone, with its reason. */
+static int add_bad(dm_image_names *names, const char *ref, const char *why, dm_error *err)
+{
+	size_t n = names->n_bad;
+
+	if (push_str(&names->bad, &n, ref, err) < 0)
+		return -1;
+	n = names->n_bad;
+	if (push_str(&names->bad_reason, &n, why, err) < 0) {
+		free(names->bad[names->n_bad]);
+		return -1;
+	}
+	names->n_bad++;
 	return 0;
 }
 
@@ -295,13 +307,16 @@ int dm_image_names_plan(const char *const *refs, size_t n, const dm_digest *mani
 	char dangling[sizeof DM_IMAGE_DANGLING_PREFIX + DM_DIGEST_STRLEN];
 	size_t ndigest = 0;
 
-	names->v = NULL;
-	names->n = 0;
+	memset(names, 0, sizeof *names);
 	for (size_t i = 0; i < n; i++) {
+		dm_error why = {0};
 		bool seen = false;
 
-		if (check_ref(refs[i], err) < 0)
-			goto fail;
+		if (check_ref(refs[i], &why) < 0) {
+			if (add_bad(names, refs[i], why.msg, err) < 0)
+				goto fail;
+			continue;
+		}
 		for (size_t j = 0; j < i && !seen; j++)
 			seen = strcmp(refs[j], refs[i]) == 0;
 		if (seen)
@@ -329,7 +344,12 @@ void dm_image_names_free(dm_image_names *names)
 {
 	for (size_t i = 0; i < names->n; i++)
 		free(names->v[i]);
+	for (size_t i = 0; i < names->n_bad; i++) {
+		free(names->bad[i]);
+		free(names->bad_reason[i]);
+	}
 	free(names->v);
-	names->v = NULL;
-	names->n = 0;
+	free(names->bad);
+	free(names->bad_reason);
+	memset(names, 0, sizeof *names);
 }

@@ -76,20 +76,26 @@ int dm_config_labels(const dm_image_config *c, const char *snapshotter, dm_label
  * layer, compressed or not, so the record always says what it unpacks to). */
 int dm_layer_labels(const dm_digest *diff_id, dm_labels *out, dm_error *err);
 
-/* Record names of one migrated image. */
+/* Record names of one migrated image, and the references that cannot be recorded. */
 typedef struct dm_image_names {
 	char **v;
 	size_t n;
+	char **bad;        /* references refused, each failing alone */
+	char **bad_reason; /* why, one line each */
+	size_t n_bad;
 } dm_image_names;
 
 /* True when ref is a digest reference (name@sha256:…), which cannot name a record. */
 bool dm_image_ref_is_digest(const char *ref);
 /* From all references of one Docker image, fully qualified as moby's
- * ParseNormalizedNamed gives them ("docker.io/library/alpine:3.19"): the
+ * ParseNormalizedNamed gives them ("docker.io/library/alpine:3.19"), judged by
+ * lib/reference (the parser the store's repositories.json went through): the
  * record names are its tags (duplicates dropped), or moby-dangling@<manifest>
- * when it has none; each digest reference becomes DM_LABEL_DIGEST_REF<i> in
- * labels, in the order given, for every record of the image.  Familiar or
- * malformed references are refused (EINVAL). */
+ * when it has no valid tag; each digest reference (any digest the grammar
+ * takes: sha256, sha384, sha512) becomes DM_LABEL_DIGEST_REF<i> in labels, in
+ * the order given, for every record of the image.  A familiar or malformed
+ * reference fails alone: it goes to names->bad with its reason, the others
+ * are planned.  -1 only when out of memory. */
 int dm_image_names_plan(const char *const *refs, size_t n, const dm_digest *manifest,
 			dm_image_names *names, dm_labels *labels, dm_error *err);
 void dm_image_names_free(dm_image_names *names);

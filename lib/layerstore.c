@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "reference.h"
+#include "resolve.h"
 #include "sizes.h"
 
 /* Caps on what is read into memory, far above anything dockerd writes. */
@@ -138,31 +139,20 @@ typedef struct dirref {
 
 #define PATH_FMT "%s/%s"
 
-/* Reads d/name (never following a symlink, refusing anything but a regular file of at most cap
- * bytes) into a NUL-terminated buffer.  A missing file fails with code ENOENT. */
+/* Reads d/name (following no symlink on the way, refusing anything but a regular file of at most
+ * cap bytes) into a NUL-terminated buffer.  A missing file fails with code ENOENT. */
 static int slurp_at(dirref d, const char *name, size_t cap, char **out, size_t *len, dm_error *err)
 {
 	char path[PATH_MAX];
 	struct stat sb;
 	char *buf;
 	size_t n = 0;
-	int fd = openat(d.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd;
 
 	snprintf(path, sizeof path, PATH_FMT, d.path, name);
-
-	if (fd < 0) {
-		if (errno == ELOOP)
-			return dm_err_set(err, ELOOP, "%s: is a symbolic link", path);
-		return dm_err_sys(err, "%s", path);
-	}
-	if (fstat(fd, &sb) < 0) {
-		dm_err_sys(err, "%s", path);
-		goto fail;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		dm_err_set(err, EINVAL, "%s: not a regular file", path);
-		goto fail;
-	}
+	/* Beneath d without following any symlink; a FIFO or device is never opened. */
+	if ((fd = dm_open_regular(d.fd, name, path, &sb, err)) < 0)
+		return -1;
 	if ((uint64_t)sb.st_size > cap) {
 		dm_err_set(err, EFBIG, "%s: %jd bytes, more than the %zu-byte limit", path,
 			   (intmax_t)sb.st_size, cap);
@@ -278,7 +268,7 @@ static int parse_json(const char *buf, size_t len, const char *path, json_object
 /* Reads and parses a JSON file; digest and size (may be NULL) are set once the bytes are read,
  * even when they do not parse. */
 static int load_json_file(dirref d, const char *name, size_t cap, json_object **out, dm_digest *digest,
-			  uint64_t *size, dm_error *err)
+			  uint64_t *size, char **bytes, dm_error *err)
 {
 	char path[PATH_MAX], *buf;
 	size_t len;
@@ -293,7 +283,10 @@ static int load_json_file(dirref d, const char *name, size_t cap, json_object **
 	if (size)
 		*size = len;
 	r = parse_json(buf, len, path, out, err);
-	free(buf);
+	if (bytes)
+		*bytes = buf;
+	else
+		free(buf);
 	return r;
 }
 
@@ -316,9 +309,10 @@ static void problem(loader *ld, dm_item_kind kind, const char *id, bool warning,
 
 /* ---- driver detection ---------------------------------------------------------------------- */
 
+/* Every directory of the store is opened beneath its parent following no symlink. */
 static int open_dir_at(int dirfd, const char *name, const char *path, dm_error *err)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = dm_openat_nosym(dirfd, name, O_RDONLY | O_DIRECTORY, 0);
 
 	if (fd < 0)
 		dm_err_sys(err, "%s", path);
@@ -356,7 +350,7 @@ static int detect_driver(int root_fd, const char *root, const char *want, dm_dri
 
 	if (want)
 		return lookup_driver(want, out) < 0 ? unsupported(want, err) : 0;
-	fd = openat(root_fd, "image", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = dm_openat_nosym(root_fd, "image", O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
 		return dm_err_sys(err, "%s/image: no Docker image store here", root);
 	d = fdopendir(fd);
@@ -435,7 +429,7 @@ static int load_repositories(loader *ld, dm_error *err)
 	int r = -1;
 
 	snprintf(path, sizeof path, PATH_FMT, d.path, "repositories.json");
-	if (load_json_file(d, "repositories.json", MAX_REPOSITORIES_FILE, &top, NULL, NULL, err) < 0) {
+	if (load_json_file(d, "repositories.json", MAX_REPOSITORIES_FILE, &top, NULL, NULL, NULL, err) < 0) {
 		/* dockerd starts with no tags when the file does not exist yet. */
 		if (err->code == ENOENT) {
 			dm_err_clear(err);
@@ -564,6 +558,15 @@ done:
 	return fd;
 }
 
+/* Opens the layer's tar-split beneath image/<driver> following no symlink: a regular file only. */
+static int open_tarsplit(int image_fd, const dm_layer *l, dm_error *err)
+{
+	char rel[sizeof "layerdb/sha256/" + DM_DIGEST_HEXLEN + sizeof "/tar-split.json.gz"];
+
+	snprintf(rel, sizeof rel, "layerdb/sha256/%s/tar-split.json.gz", dm_digest_hex(&l->chain_id));
+	return dm_open_regular(image_fd, rel, l->tarsplit_path, NULL, err);
+}
+
 /* Reads the files of layerdb/sha256/<hex>; failures here mean moby could not load the layer. */
 static void read_layer(loader *ld, int sha_fd, const char *hex, dm_layer *l, bool *read_ok)
 {
@@ -612,7 +615,6 @@ static void check_layer_streamable(loader *ld, dm_layer *l)
 {
 	const dm_store *st = ld->st;
 	dm_error e = { 0 };
-	struct stat sb;
 	int fd;
 
 	if (!cache_id_safe(l->cache_id)) {
@@ -630,8 +632,15 @@ static void check_layer_streamable(loader *ld, dm_layer *l)
 		return;
 	}
 	close(fd);
-	if (l->tarsplit_path && (stat(l->tarsplit_path, &sb) < 0 || !S_ISREG(sb.st_mode)))
+	if (!l->tarsplit_path)
+		return;
+	fd = open_tarsplit(ld->image_fd, l, &e);
+	if (fd >= 0)
+		close(fd);
+	else if (e.code == ENOENT)
 		layer_fail(ld, l, "%s: missing; the layer's exact bytes cannot be rebuilt", l->tarsplit_path);
+	else
+		layer_fail(ld, l, "%s; the layer's exact bytes cannot be rebuilt", e.msg);
 }
 
 static int cmp_layer_key(const void *key, const void *b)
@@ -657,7 +666,7 @@ static int list_hex_dir(loader *ld, const char *rel, dirref *d, char (**out)[65]
 
 	*out = NULL;
 	*n = 0;
-	d->fd = openat(ld->image_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d->fd = dm_openat_nosym(ld->image_fd, rel, O_RDONLY | O_DIRECTORY, 0);
 	if (d->fd < 0)
 		return errno == ENOENT ? 0 : dm_err_sys(err, "%s", d->path);
 	/* A second open file description: readdir moves its offset, d->fd stays for openat. */
@@ -839,6 +848,8 @@ static int config_string(loader *ld, json_object *cfg, const char *key, char **o
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
 		return dm_err_set(err, EINVAL, "%s: \"%s\" is not a string", path, key);
+	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+		return dm_err_set(err, EINVAL, "%s: \"%s\" contains a NUL byte", path, key);
 	*out = xstrdup(ld, json_object_get_string(v));
 	return 0;
 }
@@ -846,7 +857,7 @@ static int config_string(loader *ld, json_object *cfg, const char *key, char **o
 static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *err)
 {
 	const char *path = img->config_path;
-	json_object *rootfs, *ids = NULL;
+	json_object *rootfs, *ids = NULL, *type = NULL;
 	size_t n;
 
 	if (!json_object_is_type(cfg, json_type_object))
@@ -857,6 +868,11 @@ static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *e
 	    config_string(ld, cfg, "architecture", &img->arch, path, err) < 0 ||
 	    config_string(ld, cfg, "variant", &img->variant, path, err) < 0)
 		return -1;
+	/* doc/legacy-store.md §3: rootfs.type, when present, is "layers"; moby refuses others. */
+	if (json_object_object_get_ex(rootfs, "type", &type) && type &&
+	    (!json_object_is_type(type, json_type_string) || strcmp(json_object_get_string(type), "layers") != 0))
+		return dm_err_set(err, EINVAL, "%s: rootfs.type is %.100s, want \"layers\"", path,
+				  json_object_to_json_string_ext(type, JSON_C_TO_STRING_PLAIN));
 	json_object_object_get_ex(rootfs, "diff_ids", &ids);
 	if (ids && !json_object_is_type(ids, json_type_null) && !json_object_is_type(ids, json_type_array))
 		return dm_err_set(err, EINVAL, "%s: \"rootfs.diff_ids\" is not an array", path);
@@ -873,7 +889,8 @@ static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *e
 		json_object *v = json_object_array_get_idx(ids, i);
 		const char *s = json_object_get_string(v);
 
-		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s))
+		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s) ||
+		    json_object_get_string_len(v) != DM_DIGEST_STRLEN)
 			return dm_err_set(err, EINVAL, "%s: rootfs.diff_ids[%zu] is not a sha256 digest", path, i);
 		memcpy(img->diff_ids[i].s, s, DM_DIGEST_STRLEN + 1);
 	}
@@ -919,7 +936,7 @@ static void read_image(loader *ld, dirref content, const char *hex, dm_image *im
 	img->config_path = xasprintf(ld, "%s/imagedb/content/sha256/%s", st->image_dir, hex);
 	if (!img->config_path)
 		return;
-	loaded = load_json_file(content, hex, MAX_CONFIG_FILE, &cfg, &actual, &img->config_size, &e);
+	loaded = load_json_file(content, hex, MAX_CONFIG_FILE, &cfg, &actual, &img->config_size, &img->config, &e);
 	if (loaded < 0 && !actual.s[0]) {
 		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
 		return;
@@ -1028,7 +1045,7 @@ static int load_images(loader *ld, dm_error *err)
 	for (size_t i = 0; i < st->n_images; i++)
 		read_image(ld, d, names[i], &st->images[i], &ld->image_valid[i]);
 	/* Parents are optional: a store made only by pulls may have no metadata at all. */
-	meta.fd = openat(ld->image_fd, "imagedb/metadata/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	meta.fd = dm_openat_nosym(ld->image_fd, "imagedb/metadata/sha256", O_RDONLY | O_DIRECTORY, 0);
 	link_images(ld, meta);
 	r = 0;
 out:
@@ -1113,7 +1130,7 @@ static void container_image(dirref containers, dm_container *c, dm_error *err)
 	if (containers.fd < 0)
 		return;
 	snprintf(rel, sizeof rel, "%s/config.v2.json", c->id);
-	if (load_json_file(containers, rel, MAX_CONFIG_FILE, &cfg, NULL, NULL, err) < 0) {
+	if (load_json_file(containers, rel, MAX_CONFIG_FILE, &cfg, NULL, NULL, NULL, err) < 0) {
 		if (err->code == ENOENT)
 			dm_err_clear(err);
 	} else if (json_object_object_get_ex(cfg, "Image", &v) && !json_object_is_type(v, json_type_null)) {
@@ -1184,7 +1201,7 @@ static int load_containers(loader *ld, int root_fd, dm_error *err)
 		dm_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	containers.fd = openat(root_fd, "containers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	containers.fd = dm_openat_nosym(root_fd, "containers", O_RDONLY | O_DIRECTORY, 0);
 	for (size_t i = 0; i < st->n_containers; i++)
 		read_container(ld, d.fd, containers, names[i], &st->containers[i]);
 	r = 0;
@@ -1240,7 +1257,7 @@ static int open_home(dm_store *st, int root_fd, dm_error *err)
 {
 	const char *rel = st->driver == DM_DRIVER_VFS ? "vfs/dir" : "overlay2";
 
-	st->home_fd = openat(root_fd, rel, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	st->home_fd = dm_openat_nosym(root_fd, rel, O_PATH | O_DIRECTORY, 0);
 	if (st->home_fd < 0)
 		return dm_err_sys(err, "%s/%s: graphdriver directory", st->root, rel);
 	return 0;
@@ -1255,7 +1272,7 @@ int dm_store_open(const char *docker_root, const char *driver, dm_store **out, d
 	*out = NULL;
 	if (!st)
 		return dm_err_sys(err, "out of memory");
-	st->home_fd = -1;
+	st->home_fd = st->image_fd = -1;
 	st->root = xstrdup(&ld, docker_root);
 	if (!st->root)
 		goto oom;
@@ -1269,8 +1286,8 @@ int dm_store_open(const char *docker_root, const char *driver, dm_store **out, d
 	st->image_dir = xasprintf(&ld, "%s/image/%s", docker_root, dm_driver_name(st->driver));
 	if (!st->image_dir)
 		goto oom;
-	ld.image_fd = openat(root_fd, st->image_dir + strlen(docker_root) + 1,
-			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	ld.image_fd = dm_openat_nosym(root_fd, st->image_dir + strlen(docker_root) + 1,
+				      O_RDONLY | O_DIRECTORY, 0);
 	if (ld.image_fd < 0) {
 		dm_err_sys(err, "%s", st->image_dir);
 		goto out;
@@ -1286,6 +1303,8 @@ int dm_store_open(const char *docker_root, const char *driver, dm_store **out, d
 	collect_problems(&ld);
 	if (ld.oom)
 		goto oom;
+	st->image_fd = ld.image_fd;
+	ld.image_fd = -1;
 	*out = st;
 	st = NULL;
 	r = 0;
@@ -1327,6 +1346,7 @@ void dm_store_close(dm_store *st)
 		dm_image *img = &st->images[i];
 
 		free(img->config_path);
+		free(img->config);
 		free(img->diff_ids);
 		free(img->layers);
 		free_names(img->tags, img->n_tags);
@@ -1360,6 +1380,8 @@ void dm_store_close(dm_store *st)
 	free(st->image_dir);
 	if (st->home_fd >= 0)
 		close(st->home_fd);
+	if (st->image_fd >= 0)
+		close(st->image_fd);
 	free(st);
 }
 
@@ -1422,6 +1444,7 @@ struct dm_layer_reader {
 dm_layer_reader *dm_layer_reader_open(const dm_store *st, const dm_layer *l, dm_error *err)
 {
 	dm_layer_reader *r;
+	int fd;
 
 	if (!l->usable) {
 		dm_err_set(err, EINVAL, "%s", l->reason ? l->reason : "unusable");
@@ -1434,8 +1457,8 @@ dm_layer_reader *dm_layer_reader_open(const dm_store *st, const dm_layer *l, dm_
 	r->l = l;
 	/* The layer directory is opened once: every file of the stream is read beneath this fd,
 	 * so swapping the directory for a symlink later changes nothing. */
-	if ((r->root = open_layer_root(st, l, err)) < 0 ||
-	    !(r->ts = dm_tarsplit_open(l->tarsplit_path, r->root, err))) {
+	if ((r->root = open_layer_root(st, l, err)) < 0 || (fd = open_tarsplit(st->image_fd, l, err)) < 0 ||
+	    !(r->ts = dm_tarsplit_open(fd, l->tarsplit_path, r->root, err))) {
 		dm_layer_reader_close(r);
 		return NULL;
 	}

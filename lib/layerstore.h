@@ -60,6 +60,8 @@ typedef enum dm_image_state {
 typedef struct dm_image {
 	dm_digest id;              /* sha256 of the config bytes */
 	char *config_path;         /* imagedb/content/sha256/<hex>: copy these bytes, never re-serialise */
+	char *config;              /* those bytes as read and checked against id (config_size of them);
+				    * NULL when unreadable: what run writes as the config blob */
 	uint64_t config_size;
 	dm_digest *diff_ids;       /* rootfs.diff_ids, bottom first */
 	dm_layer **layers;         /* the layer for each diff_id; an entry is NULL when missing */
@@ -118,6 +120,7 @@ typedef struct dm_store {
 	dm_problem *problems;     /* images, then layers, containers, references; each sorted by id */
 	size_t n_problems;
 	int home_fd;              /* private: O_PATH fd of overlay2/ or vfs/dir/ */
+	int image_fd;             /* private: fd of image/<driver>, what the tar-splits are opened beneath */
 } dm_store;
 
 /* "overlay2" or "vfs". */

@@ -2,12 +2,16 @@
 #include "metadb.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "resolve.h"
 
 /* Seconds from Go's time origin, 0001-01-01T00:00:00Z, to the Unix epoch. */
 #define GO_UNIX_TO_INTERNAL 62135596800LL
@@ -582,19 +586,21 @@ static dm_bolt_bucket *ns_create(const struct txn *t, const char *ns, const char
 
 /* ---- files and transactions ---- */
 
-static int mkdir_once(const char *path, mode_t mode, dm_error *err)
+/* Opens directory name in dfd following no symlink, made first (mode) when create is set.
+ * path names it in messages.  Returns the fd or -1. */
+static int dir_at(int dfd, const char *name, mode_t mode, bool create, const char *path, dm_error *err)
 {
-	struct stat st;
+	int fd;
 
-	if (mkdir(path, mode) == 0)
-		return 0;
-	if (errno != EEXIST)
+	if (create && mkdirat(dfd, name, mode) < 0 && errno != EEXIST)
 		return dm_err_sys(err, "%s: mkdir", path);
-	if (stat(path, &st) < 0)
-		return dm_err_sys(err, "%s: stat", path);
-	if (!S_ISDIR(st.st_mode))
+	if ((fd = dm_openat_nosym(dfd, name, O_RDONLY | O_DIRECTORY, 0)) >= 0)
+		return fd;
+	if (errno == ELOOP)
+		return dm_err_set(err, ELOOP, "%s: is a symbolic link, want a directory", path);
+	if (errno == ENOTDIR)
 		return dm_err_set(err, ENOTDIR, "%s: not a directory", path);
-	return 0;
+	return dm_err_sys(err, "%s", path);
 }
 
 static char *path_join(const char *a, const char *b, const char *c, dm_error *err)
@@ -609,7 +615,9 @@ static char *path_join(const char *a, const char *b, const char *c, dm_error *er
 }
 
 /* Opens <root>/<dir>/<file>; read-write, makes root (0700), dir (dirmode)
- * and, if extra is set, <dir>/<extra> (0700) first. */
+ * and, if extra is set, <dir>/<extra> (0700) first.  The root is taken as
+ * given (it may be a symlink: a moved /var/lib/containerd); nothing below it
+ * is followed, so that no file is made or written outside it. */
 static int dbfile_open(struct dbfile *f, const char *root, const char *dir, mode_t dirmode,
 		       const char *extra, const char *file, unsigned fmode, int flags,
 		       const char *locked, dm_error *err)
@@ -617,6 +625,7 @@ static int dbfile_open(struct dbfile *f, const char *root, const char *dir, mode
 	dm_bolt_options opt = {.mode = fmode};
 	bool rdonly = flags & DM_METADB_RDONLY;
 	char *d = NULL, *x = NULL;
+	int rootfd = -1, dfd = -1, xfd = -1;
 	dm_error e = {0};
 	int rc = -1;
 
@@ -624,13 +633,20 @@ static int dbfile_open(struct dbfile *f, const char *root, const char *dir, mode
 		return dm_err_set(err, EINVAL, "%s: invalid open flags 0x%x", root, (unsigned)flags);
 	if (!(d = path_join(root, dir, NULL, err)) || !(f->path = path_join(d, file, NULL, err)))
 		goto out;
-	if (!rdonly) {
-		if (mkdir_once(root, 0700, err) < 0 || mkdir_once(d, dirmode, err) < 0)
-			goto out;
-		if (extra && (!(x = path_join(d, extra, NULL, err)) || mkdir_once(x, 0700, err) < 0))
-			goto out;
+	if (!rdonly && mkdir(root, 0700) < 0 && errno != EEXIST) {
+		dm_err_sys(err, "%s: mkdir", root);
+		goto out;
 	}
-	f->db = dm_bolt_open_opts(f->path, rdonly ? DM_BOLT_RDONLY : DM_BOLT_CREATE, &opt, &e);
+	if ((rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		dm_err_sys(err, "%s", root);
+		goto out;
+	}
+	if ((dfd = dir_at(rootfd, dir, dirmode, !rdonly, d, err)) < 0)
+		goto out;
+	if (extra && !rdonly &&
+	    (!(x = path_join(d, extra, NULL, err)) || (xfd = dir_at(dfd, extra, 0700, true, x, err)) < 0))
+		goto out;
+	f->db = dm_bolt_open_at(dfd, file, f->path, rdonly ? DM_BOLT_RDONLY : DM_BOLT_CREATE, &opt, &e);
 	if (!f->db) {
 		if (e.code == EWOULDBLOCK)
 			dm_err_set(err, DM_METADB_ELOCKED, "%s: %s", f->path, locked);
@@ -640,6 +656,12 @@ static int dbfile_open(struct dbfile *f, const char *root, const char *dir, mode
 	}
 	rc = 0;
 out:
+	if (rootfd >= 0)
+		close(rootfd);
+	if (dfd >= 0)
+		close(dfd);
+	if (xfd >= 0)
+		close(xfd);
 	free(d);
 	free(x);
 	return rc;

@@ -24,7 +24,6 @@
 #include "treecopy.h"
 
 /* An image config larger than this is not a Docker config (moby caps reads too). */
-#define CONFIG_MAX (64u << 20)
 /* Room left over beyond the estimate, for metadata and filesystem overhead. */
 #define SPACE_MARGIN (64ull << 20)
 
@@ -503,9 +502,9 @@ static int migrate_layers(struct run *r, dm_error *err)
 /* ---- images ---- */
 
 struct image_plan {
-	char *config;                /* the exact imagedb bytes */
+	const char *config;          /* the exact imagedb bytes (the store's) */
 	size_t config_len;
-	dm_image_config cfg;
+	dm_image_config cfg;         /* borrows the store's diff_ids: only dm_config_labels reads it */
 	dm_descriptor config_desc;
 	dm_descriptor *layers;
 	dm_manifest manifest;
@@ -515,8 +514,6 @@ struct image_plan {
 
 static void image_plan_free(struct image_plan *p)
 {
-	free(p->config);
-	dm_image_config_free(&p->cfg);
 	free(p->layers);
 	dm_manifest_free(&p->manifest);
 	dm_image_names_free(&p->names);
@@ -524,34 +521,20 @@ static void image_plan_free(struct image_plan *p)
 	memset(p, 0, sizeof *p);
 }
 
+/* The config as layerstore read and validated it, the very bytes plan judged: run never reads
+ * or parses it again (lib/layerstore is the one reader of Docker's config). */
 static int read_config(const dm_image *im, struct image_plan *p, dm_error *err)
 {
-	int fd = open(im->config_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat st;
-	ssize_t n;
-
-	if (fd < 0)
-		return dm_err_sys(err, "%s", im->config_path);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX) {
-		close(fd);
-		return dm_err_set(err, EFBIG, "%s: not a regular file of at most %u bytes",
-				  im->config_path, CONFIG_MAX);
-	}
-	if (!(p->config = malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return dm_err_set(err, ENOMEM, "out of memory");
-	}
-	n = read(fd, p->config, (size_t)st.st_size + 1);
-	close(fd);
-	if (n != st.st_size)
-		return dm_err_set(err, EIO, "%s: changed while being read", im->config_path);
-	p->config_len = (size_t)n;
+	if (!im->config)
+		return dm_err_set(err, EIO, "%s: not read", im->config_path);
+	p->config = im->config;
+	p->config_len = im->config_size;
 	p->config_desc.media_type = DM_MEDIA_OCI_CONFIG;
 	p->config_desc.size = p->config_len;
-	dm_sha256_buf(p->config, p->config_len, &p->config_desc.digest);
-	if (strcmp(p->config_desc.digest.s, im->id.s))
-		return dm_err_set(err, EBADMSG, "%s: content no longer matches image ID", im->config_path);
-	return dm_image_config_parse(p->config, p->config_len, im->config_path, &p->cfg, err);
+	p->config_desc.digest = im->id;
+	p->cfg.diff_ids = im->diff_ids;
+	p->cfg.n_diff_ids = im->n_layers;
+	return 0;
 }
 
 /* Everything about an image that needs no writing: config, manifest, names. */
@@ -601,6 +584,9 @@ static int image_existing(struct run *r, const struct image_plan *p, dm_error *e
 {
 	int rc;
 
+	/* A name that cannot be recorded is reported by the write pass, never "nothing to do". */
+	if (p->names.n_bad)
+		return 0;
 	if ((rc = blob_present(r, &p->config_desc.digest, p->config_desc.size, err)) != 1 ||
 	    (rc = blob_present(r, &p->manifest.digest, p->manifest.len, err)) != 1)
 		return rc;
@@ -656,22 +642,36 @@ out:
 	return rc;
 }
 
-/* Writes the names; one that points elsewhere is left alone unless --force. */
+/* Records a name that failed: alone, with its reason; the image's other names go on. */
+static int name_failed(dm_migrate_name *nm, const char *why, dm_error *err)
+{
+	nm->status = DM_MIG_FAILED;
+	if (!(nm->reason = strdup(why)))
+		return dm_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Writes the names; one that points elsewhere is left alone unless --force.  A name that cannot
+ * be recorded (refused when planned, or by the target) fails alone. */
 static int write_names(struct run *r, const struct image_plan *p, dm_migrate_image *res,
 		       dm_error *err)
 {
 	dm_descriptor md = manifest_desc(p);
 
 	for (size_t i = 0; i < p->names.n; i++) {
-		dm_migrate_name *nm = &res->names[i];
+		dm_migrate_name *nm = &res->names[res->n_names];
+		dm_error nerr = {0};
 		char *digest = NULL;
 		int rc;
 
 		if (!(nm->name = strdup(p->names.v[i])))
 			return dm_err_set(err, ENOMEM, "out of memory");
 		res->n_names++;
-		if ((rc = r->t->ops->image_get(r->t, nm->name, &digest, err)) < 0)
-			return -1;
+		if ((rc = r->t->ops->image_get(r->t, nm->name, &digest, &nerr)) < 0) {
+			if (name_failed(nm, nerr.msg, err) < 0)
+				return -1;
+			continue;
+		}
 		if (rc == 1 && !strcmp(digest, md.digest.s)) {
 			nm->status = DM_MIG_EXISTED;
 		} else if (rc == 1 && !r->o->force) {
@@ -684,21 +684,34 @@ static int write_names(struct run *r, const struct image_plan *p, dm_migrate_ima
 		}
 		free(digest);
 		if (nm->status == DM_MIG_DONE &&
-		    r->t->ops->image_put(r->t, nm->name, &md, &p->name_labels, err) < 0)
+		    r->t->ops->image_put(r->t, nm->name, &md, &p->name_labels, &nerr) < 0 &&
+		    name_failed(nm, nerr.msg, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < p->names.n_bad; i++) {
+		dm_migrate_name *nm = &res->names[res->n_names];
+
+		if (!(nm->name = strdup(p->names.bad[i])))
+			return dm_err_set(err, ENOMEM, "out of memory");
+		res->n_names++;
+		if (name_failed(nm, p->names.bad_reason[i], err) < 0)
 			return -1;
 	}
 	return 0;
 }
 
+/* A name that failed fails the image (its other names are written all the same), so that the
+ * run says so and exits 1. */
 static dm_migrate_status image_status(const dm_migrate_image *res)
 {
-	bool any_done = false, any_skipped = false;
+	bool any_done = false, any_skipped = false, any_failed = false;
 
 	for (size_t i = 0; i < res->n_names; i++) {
 		any_done |= res->names[i].status == DM_MIG_DONE;
 		any_skipped |= res->names[i].status == DM_MIG_SKIPPED;
+		any_failed |= res->names[i].status == DM_MIG_FAILED;
 	}
-	return any_done ? DM_MIG_DONE : any_skipped ? DM_MIG_SKIPPED : DM_MIG_EXISTED;
+	return any_failed ? DM_MIG_FAILED : any_done ? DM_MIG_DONE : any_skipped ? DM_MIG_SKIPPED : DM_MIG_EXISTED;
 }
 
 static int migrate_image(struct run *r, const dm_image *im, dm_migrate_image *res, dm_error *err)
@@ -709,13 +722,17 @@ static int migrate_image(struct run *r, const dm_image *im, dm_migrate_image *re
 	if (plan_image(r, im, &p, err) < 0)
 		goto out;
 	res->manifest = p.manifest.digest;
-	if (!(res->names = calloc(p.names.n ? p.names.n : 1, sizeof *res->names))) {
+	if (!(res->names = calloc(p.names.n + p.names.n_bad + 1, sizeof *res->names))) {
 		dm_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	if (write_blobs(r, im, &p, err) < 0 || write_names(r, &p, res, err) < 0)
 		goto out;
 	res->status = image_status(res);
+	for (size_t i = 0; res->status == DM_MIG_FAILED && !res->reason && i < res->n_names; i++)
+		if (res->names[i].status == DM_MIG_FAILED &&
+		    asprintf(&res->reason, "name %s: %s", res->names[i].name, res->names[i].reason) < 0)
+			res->reason = NULL;
 	for (size_t i = 0; i < res->n_names; i++)
 		emit(r, DM_MIG_NAME, res->names[i].status, res->names[i].name,
 		     res->names[i].reason ? res->names[i].reason : im->id.s);

@@ -354,3 +354,159 @@ int dm_open_beneath(int root_fd, const char *path, size_t len, int flags, dm_err
 #endif
 	return walk_clean(root_fd, clean, flags, path, len, err);
 }
+
+/* The ".." and absolute names dm_openat_nosym refuses, before anything is opened. */
+static bool nosym_name_ok(const char *rel)
+{
+	if (rel[0] == '/')
+		return false;
+	for (const char *p = rel; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p += n;
+		p += strspn(p, "/");
+	}
+	return true;
+}
+
+/* Closes fd and fails with code, or with fstat's errno when that is what failed. */
+static int nosym_fail(int fd, int code)
+{
+	int saved = errno;
+	struct stat st;
+
+	if (fstat(fd, &st) == 0)
+		saved = code;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* An O_PATH open with O_NOFOLLOW gives the symlink itself, and O_DIRECTORY makes Linux say
+ * ENOTDIR for one: refuse it with ELOOP as for any other symlink. */
+static int nosym_checked(int dir_fd, const char *rel, int fd, int flags)
+{
+	struct stat st;
+
+	if (fd < 0 && errno == ENOTDIR && (flags & O_DIRECTORY) &&
+	    fstatat(dir_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+		errno = ELOOP;
+	if (fd < 0 || !(flags & O_PATH))
+		return fd;
+	if (fstat(fd, &st) == 0 && !S_ISLNK(st.st_mode))
+		return fd;
+	return nosym_fail(fd, ELOOP);
+}
+
+/* The walk: every component but the last opened O_PATH | O_NOFOLLOW and checked to be a
+ * directory, the last one with the caller's flags and O_NOFOLLOW. */
+static int nosym_walk(int dir_fd, const char *rel, int flags, mode_t mode)
+{
+	const char *p = rel;
+	int cur = dir_fd, fd;
+
+	for (;;) {
+		char comp[NAME_MAX + 1];
+		struct stat st = { 0 };
+		const char *next;
+		size_t n;
+
+		p += strspn(p, "/");
+		n = strcspn(p, "/");
+		next = p + n + strspn(p + n, "/");
+		if (n == 1 && p[0] == '.' && *next) {
+			p = next;
+			continue;
+		}
+		if (n > NAME_MAX) {
+			fd = -1;
+			errno = ENAMETOOLONG;
+			break;
+		}
+		memcpy(comp, n ? p : ".", n ? n : 1);
+		comp[n ? n : 1] = '\0';
+		if (!*next) {
+			fd = nosym_checked(cur, comp, openat(cur, comp, flags, mode), flags);
+			break;
+		}
+		fd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)))
+			fd = nosym_fail(fd, S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR);
+		if (fd < 0)
+			break;
+		if (cur != dir_fd)
+			close(cur);
+		cur = fd;
+		p = next;
+	}
+	if (cur != dir_fd) {
+		int saved = errno;
+
+		close(cur);
+		errno = saved;
+	}
+	return fd;
+}
+
+int dm_openat_nosym(int dir_fd, const char *rel, int flags, mode_t mode)
+{
+	if (!nosym_name_ok(rel)) {
+		errno = EXDEV;
+		return -1;
+	}
+	flags |= O_NOFOLLOW | O_CLOEXEC;
+	if (!(flags & O_CREAT) && (flags & O_TMPFILE) != O_TMPFILE)
+		mode = 0;
+#if defined(HAVE_LINUX_OPENAT2_H) && defined(SYS_openat2)
+	{
+		struct open_how how = {
+			.flags = (unsigned)flags,
+			.mode = mode,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		};
+		long fd = -1;
+
+		for (int tries = 0; tries < 8; tries++) {
+			fd = syscall(SYS_openat2, dir_fd, rel[0] ? rel : ".", &how, sizeof how);
+			if (fd >= 0 || errno != EAGAIN)
+				break;
+		}
+		if (fd >= 0 || (errno != ENOSYS && errno != EAGAIN && errno != ENAMETOOLONG))
+			return nosym_checked(dir_fd, rel, (int)fd, flags);
+	}
+#endif
+	return nosym_walk(dir_fd, rel, flags, mode);
+}
+
+int dm_open_regular(int dir_fd, const char *rel, const char *path, struct stat *st, dm_error *err)
+{
+	struct stat sb;
+	char proc[64];
+	int p = dm_openat_nosym(dir_fd, rel, O_PATH, 0), fd;
+
+	if (p < 0) {
+		if (errno == ELOOP)
+			return dm_err_set(err, ELOOP, "%s: is a symbolic link", path);
+		return dm_err_sys(err, "%s", path);
+	}
+	if (fstat(p, &sb) < 0) {
+		dm_err_sys(err, "%s", path);
+		close(p);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(p);
+		return dm_err_set(err, EINVAL, "%s: not a regular file", path);
+	}
+	/* Reopened through the O_PATH descriptor: the very inode that was checked. */
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", p);
+	fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	close(p);
+	if (fd < 0)
+		return dm_err_sys(err, "%s", path);
+	if (st)
+		*st = sb;
+	return fd;
+}

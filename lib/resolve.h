@@ -8,6 +8,8 @@
 #define DM_RESOLVE_H
 
 #include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "error.h"
 
@@ -22,6 +24,23 @@ int dm_open_beneath(int root_fd, const char *path, size_t len, int flags, dm_err
 /* The same contract as dm_open_beneath, always using the portable component-by-component walk
  * (O_NOFOLLOW + readlinkat); dm_open_beneath uses it when openat2 is unavailable. */
 int dm_open_beneath_walk(int root_fd, const char *path, size_t len, int flags, dm_error *err);
+
+/* Opens rel beneath dir_fd following no symlink at all, neither on the way nor at the end
+ * (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or a walk opening each component with
+ * O_NOFOLLOW): for the files of Docker's store and of containerd's root, where a symlink is
+ * never expected.  rel is relative ("" and "." components are skipped); an absolute rel or a ".."
+ * component fails with EXDEV.  flags are open(2)'s, O_CREAT included (mode then applies to the
+ * last component); O_NOFOLLOW and O_CLOEXEC are added.  A symlink anywhere fails with ELOOP,
+ * with O_PATH too.  Returns the fd, or -1 with errno set (no message: callers name the file). */
+int dm_openat_nosym(int dir_fd, const char *rel, int flags, mode_t mode);
+
+/* Opens the regular file rel beneath dir_fd (resolved as dm_openat_nosym) read-only, with
+ * O_NONBLOCK and O_NOCTTY: it is looked at through an O_PATH descriptor first and reopened
+ * only when it is a regular file, so that a FIFO or a device node in its place is never opened.
+ * path names it in messages: "<path>: is a symbolic link" (ELOOP), "<path>: not a regular file"
+ * (EINVAL), or the errno (ENOENT when missing).  st (may be NULL) gets its fstat.  Returns the fd
+ * or -1 with err set. */
+int dm_open_regular(int dir_fd, const char *rel, const char *path, struct stat *st, dm_error *err);
 
 /* Cleans the len bytes at path as filepath.Join("/", path) relative to "/": writes at most
  * outsz bytes (NUL included) of the relative result ("" for the root itself) to out.

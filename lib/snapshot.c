@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "resolve.h"
 #include "treecopy.h"
 
 /* Deepest parent chain we stack: overlay2 itself caps lowers at 128. */
@@ -24,6 +25,7 @@ struct dm_snapshot_store {
 	char *name;
 	enum dm_snapshotter kind;
 	char *snapdir; /* <root>/io.containerd.snapshotter.v1.<name>/snapshots */
+	int snapfd;    /* snapdir, opened beneath the root following no symlink */
 	dm_snapdb *db;
 };
 
@@ -51,12 +53,16 @@ static char *snapshot_dir(const dm_snapshot_store *s, uint64_t id, dm_error *err
 
 static int remove_stale(dm_snapshot_store *s, dm_error *err)
 {
-	DIR *d = opendir(s->snapdir);
+	int fd = openat(s->snapfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
 	int rc = 0;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return dm_err_sys(err, "%s", s->snapdir);
+	}
 	while (rc == 0 && (e = readdir(d))) {
 		char *p;
 
@@ -75,11 +81,14 @@ static int remove_stale(dm_snapshot_store *s, dm_error *err)
 dm_snapshot_store *dm_snapshot_store_open(const char *root, const char *sn, dm_error *err)
 {
 	dm_snapshot_store *s = calloc(1, sizeof *s);
+	char rel[sizeof DM_SNAPDB_DIR_PREFIX + 64 + sizeof "/snapshots"];
+	int rootfd;
 
 	if (!s) {
 		dm_err_set(err, ENOMEM, "out of memory");
 		return NULL;
 	}
+	s->snapfd = -1;
 	if (!strcmp(sn, "overlayfs"))
 		s->kind = DM_SNAPSHOTTER_OVERLAYFS;
 	else if (!strcmp(sn, "native"))
@@ -94,7 +103,21 @@ dm_snapshot_store *dm_snapshot_store_open(const char *root, const char *sn, dm_e
 		dm_err_set(err, ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (!(s->db = dm_snapdb_open(root, sn, 0, err)) || remove_stale(s, err) < 0)
+	if (!(s->db = dm_snapdb_open(root, sn, 0, err)))
+		goto fail;
+	/* Made by dm_snapdb_open; every snapshot directory is made and renamed beneath this fd. */
+	snprintf(rel, sizeof rel, DM_SNAPDB_DIR_PREFIX "%s/snapshots", sn);
+	if ((rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		dm_err_sys(err, "containerd root %s", root);
+		goto fail;
+	}
+	s->snapfd = dm_openat_nosym(rootfd, rel, O_RDONLY | O_DIRECTORY, 0);
+	close(rootfd);
+	if (s->snapfd < 0) {
+		dm_err_sys(err, "%s", s->snapdir);
+		goto fail;
+	}
+	if (remove_stale(s, err) < 0)
 		goto fail;
 	return s;
 fail:
@@ -107,6 +130,8 @@ void dm_snapshot_store_close(dm_snapshot_store *s)
 	if (!s)
 		return;
 	dm_snapdb_close(s->db);
+	if (s->snapfd >= 0)
+		close(s->snapfd);
 	free(s->snapdir);
 	free(s->name);
 	free(s);
@@ -245,19 +270,20 @@ out:
 static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids, dm_snapshot_job *job,
 		       dm_error *err)
 {
-	char *fs = NULL, *work = NULL, **parents = NULL;
+	char *fs = NULL, *work = NULL, **parents = NULL, tmp[sizeof TMP_PREFIX + 24];
 	dm_snapshot_dirs dirs = {0};
 	int rc = -1;
 
-	if (asprintf(&job->tmpdir, "%s/" TMP_PREFIX "%" PRIu64, s->snapdir, job->id) < 0) {
+	snprintf(tmp, sizeof tmp, TMP_PREFIX "%" PRIu64, job->id);
+	if (asprintf(&job->tmpdir, "%s/%s", s->snapdir, tmp) < 0) {
 		job->tmpdir = NULL;
 		return dm_err_set(err, ENOMEM, "out of memory");
 	}
-	if (mkdir(job->tmpdir, s->kind == DM_SNAPSHOTTER_NATIVE ? 0755 : 0700) < 0)
+	if (mkdirat(s->snapfd, tmp, s->kind == DM_SNAPSHOTTER_NATIVE ? 0755 : 0700) < 0)
 		return dm_err_sys(err, "%s", job->tmpdir);
 	if (s->kind == DM_SNAPSHOTTER_NATIVE) {
 		/* mkdir's mode is filtered by the umask; containerd chmods explicitly. */
-		if (chmod(job->tmpdir, 0755) < 0)
+		if (fchmodat(s->snapfd, tmp, 0755, 0) < 0)
 			return dm_err_sys(err, "%s", job->tmpdir);
 		dirs.dir = job->tmpdir;
 		/* As containerd's native Prepare: the new snapshot starts as a copy of its parent. */
@@ -318,14 +344,12 @@ static int adopt(dm_snapshot_store *s, const char *ns, dm_snapshot_job *job, dm_
 	dm_snapdb_rollback(stx);
 	free(name);
 	if (rc == 1) {
-		char *dir = snapshot_dir(s, job->id, err);
+		char idname[24];
 		struct stat st;
 
-		if (!dir)
-			return -1;
+		snprintf(idname, sizeof idname, "%" PRIu64, job->id);
 		/* A record whose directory is gone cannot be adopted: make a new one. */
-		rc = lstat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-		free(dir);
+		rc = fstatat(s->snapfd, idname, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 	}
 	return rc;
 }
@@ -386,20 +410,6 @@ static int view_tx(dm_metadb_tx *tx, void *arg, dm_error *err)
 	return a->lease ? dm_lease_add_snapshot(tx, a->lease, a->sn, a->job->key, err) : 0;
 }
 
-static int fsync_dir(const char *path, dm_error *err)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0 || fsync(fd) < 0) {
-		dm_err_sys(err, "%s", path);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
 static int backend_record(dm_snapshot_store *s, const char *ns, dm_snapshot_job *job, dm_error *err)
 {
 	char *name = NULL, *pname = NULL;
@@ -436,11 +446,11 @@ int dm_snapshot_commit(dm_snapshot_store *s, dm_metadb *md, const char *ns, dm_s
 	struct view_arg a = {ns, s->name, job, labels, lease};
 
 	if (!job->adopted) {
-		char *dir = snapshot_dir(s, job->id, err);
+		char *dir = snapshot_dir(s, job->id, err), *tmp = job->tmpdir ? strrchr(job->tmpdir, '/') : NULL;
 
 		if (!dir)
 			return -1;
-		if (rename(job->tmpdir, dir) < 0) {
+		if (!tmp || renameat(s->snapfd, tmp + 1, s->snapfd, strrchr(dir, '/') + 1) < 0) {
 			dm_err_sys(err, "rename %s to %s", job->tmpdir, dir);
 			free(dir);
 			return -1;
@@ -448,7 +458,11 @@ int dm_snapshot_commit(dm_snapshot_store *s, dm_metadb *md, const char *ns, dm_s
 		free(dir);
 		free(job->tmpdir);
 		job->tmpdir = NULL;
-		if (fsync_dir(s->snapdir, err) < 0 || backend_record(s, ns, job, err) < 0)
+		if (fsync(s->snapfd) < 0) {
+			dm_err_sys(err, "%s", s->snapdir);
+			return dm_err_prefix(err, "snapshot %s: ", job->key);
+		}
+		if (backend_record(s, ns, job, err) < 0)
 			return dm_err_prefix(err, "snapshot %s: ", job->key);
 	}
 	if (with_metadb(md, true, view_tx, &a, err) < 0)

@@ -613,13 +613,15 @@ static int next_entry(asm_ctx *c)
 	}
 }
 
-dm_tarsplit *dm_tarsplit_open(const char *tarsplit_path, int layer_root_fd, dm_error *err)
+dm_tarsplit *dm_tarsplit_open(int tarsplit_fd, const char *tarsplit_path, int layer_root_fd,
+                              dm_error *err)
 {
 	asm_ctx *c = calloc(1, sizeof *c);
 	struct stat st;
 
 	if (!c || !(c->path = strdup(tarsplit_path))) {
 		free(c);
+		close(tarsplit_fd);
 		dm_err_set(err, ENOMEM, "tar-split %s: out of memory", tarsplit_path);
 		return NULL;
 	}
@@ -627,12 +629,8 @@ dm_tarsplit *dm_tarsplit_open(const char *tarsplit_path, int layer_root_fd, dm_e
 	c->file_fd = -1;
 	c->content_max = UINT64_MAX;
 	c->first = true;
-	/* Not a FIFO or a device put in its place: never block, never follow a symlink. */
-	c->fd = open(tarsplit_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-	if (c->fd < 0) {
-		dm_err_sys(err, "open tar-split %s", tarsplit_path);
-		goto fail;
-	}
+	c->fd = tarsplit_fd;
+	/* The caller opened it without blocking; a FIFO or device given anyway is not read. */
 	if (fstat(c->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		dm_err_set(err, EBADMSG, "tar-split %s: not a regular file", tarsplit_path);
 		goto fail;
@@ -751,12 +749,16 @@ int dm_tarsplit_assemble(const char *tarsplit_path, int layer_root_fd,
                          const dm_digest *expected_diff_id, dm_sink_fn sink, void *opaque,
                          dm_tarsplit_stats *stats, dm_error *err)
 {
-	dm_tarsplit *ts = dm_tarsplit_open(tarsplit_path, layer_root_fd, err);
+	/* Not a FIFO or a device put in its place: never block, never follow a symlink. */
+	int fd = open(tarsplit_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+	dm_tarsplit *ts;
 	const void *buf;
 	size_t len;
 	int rc;
 
-	if (!ts)
+	if (fd < 0)
+		return dm_err_sys(err, "open tar-split %s", tarsplit_path);
+	if (!(ts = dm_tarsplit_open(fd, tarsplit_path, layer_root_fd, err)))
 		return -1;
 	while ((rc = dm_tarsplit_read(ts, &buf, &len, err)) > 0)
 		if (sink && sink(opaque, buf, len, err) < 0)

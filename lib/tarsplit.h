@@ -24,10 +24,13 @@ uint64_t dm_crc64_iso(uint64_t crc, const void *buf, size_t len);
 
 typedef struct dm_tarsplit dm_tarsplit;
 
-/* Starts reading the tar described by tarsplit_path (a regular file: never a FIFO, device or
- * symlink), file contents coming from beneath layer_root_fd, which must stay open until
- * dm_tarsplit_close.  NULL with err set on failure. */
-dm_tarsplit *dm_tarsplit_open(const char *tarsplit_path, int layer_root_fd, dm_error *err);
+/* Starts reading the tar described by tarsplit_fd, a regular file the caller opened (beneath its
+ * store, following no symlink, never blocking: see dm_open_regular; anything else is refused),
+ * which is the reader's from now on, closed by dm_tarsplit_close or on failure.  tarsplit_path
+ * names it in messages.  File contents come from beneath layer_root_fd, which must stay open
+ * until dm_tarsplit_close.  NULL with err set on failure. */
+dm_tarsplit *dm_tarsplit_open(int tarsplit_fd, const char *tarsplit_path, int layer_root_fd,
+                              dm_error *err);
 
 /* Bounds the file contents the entries may ask for (default: none), e.g. to the layer's
  * recorded size: the entry that would go past it fails with EFBIG before its file is opened.
@@ -59,8 +62,9 @@ int dm_tarsplit_finish(dm_tarsplit *ts, const dm_digest *expected_diff_id, dm_ta
 /* Releases ts and every descriptor it opened (NULL is fine). */
 void dm_tarsplit_close(dm_tarsplit *ts);
 
-/* Streams the tar described by tarsplit_path, reading file contents beneath layer_root_fd, to
- * sink (NULL: verify only).  When expected_diff_id is not NULL the stream's sha256 must equal it.
+/* Streams the tar described by tarsplit_path (opened by path with O_NOFOLLOW | O_NONBLOCK: for
+ * tests and tools on files of their own; the store's are read through dm_tarsplit_open), reading
+ * file contents beneath layer_root_fd, to sink (NULL: verify only).  When expected_diff_id is not NULL the stream's sha256 must equal it.
  * The sink sees bytes before they are verified: on -1 the caller must discard what it got.
  * stats (may be NULL) is filled on success and on a final digest mismatch.  err->code tells
  * why: ENOENT (tar-split or file missing), EBADMSG (corrupt or mismatching data), EXDEV (name

@@ -324,26 +324,61 @@ START_TEST(record_names)
 	} bad[] = {
 		{"busybox:latest", "not fully qualified"},
 		{"myuser/web:dev", "not fully qualified"},
-		{"/busybox:latest", "not fully qualified"},
+		{"/busybox:latest", "invalid reference format"},
 		{"docker.io/library/busybox", "no tag"},
-		{"docker.io/library/busybox:", "no tag"},
+		{"docker.io/library/busybox:", "invalid"},
 		{"localhost:5000/app", "no tag"},
-		{"docker.io/library/busybox@sha256:abc", "malformed digest reference"},
-		{"docker.io/x@" EMPTY_TAR "/y:1", "malformed digest reference"},
-		{"docker.io/library/busy box:1", "not printable ASCII"},
-		{"docker.io/library/busybox:\n", "not printable ASCII"},
-		{"", "length 0"},
+		{"docker.io/library/busybox@sha256:abc", "invalid digest"},
+		{"docker.io/x@" EMPTY_TAR "/y:1", "invalid digest"},
+		{"docker.io/library/busy box:1", "invalid"},
+		{"docker.io/library/busybox:\n", "invalid"},
+		{"", "at least one component"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		const char *two[2] = {refs[0], bad[i].ref};
 
-		ck_assert_int_eq(dm_image_names_plan(two, 2, &manifest, &names, &l, &err), -1);
-		ck_assert_int_eq(err.code, EINVAL);
-		ck_assert_msg(strstr(err.msg, bad[i].msg), "%s: %s", bad[i].ref, err.msg);
-		ck_assert_uint_eq(names.n, 0);
-		ck_assert_ptr_null(names.v);
+		/* The bad one fails alone; the good one is still planned. */
+		ck_assert_int_eq(dm_image_names_plan(two, 2, &manifest, &names, &l, &err), 0);
+		ck_assert_uint_eq(names.n, 1);
+		ck_assert_str_eq(names.v[0], refs[0]);
+		ck_assert_uint_eq(names.n_bad, 1);
+		ck_assert_str_eq(names.bad[0], bad[i].ref);
+		ck_assert_msg(strstr(names.bad_reason[0], bad[i].msg), "%s: %s", bad[i].ref,
+			      names.bad_reason[0]);
+		dm_image_names_free(&names);
 		dm_labels_free(&l);
 	}
+}
+END_TEST
+
+/* Issue 13: plan and run share lib/reference, so that a valid but unusual reference the store
+ * listed (an upper-case first component is a domain; a sha512 digest) is recorded, and one that
+ * cannot be fails alone, leaving the image's other names planned. */
+START_TEST(unusual_references_recorded_bad_ones_alone)
+{
+	dm_digest manifest;
+	dm_image_names names;
+	dm_labels l = DM_LABELS_INIT;
+	dm_error err = {0};
+	char sha512[sizeof "docker.io/library/busybox@sha512:" + 128];
+	const char *refs[4];
+
+	snprintf(sha512, sizeof sha512, "docker.io/library/busybox@sha512:%0128d", 0);
+	refs[0] = "Registry/app:v1";
+	refs[1] = sha512;
+	refs[2] = "busybox:latest";
+	refs[3] = "docker.io/library/busybox:1";
+	strcpy(manifest.s, CFG);
+	ck_assert_msg(dm_image_names_plan(refs, 4, &manifest, &names, &l, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(names.n, 2);
+	ck_assert_str_eq(names.v[0], "Registry/app:v1");
+	ck_assert_str_eq(names.v[1], "docker.io/library/busybox:1");
+	ck_assert_str_eq(dm_labels_get(&l, "io.dockerd-migrate.source-digest-ref.0"), sha512);
+	ck_assert_uint_eq(names.n_bad, 1);
+	ck_assert_str_eq(names.bad[0], "busybox:latest");
+	ck_assert_ptr_nonnull(strstr(names.bad_reason[0], "not fully qualified"));
+	dm_image_names_free(&names);
+	dm_labels_free(&l);
 }
 END_TEST
 
@@ -358,6 +393,7 @@ int main(void)
 	tcase_add_test(tc, gc_labels);
 	tcase_add_test(tc, labels_list);
 	tcase_add_test(tc, record_names);
+	tcase_add_test(tc, unusual_references_recorded_bad_ones_alone);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -728,6 +728,39 @@ START_TEST(bad_configs)
 }
 END_TEST
 
+/* Issue 13: the store is the one reader of Docker's config, so that plan and run judge the
+ * same bytes by the same rules: a rootfs.type other than "layers" (which run used to refuse
+ * after plan listed the image) is broken here already, and the bytes run writes as the config
+ * blob are those read and hashed. */
+START_TEST(config_read_once_for_plan_and_run)
+{
+	static const char *const odd[] = {
+		"{\"rootfs\":{\"type\":\"zfs\",\"diff_ids\":[]}}",
+		"{\"rootfs\":{\"type\":7}}",
+		"{\"os\":\"lin\\u0000ux\",\"rootfs\":{}}",
+	};
+	static const char good[] = "{\"rootfs\":{\"type\":\"layers\"}, \"x\" : 1}\n";
+	char *root = scratch("configs-once");
+	dm_digest ids[3], ok;
+	dm_store *st;
+	dm_error err = { 0 };
+
+	for (size_t i = 0; i < 3; i++)
+		ids[i] = put_config(root, odd[i]);
+	ok = put_config(root, good);
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(image(st, ids[0].s)->state, DM_IMAGE_BROKEN);
+	assert_contains("zfs", image(st, ids[0].s)->reason, "rootfs.type is \"zfs\", want \"layers\"");
+	ck_assert_int_eq(image(st, ids[1].s)->state, DM_IMAGE_BROKEN);
+	ck_assert_int_eq(image(st, ids[2].s)->state, DM_IMAGE_BROKEN);
+	assert_contains("NUL", image(st, ids[2].s)->reason, "contains a NUL byte");
+	ck_assert(image(st, ok.s)->migrate);
+	ck_assert_uint_eq(image(st, ok.s)->config_size, strlen(good));
+	ck_assert_mem_eq(image(st, ok.s)->config, good, strlen(good));
+	dm_store_close(st);
+}
+END_TEST
+
 START_TEST(bad_metadata_files)
 {
 	char *root = scratch("metadata"), dir[4096], path[8192];
@@ -763,6 +796,59 @@ START_TEST(bad_metadata_files)
 	ck_assert_int_eq(mkfifo(path, 0600), 0);
 	ck_assert_int_eq(dm_store_open(root, NULL, &st, &err), -1);
 	assert_contains("fifo", err.msg, "repositories.json: not a regular file");
+}
+END_TEST
+
+#define C1_HEX "6dbf7a13e5349e897050986a4698edcf92ae69c7b36c10dd48a7b30e56c77ab6"
+#define IMG_B_HEX "65c50b686172ec7a5b9693d717115dee0426b918498287fb7c27d581201ea230"
+
+/* Issue 13: a piece of the store replaced by a symlink to a copy of itself outside the store is
+ * never followed, whichever directory or file it is: the store (or the one layer, image or link)
+ * is refused, rather than read from wherever the link points. */
+static const struct {
+	const char *rel;   /* below the store, moved out and linked back */
+	int code;          /* dm_store_open fails with it; 0: opens, the item says why */
+	const char *want;  /* in the error, or in the item's reason */
+} linked[] = {
+	{ "image/vfs/layerdb/sha256/" C1_HEX "/tar-split.json.gz", 0, "tar-split.json.gz: is a symbolic link" },
+	{ "image/vfs/layerdb", ELOOP, "/layerdb/sha256" },
+	{ "image/vfs/imagedb", ELOOP, "/imagedb/content/sha256" },
+	{ "image/vfs/imagedb/content", ELOOP, "/imagedb/content/sha256" },
+	{ "image/vfs/layerdb/sha256/" C1_HEX, 0, "/layerdb/sha256/" C1_HEX },
+	{ "image/vfs/imagedb/metadata/sha256/" IMG_B_HEX, 0, IMG_B_HEX "/parent" },
+	{ "vfs", ELOOP, "/vfs/dir: graphdriver directory" },
+	{ "image", ELOOP, "/image/vfs" },
+};
+
+START_TEST(store_symlinks_not_followed)
+{
+	char name[32], cmd[16384], *root;
+	dm_store *st = NULL;
+	dm_error err = { 0 };
+
+	snprintf(name, sizeof name, "linked-%d", _i);
+	root = scratch(name);
+	/* The copy outside is intact: only following the link would find it. */
+	snprintf(cmd, sizeof cmd, "cd '%s' && rm -rf '../%s.outside' && mv '%s' '../%s.outside' && "
+		 "ln -s \"$(cd .. && pwd)/%s.outside\" '%s'", root, name, linked[_i].rel, name, name,
+		 linked[_i].rel);
+	ck_assert_int_eq(system(cmd), 0);
+	if (linked[_i].code) {
+		ck_assert_int_eq(dm_store_open(root, "vfs", &st, &err), -1);
+		ck_assert_int_eq(err.code, linked[_i].code);
+		assert_contains(linked[_i].rel, err.msg, linked[_i].want);
+		return;
+	}
+	ck_assert_msg(dm_store_open(root, "vfs", &st, &err) == 0, "%s", err.msg);
+	if (_i == 0 || _i == 4) {
+		assert_contains(linked[_i].rel, layer(st, C1)->reason, linked[_i].want);
+		ck_assert(!layer(st, C1)->usable);
+		ck_assert(!image(st, IMG_A)->migrate);
+	} else {
+		ck_assert_str_eq(image(st, IMG_B)->parent.s, "");
+		ck_assert_uint_eq(count_problems(st, DM_ITEM_IMAGE, true, linked[_i].want), 1);
+	}
+	dm_store_close(st);
 }
 END_TEST
 
@@ -1162,8 +1248,10 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, repositories_missing_file);
 	tcase_add_test(tc, repositories_bad_entries);
 	tcase_add_test(tc, bad_configs);
+	tcase_add_test(tc, config_read_once_for_plan_and_run);
 	tcase_add_test(tc, bad_metadata_files);
 	tcase_add_test(tc, bad_containers);
+	tcase_add_loop_test(tc, store_symlinks_not_followed, 0, sizeof linked / sizeof *linked);
 	tcase_add_test(tc, layer_depth_capped);
 	tcase_add_test(tc, config_too_large);
 	tcase_add_test(tc, image_size_saturates);

@@ -320,6 +320,60 @@ static void expect_mode(const char *path, unsigned mode)
 		      st.st_mode & 07777, mode);
 }
 
+/* Issue 13: inside the containerd root a symlink is never followed, dangling or not, whether
+ * it stands for meta.db, the snapshotter's metadata.db or a directory on their way: the open
+ * fails with ELOOP and nothing outside the root is created or written. */
+static const struct {
+	const char *rel;  /* below the root: a symlink to scratch/outside/<target> */
+	const char *target;
+	bool dir, exists; /* what the link points to: a directory or a file, there or not */
+	bool snap;        /* the snapshotter's file (dm_snapdb_open), else meta.db */
+} root_links[] = {
+	{ DM_METADB_DIR "/" DM_METADB_FILE, "meta.db", false, true, false },
+	{ DM_METADB_DIR "/" DM_METADB_FILE, "meta.db", false, false, false },
+	{ DM_METADB_DIR, "bolt", true, true, false },
+	{ DM_SNAPDB_DIR_PREFIX "overlayfs/" DM_SNAPDB_FILE, "metadata.db", false, false, true },
+	{ DM_SNAPDB_DIR_PREFIX "overlayfs/" DM_SNAPDB_FILE, "metadata.db", false, true, true },
+	{ DM_SNAPDB_DIR_PREFIX "overlayfs/snapshots", "snapshots", true, true, true },
+	{ DM_SNAPDB_DIR_PREFIX "overlayfs", "overlayfs", true, true, true },
+};
+
+START_TEST(root_symlinks_not_followed)
+{
+	char outside[400], target[600], link[700], parent[700], cmd[800], *slash;
+	struct stat st;
+
+	snprintf(outside, sizeof outside, "%s/outside", scratch);
+	snprintf(target, sizeof target, "%s/%s", outside, root_links[_i].target);
+	snprintf(link, sizeof link, "%s/%s", root, root_links[_i].rel);
+	ck_assert_int_eq(mkdir(outside, 0700), 0);
+	if (root_links[_i].exists && root_links[_i].dir)
+		ck_assert_int_eq(mkdir(target, 0700), 0);
+	else if (root_links[_i].exists)
+		tu_put(target, "");
+	snprintf(parent, sizeof parent, "%s", link);
+	slash = strrchr(parent, '/');
+	*slash = '\0';
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", parent);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(symlink(target, link), 0);
+	if (root_links[_i].snap)
+		FAILS(dm_snapdb_open(root, "overlayfs", 0, &err), ELOOP, root_links[_i].rel);
+	else
+		FAILS(dm_metadb_open(root, 0, &err), ELOOP, root_links[_i].rel);
+	/* Nothing made or written outside: the target as it was. */
+	if (!root_links[_i].exists) {
+		ck_assert_int_eq(lstat(target, &st), -1);
+	} else {
+		ck_assert_int_eq(lstat(target, &st), 0);
+		if (root_links[_i].dir)
+			ck_assert_int_eq(st.st_nlink, 2);  /* still empty: no subdirectory made */
+		else
+			ck_assert_int_eq(st.st_size, 0);
+	}
+}
+END_TEST
+
 START_TEST(fresh_root_layout)
 {
 	char p[512];
@@ -1127,6 +1181,7 @@ int main(void)
 	suite_add_tcase(s, enc);
 	tcase_add_checked_fixture(rec, setup, teardown);
 	tcase_add_test(rec, fresh_root_layout);
+	tcase_add_loop_test(rec, root_symlinks_not_followed, 0, sizeof root_links / sizeof *root_links);
 	tcase_add_test(rec, locked);
 	tcase_add_test(rec, records_read_back);
 	tcase_add_test(rec, records_bytes);

@@ -499,7 +499,7 @@ static int read_limited(uint64_t limit, dm_error *err)
 	int rc;
 
 	th_jl_gz(&jl, ts, "wb");
-	r = dm_tarsplit_open(ts, root_fd, err);
+	r = dm_tarsplit_open(open(ts, O_RDONLY | O_CLOEXEC), ts, root_fd, err);
 	ck_assert_ptr_nonnull(r);
 	dm_tarsplit_limit(r, limit);
 	while ((rc = dm_tarsplit_read(r, &buf, &len, err)) > 0)
