@@ -579,3 +579,25 @@ fail:
 	on_close(&o->base);
 	return NULL;
 }
+
+int dm_target_online_probe(const char *socket, const char *ns, dm_error *err)
+{
+	dm_grpc *c = dm_grpc_connect(socket, ns, err);
+
+	if (!c)
+		return -1;
+	dm_grpc_close(c);
+	return 0;
+}
+
+int dm_target_online_root(const char *socket, const char *ns, char **root, dm_error *err)
+{
+	dm_grpc *c = dm_grpc_connect(socket, ns, err);
+	int rc;
+
+	if (!c)
+		return dm_err_prefix(err, "containerd at %s: ", socket);
+	rc = dm_ctr_root(c, root, err);
+	dm_grpc_close(c);
+	return rc < 0 ? dm_err_prefix(err, "containerd at %s: ", socket) : 0;
+}
