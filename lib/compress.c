@@ -225,11 +225,6 @@ int dm_compressor_write(dm_compressor *z, const void *buf, size_t len, dm_error 
 	return 0;
 }
 
-int dm_compressor_sink(void *z, const void *buf, size_t len, dm_error *err)
-{
-	return dm_compressor_write(z, buf, len, err);
-}
-
 int dm_compressor_finish(dm_compressor *z, dm_error *err)
 {
 	int rc = 0;

@@ -455,11 +455,6 @@ int dm_content_write(dm_content_writer *w, const void *buf, size_t len, dm_error
 	return 0;
 }
 
-int dm_content_sink(void *w, const void *buf, size_t len, dm_error *err)
-{
-	return dm_content_write(w, buf, len, err);
-}
-
 int dm_content_abort(dm_content_writer *w, dm_error *err)
 {
 	int rc;

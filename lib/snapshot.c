@@ -112,11 +112,6 @@ void dm_snapshot_store_close(dm_snapshot_store *s)
 	free(s);
 }
 
-const char *dm_snapshot_store_name(const dm_snapshot_store *s)
-{
-	return s->name;
-}
-
 /* Runs one meta.db transaction around fn; commits when writable. */
 static int with_metadb(dm_metadb *md, bool writable,
 		       int (*fn)(dm_metadb_tx *tx, void *arg, dm_error *err), void *arg,
