@@ -38,7 +38,7 @@ int bolt_reserve(void *arr, size_t *cap, size_t need, size_t elsz, dm_error *err
 		ncap *= 2;
 	n = realloc(*p, ncap * elsz);
 	if (!n)
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	*p = n;
 	*cap = ncap;
 	return 0;
@@ -207,7 +207,8 @@ uint8_t *bolt_arena_alloc(dm_bolt_tx *tx, size_t len, dm_error *err)
 	}
 	c = malloc(sizeof *c + cap);
 	if (!c) {
-		dm_err_set(err, ENOMEM, "%s: out of memory for %zu bytes", tx->db->path, len);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: %zu bytes: ", tx->db->path, len);
 		return NULL;
 	}
 	c->used = len;
@@ -367,8 +368,10 @@ static int db_init_file(dm_bolt *db, uint32_t psz, dm_error *err)
 	uint8_t *buf = calloc(4, psz);
 	int rc;
 
-	if (!buf)
-		return dm_err_set(err, ENOMEM, "%s: out of memory", db->path);
+	if (!buf) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%s: ", db->path);
+	}
 	for (uint64_t i = 0; i < 2; i++) {
 		struct bolt_meta m = { .page_size = psz, .root = 3, .freelist = 2, .pgid = 4, .txid = i };
 
@@ -501,8 +504,10 @@ int bolt_read_freelist(dm_bolt *db, const struct bolt_meta *m, bool strict, uint
 		return db_corrupt(db, err, "freelist page %llu: %llu ids do not fit in %llu bytes", (ull)id,
 				  (ull)cnt, (ull)span);
 	v = malloc((cnt ? cnt : 1) * sizeof *v);
-	if (!v)
-		return dm_err_set(err, ENOMEM, "%s: out of memory for %llu freelist ids", db->path, (ull)cnt);
+	if (!v) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%s: %llu freelist ids: ", db->path, (ull)cnt);
+	}
 	for (uint64_t i = 0; i < cnt; i++) {
 		v[i] = bolt_get64(p + BOLT_PAGE_HDR + 8 * (first + i));
 		if (v[i] < 2 || v[i] >= m->pgid || (v[i] >= id && v[i] - id <= *overflow)) {
@@ -551,7 +556,8 @@ static int db_load_freelist(dm_bolt *db, dm_error *err)
 	db->free = malloc(hwm * sizeof *db->free);
 	if (!seen || !db->free) {
 		free(seen);
-		return dm_err_set(err, ENOMEM, "%s: out of memory", db->path);
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%s: ", db->path);
 	}
 	rc = tx_init(&tx, db, false, err);
 	if (rc == 0)
@@ -660,7 +666,8 @@ dm_bolt *dm_bolt_open_at(int dir_fd, const char *name, const char *path, int fla
 	db = calloc(1, sizeof *db);
 	if (!db || !(db->path = strdup(path))) {
 		free(db);
-		dm_err_set(err, ENOMEM, "%s: out of memory", path);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", path);
 		return NULL;
 	}
 	db->rdonly = rdonly;
@@ -864,7 +871,8 @@ uint8_t *bolt_tx_allocate(dm_bolt_tx *tx, uint64_t count, uint64_t *id, dm_error
 		return NULL;
 	buf = calloc(count, psz);
 	if (!buf) {
-		dm_err_set(err, ENOMEM, "%s: out of memory for %llu pages", db->path, (ull)count);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: %llu pages: ", db->path, (ull)count);
 		return NULL;
 	}
 	*id = free_take(db, count);
@@ -955,8 +963,10 @@ static int tx_commit_freelist(dm_bolt_tx *tx, uint64_t **merged, size_t *nmerged
 	*overflow = (uint32_t)(npages - 1);
 	total = db->nfree + tx->npending;
 	all = malloc((total ? total : 1) * sizeof *all);
-	if (!all)
-		return dm_err_set(err, ENOMEM, "%s: out of memory", db->path);
+	if (!all) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%s: ", db->path);
+	}
 	if (merge_ids(tx, db->free, db->nfree, tx->pending, tx->npending, all, err) < 0) {
 		free(all);
 		return -1;
@@ -1037,8 +1047,10 @@ static int tx_write_meta(dm_bolt_tx *tx, dm_error *err)
 	uint8_t *page = calloc(1, db->page_size);
 	int rc;
 
-	if (!page)
-		return dm_err_set(err, ENOMEM, "%s: out of memory", db->path);
+	if (!page) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%s: ", db->path);
+	}
 	tx->meta.page_size = db->page_size;
 	meta_encode(&tx->meta, slot, page);
 	rc = pwrite_all(db, page, db->page_size, slot * db->page_size, err);
@@ -1110,7 +1122,8 @@ dm_bolt_tx *dm_bolt_begin(dm_bolt *db, bool writable, dm_error *err)
 	}
 	tx = malloc(sizeof *tx);
 	if (!tx) {
-		dm_err_set(err, ENOMEM, "%s: out of memory", db->path);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", db->path);
 		return NULL;
 	}
 	if (tx_init(tx, db, writable, err) < 0) {
@@ -1229,8 +1242,10 @@ int dm_bolt_check(dm_bolt *db, dm_error *err)
 		return db_corrupt(db, err, "file of %llu bytes is shorter than %llu pages",
 				  (ull)db->file_size, (ull)hwm);
 	seen = calloc(hwm / 8 + 1, 1);
-	if (!seen)
-		return dm_err_set(err, ENOMEM, "%s: out of memory", db->path);
+	if (!seen) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%s: ", db->path);
+	}
 	seen[0] |= 3; /* the meta pages */
 	rc = 0;
 	memset(&tx, 0, sizeof tx);

@@ -17,7 +17,8 @@ static struct bolt_node *node_new(dm_bolt_bucket *b, bool leaf, dm_error *err)
 	struct bolt_node *n = calloc(1, sizeof *n);
 
 	if (!n) {
-		dm_err_set(err, ENOMEM, "%s: out of memory", b->tx->db->path);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", b->tx->db->path);
 		return NULL;
 	}
 	n->bucket = b;
@@ -157,7 +158,8 @@ dm_bolt_bucket *bolt_bucket_new(dm_bolt_tx *tx, uint64_t root, uint64_t seq, dm_
 	dm_bolt_bucket *b = calloc(1, sizeof *b);
 
 	if (!b) {
-		dm_err_set(err, ENOMEM, "%s: out of memory", tx->db->path);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", tx->db->path);
 		return NULL;
 	}
 	b->tx = tx;
@@ -229,7 +231,8 @@ static struct bolt_node *bucket_node(dm_bolt_bucket *b, uint64_t pgid, struct bo
 		n->klen = n->inodes[0].klen;
 	}
 	if (bolt_map_put(&b->nodes, &n->mapkey, sizeof n->mapkey, n) < 0) {
-		dm_err_set(err, ENOMEM, "%s: out of memory", b->tx->db->path);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", b->tx->db->path);
 		return NULL;
 	}
 	if (!parent)
@@ -470,7 +473,8 @@ dm_bolt_cursor *dm_bolt_cursor_open(dm_bolt_bucket *b, dm_error *err)
 		return NULL;
 	c = malloc(sizeof *c);
 	if (!c) {
-		dm_err_set(err, ENOMEM, "%s: out of memory", tx->db->path);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", tx->db->path);
 		return NULL;
 	}
 	cursor_init(c, b);
@@ -601,7 +605,8 @@ static dm_bolt_bucket *bucket_open_child(dm_bolt_bucket *parent, const dm_bolt_k
 			return NULL;
 	}
 	if (bolt_map_put(&parent->buckets, child->name, child->nlen, child) < 0) {
-		dm_err_set(err, ENOMEM, "%s: out of memory", tx->db->path);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", tx->db->path);
 		return NULL;
 	}
 	return child;
@@ -729,8 +734,10 @@ static int mark_once(dm_bolt_tx *tx, struct bolt_map *seen, uint64_t pgid, dm_er
 	k = bolt_arena_dup(tx, &pgid, sizeof pgid, err);
 	if (!k)
 		return -1;
-	if (bolt_map_put(seen, k, sizeof pgid, k) < 0)
-		return dm_err_set(err, ENOMEM, "%s: out of memory", tx->db->path);
+	if (bolt_map_put(seen, k, sizeof pgid, k) < 0) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%s: ", tx->db->path);
+	}
 	return 0;
 }
 
@@ -1103,9 +1110,10 @@ static void **sorted_values(const struct bolt_map *m, size_t *n, int (*cmp)(cons
 {
 	void **v = bolt_map_values(m, n);
 
-	if (!v)
-		dm_err_set(err, ENOMEM, "%s: out of memory", tx->db->path);
-	else if (*n > 1)
+	if (!v) {
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", tx->db->path);
+	} else if (*n > 1)
 		qsort(v, *n, sizeof *v, cmp);
 	return v;
 }

@@ -73,8 +73,10 @@ static int zstd_setup(dm_compressor *z, int level, dm_error *err)
 {
 	size_t r;
 
-	if (!(z->zc = ZSTD_createCCtx()))
-		return dm_err_set(err, ENOMEM, "zstd: cannot create compression context");
+	if (!(z->zc = ZSTD_createCCtx())) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "zstd: compression context: ");
+	}
 	/* Every parameter that changes the bytes is pinned, so that the digest of a
 	 * layer blob depends only on the tar.  Data is always fed with
 	 * ZSTD_e_continue and ended by an empty ZSTD_e_end: a ZSTD_e_end call
@@ -92,8 +94,10 @@ static int zstd_setup(dm_compressor *z, int level, dm_error *err)
 static int gzip_setup(dm_compressor *z, int level, dm_error *err)
 {
 	/* windowBits 15 + 16 selects the gzip wrapper. */
-	if (deflateInit2(&z->zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return dm_err_set(err, ENOMEM, "gzip: cannot initialise deflate");
+	if (deflateInit2(&z->zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		dm_err_nomem(err);  /* the level is checked: only memory is left to fail */
+		return dm_err_prefix(err, "gzip: deflate: ");
+	}
 	z->gzh.os = GZIP_OS_UNKNOWN;
 	if (deflateSetHeader(&z->zs, &z->gzh) != Z_OK) {
 		deflateEnd(&z->zs);
@@ -118,7 +122,8 @@ dm_compressor *dm_compressor_new(dm_compression c, int level, dm_sink_fn out, vo
 		return NULL;
 	}
 	if (!(z = calloc(1, sizeof *z))) {
-		dm_err_sys(err, "compressor");
+		dm_err_nomem(err);
+		dm_err_prefix(err, "compressor: ");
 		return NULL;
 	}
 	z->kind = c;
@@ -128,8 +133,10 @@ dm_compressor *dm_compressor_new(dm_compression c, int level, dm_sink_fn out, vo
 		rc = zstd_setup(z, level ? level : ZSTD_DEFAULT_LEVEL, err);
 	else if (c == DM_COMPRESS_GZIP)
 		rc = gzip_setup(z, level ? level : GZIP_DEFAULT_LEVEL, err);
-	if (rc == 0 && z->bufsz && !(z->buf = malloc(z->bufsz)))
-		rc = dm_err_sys(err, "compressor buffer");
+	if (rc == 0 && z->bufsz && !(z->buf = malloc(z->bufsz))) {
+		dm_err_nomem(err);
+		rc = dm_err_prefix(err, "compressor buffer: ");
+	}
 	if (rc < 0) {
 		dm_compressor_free(z);
 		return NULL;
@@ -216,11 +223,6 @@ int dm_compressor_write(dm_compressor *z, const void *buf, size_t len, dm_error 
 		return -1;
 	}
 	return 0;
-}
-
-int dm_compressor_sink(void *z, const void *buf, size_t len, dm_error *err)
-{
-	return dm_compressor_write(z, buf, len, err);
 }
 
 int dm_compressor_finish(dm_compressor *z, dm_error *err)

@@ -1,8 +1,8 @@
 /* compress: streaming layer compression (zstd, gzip or none) with constant
  * memory.  A compressor sits in a write chain: the uncompressed layer tar goes
- * in through dm_compressor_write (or dm_compressor_sink, a dm_sink_fn), and
- * compressed bytes come out through a downstream dm_sink_fn, typically
- * dm_content_sink.  dm_sink_fn is the project's one byte-sink type (sink.h).
+ * in through dm_compressor_write, and compressed bytes come out through a
+ * downstream dm_sink_fn, on the data path dm_target_blob_sink (target.h).
+ * dm_sink_fn is the project's one byte-sink type (sink.h).
  *
  * Output is deterministic for a given library version, level and input bytes,
  * however the input is split into calls: zstd runs single-threaded with no
@@ -43,8 +43,6 @@ dm_compressor *dm_compressor_new(dm_compression c, int level, dm_sink_fn out, vo
 				 dm_error *err);
 /* Compresses len bytes; errors from the downstream writer are passed on. */
 int dm_compressor_write(dm_compressor *z, const void *buf, size_t len, dm_error *err);
-/* dm_compressor_write as a dm_sink_fn (opaque is the compressor). */
-int dm_compressor_sink(void *z, const void *buf, size_t len, dm_error *err);
 /* Flushes the end of the stream downstream; no writes are accepted afterwards. */
 int dm_compressor_finish(dm_compressor *z, dm_error *err);
 /* Releases z; a compressor freed before finish just drops its pending output. */

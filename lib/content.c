@@ -95,13 +95,15 @@ dm_content_store *dm_content_store_open(const char *root, dm_error *err)
 	int rootfd;
 
 	if (!(s = calloc(1, sizeof *s))) {
-		dm_err_sys(err, "content store");
+		dm_err_nomem(err);
+		dm_err_prefix(err, "content store: ");
 		return NULL;
 	}
 	s->dirfd = s->ingestfd = s->shafd = -1;
 	if (asprintf(&s->path, "%s/%s", root, DM_CONTENT_DIR) < 0) {
 		s->path = NULL;
-		dm_err_sys(err, "content store");
+		dm_err_nomem(err);
+		dm_err_prefix(err, "content store: ");
 		goto fail;
 	}
 	/* The root itself may be a symlink (a moved /var/lib/containerd); nothing below it may. */
@@ -326,6 +328,7 @@ static int make_ingest(dm_content_writer *w, dm_error *err)
 	dm_content_store *s = w->s;
 	char tmp[sizeof TMP_PREFIX + DM_DIGEST_HEXLEN], what[4096], text[64];
 	char old[sizeof DM_CONTENT_REF_PREFIX + DM_CONTENT_REF_MAX];
+	dm_error ignored;
 	int fd;
 
 	snprintf(tmp, sizeof tmp, TMP_PREFIX "%s", w->name);
@@ -366,7 +369,7 @@ static int make_ingest(dm_content_writer *w, dm_error *err)
 	return 0;
 fail:
 	close(fd);
-	remove_ingest(s, tmp, NULL);
+	remove_ingest(s, tmp, &ignored);  /* err says what went wrong first */
 	return -1;
 }
 
@@ -384,7 +387,8 @@ dm_content_writer *dm_content_writer_open(dm_content_store *s, const char *ref, 
 		return NULL;
 	}
 	if (!(w = calloc(1, sizeof *w)) || asprintf(&w->ref, DM_CONTENT_REF_PREFIX "%s", ref) < 0) {
-		dm_err_sys(err, "ingest %s", ref);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "ingest %s: ", ref);
 		free(w);
 		return NULL;
 	}
@@ -449,11 +453,6 @@ int dm_content_write(dm_content_writer *w, const void *buf, size_t len, dm_error
 		return dm_err_sys(err, "%s/ingest/%s/data (ref %s)", w->s->path, w->name, w->ref);
 	}
 	return 0;
-}
-
-int dm_content_sink(void *w, const void *buf, size_t len, dm_error *err)
-{
-	return dm_content_write(w, buf, len, err);
 }
 
 int dm_content_abort(dm_content_writer *w, dm_error *err)
@@ -612,11 +611,12 @@ int dm_content_commit(dm_content_writer *w, const dm_digest *expected, unsigned 
 		      dm_blob_info *out, dm_error *err)
 {
 	int rc = commit(w, expected, flags, out, err);
+	dm_error ignored;
 
 	if (rc < 0)
 		dm_err_prefix(err, "ingest %s: ", w->ref);
 	/* After a failure the ingest is worthless: its error is the one to report. */
-	if (remove_ingest(w->s, w->name, rc < 0 ? NULL : err) < 0)
+	if (remove_ingest(w->s, w->name, rc < 0 ? &ignored : err) < 0)
 		rc = -1;
 	writer_free(w);
 	return rc;
@@ -641,7 +641,9 @@ int dm_content_write_buffer(dm_content_store *s, const char *ref, const void *bu
 	if (!(w = dm_content_writer_open(s, ref, (int64_t)len, err)))
 		return -1;
 	if (dm_content_write(w, buf, len, err) < 0) {
-		dm_content_abort(w, NULL);
+		dm_error ignored;  /* the write's error is the one to report */
+
+		dm_content_abort(w, &ignored);
 		return -1;
 	}
 	return dm_content_commit(w, &d, flags, out, err);

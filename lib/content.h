@@ -61,8 +61,6 @@ dm_content_writer *dm_content_writer_open(dm_content_store *s, const char *ref, 
 					  dm_error *err);
 /* Appends len bytes, hashing them on the way. */
 int dm_content_write(dm_content_writer *w, const void *buf, size_t len, dm_error *err);
-/* dm_content_write as a dm_sink_fn (sink.h; opaque is the writer). */
-int dm_content_sink(void *w, const void *buf, size_t len, dm_error *err);
 /* Finishes the blob: checks size and expected digest (NULL: any), then moves
  * it into blobs/sha256/.  An existing blob of that digest is checked (see
  * DM_CONTENT_REHASH_EXISTING) and kept; a corrupt one is an error (EBADMSG),

@@ -40,8 +40,10 @@ static int pack(const ProtobufCMessage *m, uint8_t **buf, size_t *cap, size_t *l
 
 	if (n + 1 > *cap) {
 		uint8_t *p = realloc(*buf, n + 1);
-		if (!p)
-			return dm_err_set(err, ENOMEM, "out of memory for a %zu-byte request", n);
+		if (!p) {
+			dm_err_nomem(err);
+			return dm_err_prefix(err, "a %zu-byte request: ", n);
+		}
 		*buf = p;
 		*cap = n + 1;
 	}
@@ -122,8 +124,10 @@ static int set_map(ProtobufCMessage *msg, const char *field, const dm_labels *l,
 	psz = (n * sizeof(void *) + alignof(max_align_t) - 1) / alignof(max_align_t) *
 	      alignof(max_align_t);
 	block = calloc(1, psz + n * ed->sizeof_message);
-	if (!block)
-		return dm_err_set(err, ENOMEM, "out of memory for %zu labels", n);
+	if (!block) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%zu labels: ", n);
+	}
 	for (size_t i = 0; i < n; i++) {
 		ProtobufCMessage *e = (ProtobufCMessage *)(block + psz + i * ed->sizeof_message);
 		protobuf_c_message_init(ed, e);
@@ -247,7 +251,7 @@ int dm_ctr_plugin_export(dm_grpc *c, const char *type, const char *id, const cha
 			if (strcmp(p->exports[j]->key, key) != 0)
 				continue;
 			*value = strdup(p->exports[j]->value);
-			rv = *value ? 0 : dm_err_set(err, ENOMEM, "out of memory");
+			rv = *value ? 0 : dm_err_nomem(err);
 			break;
 		}
 		break;
@@ -340,13 +344,14 @@ int dm_ctr_lease_list(dm_grpc *c, const char *filter, dm_ctr_lease **leases, siz
 	out = calloc(r->n_leases ? r->n_leases : 1, sizeof *out);
 	if (!out) {
 		done(r);
-		return dm_err_set(err, ENOMEM, "out of memory for %zu leases", r->n_leases);
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%zu leases: ", r->n_leases);
 	}
 	for (i = 0; i < r->n_leases; i++) {
 		const Containerd__Services__Leases__V1__Lease *l = r->leases[i];
 		out[i].id = strdup(l->id);
 		if (!out[i].id) {
-			dm_err_set(err, ENOMEM, "out of memory");
+			dm_err_nomem(err);
 			break;
 		}
 		out[i].created = ts_from(l->created_at);
@@ -440,12 +445,12 @@ int dm_ctr_content_set_labels(dm_grpc *c, const dm_digest *d, const dm_labels *l
 		return dm_err_set(err, EINVAL, "content %s: no labels to set", d->s);
 	paths = calloc(labels->n, sizeof *paths);
 	if (!paths)
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	for (i = 0; i < labels->n; i++) {
 		size_t n = strlen(labels->v[i].key) + sizeof "labels.";
 		paths[i] = malloc(n);
 		if (!paths[i]) {
-			dm_err_set(err, ENOMEM, "out of memory");
+			dm_err_nomem(err);
 			goto out;
 		}
 		snprintf(paths[i], n, "labels.%s", labels->v[i].key);
@@ -649,7 +654,7 @@ dm_ctr_writer *dm_ctr_writer_open(dm_grpc *c, const char *ref, const dm_digest *
 	}
 	w = calloc(1, sizeof *w);
 	if (!w || !(w->ref = strdup(ref)) || !(w->chunk = malloc(DM_CTR_WRITE_CHUNK))) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		dm_ctr_writer_free(w);
 		return NULL;
 	}
@@ -808,7 +813,7 @@ static int mounts_call(dm_grpc *c, const char *method, const ProtobufCMessage *r
 	done(r);
 	if (!out || !ok) {
 		dm_ctr_mounts_free(out, n);
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	}
 	*mounts = out;
 	*nmounts = n;
@@ -915,7 +920,7 @@ int dm_ctr_snapshot_stat(dm_grpc *c, const char *snapshotter, const char *key,
 	i.created = ts_from(in->created_at);
 	i.updated = ts_from(in->updated_at);
 	if (!ok) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto out;
 	}
 	if (get_map(&in->base, "labels", &i.labels, "snapshot labels", err) < 0)
@@ -960,7 +965,7 @@ static int image_from(const Containerd__Services__Images__V1__Image *in, const c
 	i.media_type = dup_or_fail(in->target->media_type, &ok);
 	if (!ok) {
 		dm_ctr_image_free(&i);
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	}
 	if (get_map(&in->base, "labels", &i.labels, "image labels", err) < 0) {
 		dm_ctr_image_free(&i);

@@ -1,7 +1,7 @@
 /* ctrapi: typed calls to a running containerd's gRPC API on a dm_grpc connection (Version,
  * Introspection, Leases, Content, Snapshots, Images).  Its callers: the online backend
- * (lib/target_online: leases, blob writes, snapshots, images), the front end (dm_ctr_root, to
- * compare the daemon's root with --containerd-root), and the tests, which alone use
+ * (lib/target_online: leases, blob writes, snapshots, images, and dm_ctr_root for the target
+ * choice, which compares the daemon's root with --containerd-root), and the tests, which alone use
  * dm_ctr_version_get, dm_ctr_content_read and dm_ctr_snapshot_mounts to judge what was written.
  * Owns the packing and unpacking of the project's .proto subset (lib/proto, protobuf-c); callers
  * see plain C data.  Field numbers: doc/containerd-store.md §11.

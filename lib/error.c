@@ -19,8 +19,6 @@ int dm_err_set(dm_error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!err)
-		return -1;
 	err->code = code ? code : EIO;
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -35,8 +33,6 @@ int dm_err_sys(dm_error *err, const char *fmt, ...)
 	size_t n;
 	va_list ap;
 
-	if (!err)
-		return -1;
 	err->code = saved ? saved : EIO;
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -49,14 +45,17 @@ int dm_err_sys(dm_error *err, const char *fmt, ...)
 	return -1;
 }
 
+int dm_err_nomem(dm_error *err)
+{
+	return dm_err_set(err, ENOMEM, "out of memory");
+}
+
 int dm_err_prefix(dm_error *err, const char *fmt, ...)
 {
 	char old[DM_ERR_MSG_MAX];
 	size_t n;
 	va_list ap;
 
-	if (!err)
-		return -1;
 	memcpy(old, err->msg, sizeof old);
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -73,8 +72,6 @@ int dm_err_prefix(dm_error *err, const char *fmt, ...)
 
 void dm_err_clear(dm_error *err)
 {
-	if (!err)
-		return;
 	err->code = 0;
 	err->msg[0] = '\0';
 }

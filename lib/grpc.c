@@ -254,9 +254,10 @@ int dm_grpc_deframe(dm_grpc_deframer *d, const uint8_t **p, size_t *n, uint8_t *
 				return dm_err_set(err, EMSGSIZE, "reply message of %" PRIu32
 						  " bytes is over the %u-byte limit", blen, DM_GRPC_MAX_RECV);
 			d->body = malloc(blen ? blen : 1);
-			if (!d->body)
-				return dm_err_set(err, ENOMEM, "out of memory for a reply of %" PRIu32 " bytes",
-						  blen);
+			if (!d->body) {
+				dm_err_nomem(err);
+				return dm_err_prefix(err, "a reply of %" PRIu32 " bytes: ", blen);
+			}
 			d->bodylen = blen;
 			d->bodyfill = 0;
 		}
@@ -678,7 +679,7 @@ dm_grpc *dm_grpc_connect(const char *path, const char *ns, dm_error *err)
 	}
 	c = calloc(1, sizeof *c);
 	if (!c) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	strcpy(c->path, path);
@@ -738,7 +739,7 @@ dm_grpc_stream *dm_grpc_stream_open(dm_grpc *c, const char *method, dm_error *er
 		return NULL;
 	s = calloc(1, sizeof *s);
 	if (!s) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	strcpy(s->method, method + 1);
@@ -789,8 +790,10 @@ int dm_grpc_stream_send(dm_grpc_stream *s, const void *msg, size_t len, dm_error
 		return stream_ended_early(s, err);
 	if (s->outcap < len + 5) {
 		uint8_t *p = realloc(s->out, len + 5);
-		if (!p)
-			return dm_err_set(err, ENOMEM, "%s: out of memory for %zu bytes", s->method, len);
+		if (!p) {
+			dm_err_nomem(err);
+			return dm_err_prefix(err, "%s: %zu bytes: ", s->method, len);
+		}
 		s->out = p;
 		s->outcap = len + 5;
 	}

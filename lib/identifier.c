@@ -1,6 +1,7 @@
 #include "config.h"
 #include "identifier.h"
 
+#include <errno.h>
 #include <string.h>
 
 static bool alnum(char c)
@@ -24,4 +25,11 @@ bool dm_identifier_valid(const char *name)
 			return false;
 	}
 	return !after_sep;
+}
+
+int dm_namespace_check(const char *ns, dm_error *err)
+{
+	if (dm_identifier_valid(ns))
+		return 0;
+	return dm_err_set(err, EINVAL, "'%s' is not a valid containerd namespace", ns);
 }

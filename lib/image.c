@@ -27,8 +27,10 @@ static int opt_string(json_object *obj, const char *key, char **out, const char 
 		if (strlen(s) != (size_t)json_object_get_string_len(v))
 			return dm_err_set(err, EINVAL, "config %s: %s contains a NUL byte", what, key);
 	}
-	if (!(*out = strdup(s)))
-		return dm_err_sys(err, "config %s", what);
+	if (!(*out = strdup(s))) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "config %s: ", what);
+	}
 	return 0;
 }
 
@@ -53,8 +55,10 @@ static int parse_rootfs(json_object *root, const char *what, dm_image_config *ou
 	if (!json_object_is_type(ids, json_type_array))
 		return dm_err_set(err, EINVAL, "config %s: rootfs.diff_ids is not an array", what);
 	n = json_object_array_length(ids);
-	if (n && !(out->diff_ids = calloc(n, sizeof *out->diff_ids)))
-		return dm_err_sys(err, "config %s", what);
+	if (n && !(out->diff_ids = calloc(n, sizeof *out->diff_ids))) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "config %s: ", what);
+	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(ids, i);
 		char pos[160];
@@ -84,8 +88,10 @@ int dm_image_config_parse(const void *buf, size_t len, const char *what, dm_imag
 	memset(out, 0, sizeof *out);
 	if (len > INT32_MAX)
 		return dm_err_set(err, EINVAL, "config %s: %zu bytes is too large", what, len);
-	if (!(tok = json_tokener_new_ex(CONFIG_MAX_DEPTH)))
-		return dm_err_sys(err, "config %s", what);
+	if (!(tok = json_tokener_new_ex(CONFIG_MAX_DEPTH))) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "config %s: ", what);
+	}
 	/* Strict also refuses anything but whitespace after the value, as Go does. */
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, buf, (int)len);
@@ -271,12 +277,15 @@ static int push_str(char ***v, size_t *n, const char *s, dm_error *err)
 	char **p;
 
 	if (!(p = realloc(*v, (*n + 1) * sizeof *p)))
-		return dm_err_sys(err, "image name %s", s);
+		goto nomem;
 	*v = p;
 	if (!(p[*n] = strdup(s)))
-		return dm_err_sys(err, "image name %s", s);
+		goto nomem;
 	(*n)++;
 	return 0;
+nomem:
+	dm_err_nomem(err);
+	return dm_err_prefix(err, "image name %s: ", s);
 }
 
 static int add_name(dm_image_names *names, const char *name, dm_error *err)

@@ -40,8 +40,10 @@ int dm_labels_set(dm_labels *l, const char *key, const char *value, dm_error *er
 		return dm_err_set(err, EINVAL, "label \"%.200s\": key and value are %zu bytes (max %d)",
 				  key, klen + vlen, DM_LABEL_MAX);
 	at = find(l, key, &found);
-	if (!(v = strdup(value)))
-		return dm_err_sys(err, "label \"%.200s\"", key);
+	if (!(v = strdup(value))) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "label \"%.200s\": ", key);
+	}
 	if (found) {
 		free(l->v[at].value);
 		l->v[at].value = v;
@@ -53,14 +55,16 @@ int dm_labels_set(dm_labels *l, const char *key, const char *value, dm_error *er
 
 		if (!nv) {
 			free(v);
-			return dm_err_sys(err, "label \"%.200s\"", key);
+			dm_err_nomem(err);
+			return dm_err_prefix(err, "label \"%.200s\": ", key);
 		}
 		l->v = nv;
 		l->cap = cap;
 	}
 	if (!(k = strdup(key))) {
 		free(v);
-		return dm_err_sys(err, "label \"%.200s\"", key);
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "label \"%.200s\": ", key);
 	}
 	memmove(l->v + at + 1, l->v + at, (l->n - at) * sizeof *l->v);
 	l->v[at].key = k;

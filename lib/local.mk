@@ -55,6 +55,9 @@ lib_libdm_la_SOURCES += lib/metadb.c lib/metadb.h lib/lease.c lib/lease.h lib/le
 lib_libdm_la_SOURCES += lib/snapshot.c lib/snapshot.h lib/migrate.c lib/migrate.h \
 	lib/target.c lib/target.h lib/target_offline.c
 
+# plan: the figures plan shows, computed from the store
+lib_libdm_la_SOURCES += lib/plan.c lib/plan.h
+
 # grpc: gRPC over HTTP/2 (nghttp2) on containerd's socket; ctrapi: typed containerd API calls
 # (the generated lib/proto code is added by lib/proto/local.mk)
 lib_libdm_la_SOURCES += lib/grpc.c lib/grpc.h lib/ctrapi.c lib/ctrapi.h

@@ -168,8 +168,7 @@ int dm_bintime_get(const void *buf, size_t len, struct timespec *t, dm_error *er
 
 static int copy_err(dm_error *err, const dm_error *e)
 {
-	if (err)
-		*err = *e;
+	*err = *e;
 	return -1;
 }
 
@@ -342,8 +341,10 @@ static int dup_bytes(const struct txn *t, const void *p, size_t n, const char *w
 {
 	if (memchr(p, 0, n))
 		return corrupt(t, err, what, "%s contains a NUL byte", field);
-	if (!(*out = malloc(n + 1)))
-		return dm_err_set(err, ENOMEM, "%s: %s: out of memory", t->path, what);
+	if (!(*out = malloc(n + 1))) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%s: %s: ", t->path, what);
+	}
 	memcpy(*out, p, n);
 	(*out)[n] = 0;
 	return 0;
@@ -456,8 +457,7 @@ static int label_kv(void *ctx, const dm_bolt_kv *kv, dm_error *err)
 		goto out;
 	if (dm_labels_set(lc->out, k, v, err) < 0) {
 		dm_err_prefix(err, "%s: %s: ", lc->t->path, lc->what);
-		if (err)
-			err->code = DM_BOLT_ECORRUPT;
+		err->code = DM_BOLT_ECORRUPT;
 		goto out;
 	}
 	rc = 0;
@@ -495,8 +495,10 @@ static int names_push(const struct txn *t, dm_metadb_names *names, const void *p
 
 	/* Grow by doubling: n is a power of two exactly when the array is full. */
 	if (!(names->n & (names->n - 1))) {
-		if (!(v = realloc(names->v, (names->n ? 2 * names->n : 1) * sizeof *v)))
-			return dm_err_set(err, ENOMEM, "%s: %s: out of memory", t->path, what);
+		if (!(v = realloc(names->v, (names->n ? 2 * names->n : 1) * sizeof *v))) {
+			dm_err_nomem(err);
+			return dm_err_prefix(err, "%s: %s: ", t->path, what);
+		}
 		names->v = v;
 	}
 	if (dup_bytes(t, p, n, what, "a key", &names->v[names->n], err) < 0)
@@ -608,7 +610,8 @@ static char *path_join(const char *a, const char *b, const char *c, dm_error *er
 	char *p;
 
 	if (asprintf(&p, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "") < 0) {
-		dm_err_set(err, ENOMEM, "%s: out of memory", a);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", a);
 		return NULL;
 	}
 	return p;
@@ -710,7 +713,8 @@ dm_metadb *dm_metadb_open(const char *root, int flags, dm_error *err)
 	int r;
 
 	if (!md) {
-		dm_err_set(err, ENOMEM, "%s: out of memory", root);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", root);
 		return NULL;
 	}
 	if (dbfile_open(&md->f, root, DM_METADB_DIR, 0711, NULL, DM_METADB_FILE, 0644, flags,
@@ -1306,7 +1310,8 @@ char *dm_snapshot_backend_name(const char *ns, uint64_t seq, const char *key, dm
 		return NULL;
 	}
 	if (asprintf(&name, "%s/%" PRIu64 "/%s", ns, seq, key) < 0) {
-		dm_err_set(err, ENOMEM, "snapshot %.100s: out of memory", key);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "snapshot %.100s: ", key);
 		return NULL;
 	}
 	return name;
@@ -1462,7 +1467,8 @@ dm_snapdb *dm_snapdb_open(const char *root, const char *sn, int flags, dm_error 
 	}
 	if (!(sd = calloc(1, sizeof *sd)) || asprintf(&dir, DM_SNAPDB_DIR_PREFIX "%s", sn) < 0) {
 		free(sd);
-		dm_err_set(err, ENOMEM, "%s: out of memory", root);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "%s: ", root);
 		return NULL;
 	}
 	r = dbfile_open(&sd->f, root, dir, 0700, "snapshots", DM_SNAPDB_FILE, 0600, flags,

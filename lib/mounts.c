@@ -77,8 +77,10 @@ static int set_once(char **slot, const char *value, const char *key, dm_error *e
 	if (check_path(value, strlen(value), key, err) < 0)
 		return -1;
 	*slot = strdup(value);
-	if (!*slot)
-		return dm_err_sys(err, "mount: %s", key);
+	if (!*slot) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "mount: %s: ", key);
+	}
 	return 0;
 }
 
@@ -91,8 +93,10 @@ static int split_lowerdir(const char *value, dm_mount_target *t, dm_error *err)
 	for (const char *c = value; *c; c++)
 		n += *c == ':';
 	t->lowerdirs = calloc(n, sizeof *t->lowerdirs);
-	if (!t->lowerdirs)
-		return dm_err_sys(err, "mount: lowerdir");
+	if (!t->lowerdirs) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "mount: lowerdir: ");
+	}
 	for (const char *p = value;; ) {
 		const char *end = strchr(p, ':');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -100,8 +104,10 @@ static int split_lowerdir(const char *value, dm_mount_target *t, dm_error *err)
 		if (check_path(p, len, "lowerdir entry", err) < 0)
 			return -1;
 		t->lowerdirs[t->nlowerdirs] = strndup(p, len);
-		if (!t->lowerdirs[t->nlowerdirs])
-			return dm_err_sys(err, "mount: lowerdir");
+		if (!t->lowerdirs[t->nlowerdirs]) {
+			dm_err_nomem(err);
+			return dm_err_prefix(err, "mount: lowerdir: ");
+		}
 		t->nlowerdirs++;
 		if (!end)
 			return 0;
@@ -248,8 +254,10 @@ static int add_option(dm_mount *m, const char *a, const char *b, dm_error *err)
 	size_t la = strlen(a), lb = b ? strlen(b) : 0;
 	char *o = malloc(la + lb + 1);
 
-	if (!o)
-		return dm_err_sys(err, "mount: render");
+	if (!o) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "mount: render: ");
+	}
 	memcpy(o, a, la);
 	if (b)
 		memcpy(o + la, b, lb);
@@ -273,8 +281,10 @@ static int render_lowerdir(const dm_snapshot_dirs *d, dm_mount *m, dm_error *err
 	for (size_t i = 0; i < d->nparents; i++)
 		len += strlen(d->parents[i]) + 1;
 	o = malloc(len);
-	if (!o)
-		return dm_err_sys(err, "mount: render");
+	if (!o) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "mount: render: ");
+	}
 	p = stpcpy(o, "lowerdir=");
 	for (size_t i = 0; i < d->nparents; i++) {
 		if (i)
@@ -292,8 +302,10 @@ static int render(enum dm_snapshotter snapshotter, const dm_snapshot_dirs *d, dm
 
 	/* Room for the longest list: index=off, userxattr, workdir, upperdir, lowerdir. */
 	m->options = calloc(5, sizeof *m->options);
-	if (!m->options)
-		return dm_err_sys(err, "mount: render");
+	if (!m->options) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "mount: render: ");
+	}
 	if (snapshotter == DM_SNAPSHOTTER_NATIVE) {
 		if (d->view && d->nparents > 0)
 			bind_source = d->parents[0];
@@ -301,8 +313,10 @@ static int render(enum dm_snapshotter snapshotter, const dm_snapshot_dirs *d, dm
 		if (d->view && d->nparents == 1) {
 			bind_source = d->parents[0];
 		} else {
-			if (!(m->type = strdup("overlay")) || !(m->source = strdup("overlay")))
-				return dm_err_sys(err, "mount: render");
+			if (!(m->type = strdup("overlay")) || !(m->source = strdup("overlay"))) {
+				dm_err_nomem(err);
+				return dm_err_prefix(err, "mount: render: ");
+			}
 			if (d->index_off && add_option(m, "index=off", NULL, err) < 0)
 				return -1;
 			if (d->userxattr && add_option(m, "userxattr", NULL, err) < 0)
@@ -316,8 +330,10 @@ static int render(enum dm_snapshotter snapshotter, const dm_snapshot_dirs *d, dm
 			return render_lowerdir(d, m, err);
 		}
 	}
-	if (!(m->type = strdup("bind")) || !(m->source = strdup(bind_source)))
-		return dm_err_sys(err, "mount: render");
+	if (!(m->type = strdup("bind")) || !(m->source = strdup(bind_source))) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "mount: render: ");
+	}
 	if (add_option(m, d->view ? "ro" : "rw", NULL, err) < 0 || add_option(m, "rbind", NULL, err) < 0)
 		return -1;
 	return 0;

@@ -112,7 +112,8 @@ static char *clean_dup(const char *path, size_t len, int flags, dm_error *err)
 	}
 	clean = malloc(len + 1);
 	if (!clean) {
-		dm_err_set(err, ENOMEM, "open %s: out of memory", dm_quote_name(path, len, q, sizeof q));
+		dm_err_nomem(err);
+		dm_err_prefix(err, "open %s: ", dm_quote_name(path, len, q, sizeof q));
 		return NULL;
 	}
 	if (dm_path_clean(path, len, clean, len + 1, err) < 0) {

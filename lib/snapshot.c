@@ -34,7 +34,7 @@ static char *path_join(const char *a, const char *b, dm_error *err)
 	char *p;
 
 	if (asprintf(&p, "%s/%s", a, b) < 0) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	return p;
@@ -45,7 +45,7 @@ static char *snapshot_dir(const dm_snapshot_store *s, uint64_t id, dm_error *err
 	char *p;
 
 	if (asprintf(&p, "%s/%" PRIu64, s->snapdir, id) < 0) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	return p;
@@ -85,7 +85,7 @@ dm_snapshot_store *dm_snapshot_store_open(const char *root, const char *sn, dm_e
 	int rootfd;
 
 	if (!s) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	s->snapfd = -1;
@@ -100,7 +100,7 @@ dm_snapshot_store *dm_snapshot_store_open(const char *root, const char *sn, dm_e
 	if (!(s->name = strdup(sn)) ||
 	    asprintf(&s->snapdir, "%s/" DM_SNAPDB_DIR_PREFIX "%s/snapshots", root, sn) < 0) {
 		s->snapdir = NULL;
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto fail;
 	}
 	if (!(s->db = dm_snapdb_open(root, sn, 0, err)))
@@ -135,11 +135,6 @@ void dm_snapshot_store_close(dm_snapshot_store *s)
 	free(s->snapdir);
 	free(s->name);
 	free(s);
-}
-
-const char *dm_snapshot_store_name(const dm_snapshot_store *s)
-{
-	return s->name;
 }
 
 /* Runs one meta.db transaction around fn; commits when writable. */
@@ -227,7 +222,7 @@ static int parent_ids(dm_snapshot_store *s, dm_metadb *md, const char *ns, const
 	if (!(mtx = dm_metadb_begin(md, false, err)))
 		return -1;
 	if (dm_metadb_snapshot_get(mtx, ns, s->name, parent, &view, err) != 1) {
-		if (err && !err->code)
+		if (!err->code)
 			dm_err_set(err, ENOENT, "parent snapshot %s does not exist", parent);
 		dm_metadb_rollback(mtx);
 		return -1;
@@ -248,7 +243,7 @@ static int parent_ids(dm_snapshot_store *s, dm_metadb *md, const char *ns, const
 			goto out;
 		}
 		if (dm_snapdb_get(stx, name, &rec, err) != 1) {
-			if (err && !err->code)
+			if (!err->code)
 				dm_err_set(err, ENOENT, "%s: snapshot %s missing", dm_snapdb_path(s->db), name);
 			goto out;
 		}
@@ -277,7 +272,7 @@ static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids,
 	snprintf(tmp, sizeof tmp, TMP_PREFIX "%" PRIu64, job->id);
 	if (asprintf(&job->tmpdir, "%s/%s", s->snapdir, tmp) < 0) {
 		job->tmpdir = NULL;
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	}
 	if (mkdirat(s->snapfd, tmp, s->kind == DM_SNAPSHOTTER_NATIVE ? 0755 : 0700) < 0)
 		return dm_err_sys(err, "%s", job->tmpdir);
@@ -307,13 +302,13 @@ static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids,
 		dirs.workdir = work;
 		/* Native copies the whole parent; overlay stacks it: only overlay needs the lowers. */
 		if (npids && !(parents = calloc(npids, sizeof *parents))) {
-			dm_err_set(err, ENOMEM, "out of memory");
+			dm_err_nomem(err);
 			goto out;
 		}
 		for (size_t i = 0; i < npids; i++) {
 			if (asprintf(&parents[i], "%s/%" PRIu64 "/fs", s->snapdir, pids[i]) < 0) {
 				parents[i] = NULL;
-				dm_err_set(err, ENOMEM, "out of memory");
+				dm_err_nomem(err);
 				goto out;
 			}
 		}
@@ -422,7 +417,7 @@ static int backend_record(dm_snapshot_store *s, const char *ns, dm_snapshot_job 
 	if (!(stx = dm_snapdb_begin(s->db, true, err)))
 		goto out;
 	if (job->parent[0] && dm_snapdb_find(stx, ns, job->parent, &pname, &pseq, &pid, err) != 1) {
-		if (err && !err->code)
+		if (!err->code)
 			dm_err_set(err, ENOENT, "%s: parent snapshot %s missing", dm_snapdb_path(s->db),
 				   job->parent);
 		dm_snapdb_rollback(stx);
@@ -472,9 +467,11 @@ int dm_snapshot_commit(dm_snapshot_store *s, dm_metadb *md, const char *ns, dm_s
 
 void dm_snapshot_job_free(dm_snapshot_store *s, dm_snapshot_job *job)
 {
+	dm_error ignored;  /* freeing reports nothing: a tree left is a dead run's, removed later */
+
 	(void)s;
 	if (job->tmpdir)
-		dm_tree_remove(job->tmpdir, NULL);
+		dm_tree_remove(job->tmpdir, &ignored);
 	free(job->tmpdir);
 	job->tmpdir = NULL;
 	dm_mount_free(&job->mount);

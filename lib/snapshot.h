@@ -34,8 +34,6 @@ typedef struct dm_snapshot_store dm_snapshot_store;
 dm_snapshot_store *dm_snapshot_store_open(const char *root, const char *sn, dm_error *err);
 /* Releases the lock and frees s (NULL is fine). */
 void dm_snapshot_store_close(dm_snapshot_store *s);
-/* "overlayfs" or "native". */
-const char *dm_snapshot_store_name(const dm_snapshot_store *s);
 
 /* One snapshot being made. */
 typedef struct dm_snapshot_job {

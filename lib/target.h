@@ -3,6 +3,9 @@
  * lib/snapshot) and online (containerd's gRPC API while it runs).  The
  * migration logic (lib/migrate) is written once on top of it.
  *
+ * dm_target_choose picks the backend (and says why) for plan and run; the
+ * rest of this header is the interface itself.
+ *
  * The operations mirror containerd's services: a lease that holds all that is
  * written until the images exist, content written through an ingest and
  * committed with its labels, snapshots prepared (giving the mounts containerd
@@ -105,6 +108,54 @@ dm_target *dm_target_offline_open(const char *root, const char *ns, const char *
  * spooled under TMPDIR (default /var/tmp) until its digest is known. */
 dm_target *dm_target_online_open(const char *socket, const char *ns, const char *snapshotter,
 				 dm_error *err);
+
+/* Whether a containerd answers on the unix socket `socket` (connects and
+ * disconnects): 0 when it does, -1 with err (ECONNREFUSED, ENOENT, ...) when not. */
+int dm_target_online_probe(const char *socket, const char *ns, dm_error *err);
+
+/* *root (malloc'd): the root the containerd on `socket` serves, from its
+ * content plugin.  Errors name the socket ("containerd at SOCK: ..."). */
+int dm_target_online_root(const char *socket, const char *ns, char **root, dm_error *err);
+
+/* Where containerd listens and keeps its store unless told otherwise. */
+#define DM_CONTAINERD_ADDRESS "/run/containerd/containerd.sock"
+#define DM_CONTAINERD_ROOT "/var/lib/containerd"
+
+/* The choice of target, made once for plan and run. */
+typedef struct dm_target_request {
+	const char *address;     /* a containerd's socket (--containerd-address): online; NULL: not given */
+	const char *root;        /* containerd's root (--containerd-root); NULL: not given */
+	const char *ns;          /* containerd namespace */
+	const char *snapshotter; /* "overlayfs" or "native" */
+} dm_target_request;
+
+typedef struct dm_target_choice {
+	bool online;
+	const char *mode;        /* "online" or "offline" */
+	const char *address;     /* online: the socket written through; offline: NULL */
+	/* The root written to: offline, the one given or DM_CONTAINERD_ROOT; online, the one
+	 * given (NULL if none) until dm_target_choose_open, then the one the daemon serves. */
+	const char *root;
+	char why[256];           /* one line: why this mode ("containerd answers on SOCK") */
+	char *root_buf;          /* the backend's answer; freed by dm_target_choice_free */
+} dm_target_choice;
+
+/* Chooses the mode of r without writing anything: online through r->address
+ * when given; offline into r->root when only that is given; with neither,
+ * online when a containerd answers on DM_CONTAINERD_ADDRESS, else offline
+ * into DM_CONTAINERD_ROOT.  What plan shows.  Free c with dm_target_choice_free. */
+void dm_target_choose(const dm_target_request *r, dm_target_choice *c);
+
+/* dm_target_choose, then opens the target chosen, as run does.  Online, the
+ * daemon's root must be r->root when that was given (the user means that
+ * store: EINVAL otherwise), and becomes c->root.  Offline, EWOULDBLOCK (meta.db
+ * held by containerd or another run) says how to migrate online instead.
+ * Errors are complete lines for the user.  c is filled (and must be freed) in
+ * both cases. */
+dm_target *dm_target_choose_open(const dm_target_request *r, dm_target_choice *c, dm_error *err);
+
+/* Frees what c holds (not c); c may be NULL. */
+void dm_target_choice_free(dm_target_choice *c);
 
 /* dm_sink_fn adapter: writes into the dm_target_blob given as opaque. */
 int dm_target_blob_sink(void *blob, const void *buf, size_t len, dm_error *err);

@@ -162,7 +162,7 @@ static dm_target_blob *off_blob_begin(dm_target *t, const char *ref, dm_error *e
 	offline_blob *b = calloc(1, sizeof *b);
 
 	if (!b) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	b->base.t = t;
@@ -211,8 +211,9 @@ static int off_blob_commit(dm_target_blob *blob, const dm_labels *labels, dm_blo
 static void off_blob_abort(dm_target_blob *blob)
 {
 	offline_blob *b = (offline_blob *)blob;
+	dm_error ignored;  /* an abort has no one to report to */
 
-	dm_content_abort(b->w, NULL);
+	dm_content_abort(b->w, &ignored);
 	free(b);
 }
 
@@ -236,7 +237,7 @@ static int off_snapshot_prepare(dm_target *t, const char *key, const char *paren
 
 	memset(s, 0, sizeof *s);
 	if (!job)
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	pthread_mutex_lock(&o->mu);
 	rc = dm_snapshot_begin(o->snap, o->md, t->ns, key, parent, job, err);
 	pthread_mutex_unlock(&o->mu);
@@ -370,14 +371,14 @@ dm_target *dm_target_offline_open(const char *root, const char *ns, const char *
 	offline *o = calloc(1, sizeof *o);
 
 	if (!o) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	pthread_mutex_init(&o->mu, NULL);
 	o->base.ops = &offline_ops;
 	o->base.mode = "offline";
 	if (!(o->base.ns = strdup(ns)) || !(o->base.snapshotter = strdup(snapshotter))) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto fail;
 	}
 	/* meta.db first: its lock is what tells a running containerd apart. */

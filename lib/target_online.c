@@ -239,7 +239,7 @@ static dm_target_blob *on_blob_begin(dm_target *t, const char *ref, dm_error *er
 	online_blob *b = calloc(1, sizeof *b);
 
 	if (!b) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	if (!dir || !*dir)
@@ -292,7 +292,7 @@ static int send_spool(online_blob *b, dm_ctr_writer *w, int64_t offset, const dm
 	int rc = 0;
 
 	if (!buf)
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	while (rc == 0 && pos < b->size) {
 		ssize_t n = pread(b->fd, buf, bufsize, (off_t)pos);
 
@@ -424,7 +424,7 @@ static int on_snapshot_prepare(dm_target *t, const char *key, const char *parent
 
 	memset(s, 0, sizeof *s);
 	if (!active)
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	if (strlen(key) >= sizeof s->key || (parent && strlen(parent) >= sizeof s->parent)) {
 		free(active);
 		return dm_err_set(err, EINVAL, "snapshot %.100s: key too long", key);
@@ -497,7 +497,7 @@ static int on_image_get(dm_target *t, const char *name, char **digest, dm_error 
 	RETRY(rc, err, dm_ctr_image_get(on(t)->c, name, &img, err));
 	if ((rc = absent_is_zero(rc, err)) == 1) {
 		if (!(*digest = strdup(img.digest.s)))
-			rc = dm_err_set(err, ENOMEM, "out of memory");
+			rc = dm_err_nomem(err);
 		dm_ctr_image_free(&img);
 	}
 	return rc;
@@ -561,14 +561,14 @@ dm_target *dm_target_online_open(const char *socket, const char *ns, const char 
 	online *o = calloc(1, sizeof *o);
 
 	if (!o) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	o->base.ops = &online_ops;
 	o->base.mode = "online";
 	if (!(o->base.ns = strdup(ns)) || !(o->base.snapshotter = strdup(snapshotter)) ||
 	    !(o->socket = strdup(socket))) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto fail;
 	}
 	snprintf(o->snap_type, sizeof o->snap_type, "snapshots/%s", snapshotter);
@@ -578,4 +578,26 @@ dm_target *dm_target_online_open(const char *socket, const char *ns, const char 
 fail:
 	on_close(&o->base);
 	return NULL;
+}
+
+int dm_target_online_probe(const char *socket, const char *ns, dm_error *err)
+{
+	dm_grpc *c = dm_grpc_connect(socket, ns, err);
+
+	if (!c)
+		return -1;
+	dm_grpc_close(c);
+	return 0;
+}
+
+int dm_target_online_root(const char *socket, const char *ns, char **root, dm_error *err)
+{
+	dm_grpc *c = dm_grpc_connect(socket, ns, err);
+	int rc;
+
+	if (!c)
+		return dm_err_prefix(err, "containerd at %s: ", socket);
+	rc = dm_ctr_root(c, root, err);
+	dm_grpc_close(c);
+	return rc < 0 ? dm_err_prefix(err, "containerd at %s: ", socket) : 0;
 }

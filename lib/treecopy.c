@@ -550,8 +550,10 @@ static int init_ctx(struct ctx *c, const char *what, const char *src, const char
 	c->err = err;
 	c->rel_cap = 256;
 	c->rel = calloc(1, c->rel_cap);
-	if (!c->rel)
-		return dm_err_sys(err, "%s: %s", what, src);
+	if (!c->rel) {
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%s: %s: ", what, src);
+	}
 	return 0;
 }
 

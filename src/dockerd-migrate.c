@@ -16,12 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctrapi.h"
-#include "grpc.h"
 #include "identifier.h"
 #include "layerstore.h"
 #include "migrate.h"
+#include "plan.h"
 #include "sizes.h"
+#include "target.h"
 
 /* Exit codes are part of the interface (postinst scripts test them): see the man page. */
 enum {
@@ -36,8 +36,6 @@ enum {
 };
 
 #define DEFAULT_DOCKER_ROOT "/var/lib/docker"
-#define DEFAULT_CONTAINERD_ROOT "/var/lib/containerd"
-#define DEFAULT_CONTAINERD_SOCK "/run/containerd/containerd.sock"
 #define DEFAULT_NAMESPACE "moby"
 
 struct options {
@@ -45,18 +43,8 @@ struct options {
 	const char *driver;
 	bool json;
 	unsigned jobs;
-	const char *ns;
-	const char *snapshotter;  /* NULL: the driver's default */
-	const char *address;      /* --containerd-address; NULL if not given */
-	bool root_given;          /* --containerd-root was given */
+	dm_target_request target; /* address, root: NULL unless given; snapshotter: NULL for the driver's default */
 	dm_migrate_options mig;
-};
-
-/* Where run writes, and why: see select_mode. */
-struct mode {
-	bool online;
-	const char *socket;       /* online: containerd's socket */
-	char why[256];
 };
 
 static const char *prog = "dockerd-migrate";
@@ -97,7 +85,7 @@ static void usage(FILE *out)
 		"Exit status: 0 ok, 1 some items failed, 2 usage error, 3 source store unreadable,\n"
 		"4 containerd is running (offline), 5 not enough space, 6 target error, 7 nothing to do.\n"
 		"See dockerd-migrate(8).\n",
-		prog, DEFAULT_DOCKER_ROOT, DEFAULT_CONTAINERD_SOCK, DEFAULT_CONTAINERD_ROOT, DEFAULT_NAMESPACE);
+		prog, DEFAULT_DOCKER_ROOT, DM_CONTAINERD_ADDRESS, DM_CONTAINERD_ROOT, DEFAULT_NAMESPACE);
 }
 
 /* One grep-able line per error: "dockerd-migrate: error: <message>". */
@@ -201,12 +189,9 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 	o->json = false;
 	o->jobs = default_jobs();
 	memset(&o->mig, 0, sizeof o->mig);
-	o->mig.containerd_root = DEFAULT_CONTAINERD_ROOT;
 	o->mig.compression = DM_COMPRESS_ZSTD;
-	o->ns = DEFAULT_NAMESPACE;
-	o->snapshotter = NULL;
-	o->address = NULL;
-	o->root_given = false;
+	memset(&o->target, 0, sizeof o->target);
+	o->target.ns = DEFAULT_NAMESPACE;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
@@ -242,21 +227,23 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 			break;
 		}
 		case OPT_CTR_ROOT:
-			o->mig.containerd_root = optarg;
-			o->root_given = true;
+			o->target.root = optarg;
 			break;
 		case OPT_CTR_ADDRESS:
-			o->address = optarg;
+			o->target.address = optarg;
 			break;
-		case OPT_NAMESPACE:
-			if (!dm_identifier_valid(optarg))
-				return usage_error("--namespace '%s' is not a valid containerd namespace", optarg);
-			o->ns = optarg;
+		case OPT_NAMESPACE: {
+			dm_error err = {0};
+
+			if (dm_namespace_check(optarg, &err) < 0)
+				return usage_error("--namespace %s", err.msg);
+			o->target.ns = optarg;
 			break;
+		}
 		case OPT_SNAPSHOTTER:
 			if (strcmp(optarg, "overlayfs") && strcmp(optarg, "native"))
 				return usage_error("--snapshotter must be overlayfs or native, not '%s'", optarg);
-			o->snapshotter = optarg;
+			o->target.snapshotter = optarg;
 			break;
 		case OPT_COMPRESSION: {
 			dm_error err = {0};
@@ -317,29 +304,6 @@ static const char *item_kind(dm_item_kind k)
 	return "item";
 }
 
-struct layer_totals {
-	size_t count, shared;
-	uint64_t size;
-};
-
-/* Distinct layers used by the images that will be migrated. */
-static struct layer_totals layer_totals(const dm_store *st)
-{
-	struct layer_totals t = {0, 0, 0};
-
-	for (size_t i = 0; i < st->n_layers; i++) {
-		const dm_layer *l = &st->layers[i];
-
-		if (!l->migrate_refs)
-			continue;
-		t.count++;
-		t.size = dm_size_add(t.size, dm_size_of(l->size));
-		if (l->migrate_refs > 1)
-			t.shared++;
-	}
-	return t;
-}
-
 static json_object *json_strings(char **v, size_t n)
 {
 	json_object *a = json_object_new_array();
@@ -354,14 +318,12 @@ static json_object *json_str_or_null(const char *s)
 	return s && *s ? json_object_new_string(s) : NULL;
 }
 
-static json_object *plan_json(const dm_store *st)
+static json_object *plan_json(const dm_store *st, const dm_plan_totals *t)
 {
 	json_object *doc = json_object_new_object(), *imgs = json_object_new_array(),
 		    *layers = json_object_new_array(), *ctrs = json_object_new_array(),
 		    *skipped = json_object_new_array(), *warnings = json_object_new_array(),
 		    *summary = json_object_new_object();
-	struct layer_totals t = layer_totals(st);
-	size_t n_migrate = 0;
 
 	json_object_object_add(doc, "docker_root", json_object_new_string(st->root));
 	json_object_object_add(doc, "storage_driver", json_object_new_string(dm_driver_name(st->driver)));
@@ -369,7 +331,6 @@ static json_object *plan_json(const dm_store *st)
 		const dm_image *im = &st->images[i];
 		json_object *o = json_object_new_object(), *ids = json_object_new_array();
 
-		n_migrate += im->migrate;
 		json_object_object_add(o, "id", json_object_new_string(im->id.s));
 		json_object_object_add(o, "tags", json_strings(im->tags, im->n_tags));
 		json_object_object_add(o, "digest_references", json_strings(im->digests, im->n_digests));
@@ -422,12 +383,12 @@ static json_object *plan_json(const dm_store *st)
 		json_object_object_add(o, "reason", json_object_new_string(p->reason));
 		json_object_array_add(p->warning ? warnings : skipped, o);
 	}
-	json_object_object_add(summary, "images", json_object_new_int64((int64_t)st->n_images));
-	json_object_object_add(summary, "images_to_migrate", json_object_new_int64((int64_t)n_migrate));
-	json_object_object_add(summary, "layers_to_migrate", json_object_new_int64((int64_t)t.count));
-	json_object_object_add(summary, "layers_size", json_object_new_uint64(t.size));
-	json_object_object_add(summary, "shared_layers", json_object_new_int64((int64_t)t.shared));
-	json_object_object_add(summary, "containers", json_object_new_int64((int64_t)st->n_containers));
+	json_object_object_add(summary, "images", json_object_new_int64((int64_t)t->images));
+	json_object_object_add(summary, "images_to_migrate", json_object_new_int64((int64_t)t->images_to_migrate));
+	json_object_object_add(summary, "layers_to_migrate", json_object_new_int64((int64_t)t->layers_to_migrate));
+	json_object_object_add(summary, "layers_size", json_object_new_uint64(t->layers_size));
+	json_object_object_add(summary, "shared_layers", json_object_new_int64((int64_t)t->layers_shared));
+	json_object_object_add(summary, "containers", json_object_new_int64((int64_t)t->containers));
 	json_object_object_add(doc, "summary", summary);
 	json_object_object_add(doc, "images", imgs);
 	json_object_object_add(doc, "layers", layers);
@@ -443,11 +404,9 @@ static void print_names(const char *label, char **v, size_t n)
 		printf("%-33s%s%s\n", "", label, v[i]);
 }
 
-static void plan_text(const dm_store *st)
+static void plan_text(const dm_store *st, const dm_plan_totals *t)
 {
-	struct layer_totals t = layer_totals(st);
 	char sz[32];
-	size_t n_migrate = 0, n_warn = 0;
 
 	printf("Docker root %s, storage driver %s\n\n", st->root, dm_driver_name(st->driver));
 	printf("%-14s %6s %9s  %s\n", "IMAGE ID", "LAYERS", "SIZE", "NAMES");
@@ -456,7 +415,6 @@ static void plan_text(const dm_store *st)
 
 		if (!im->migrate)
 			continue;
-		n_migrate++;
 		printf("%.12s   %6zu %9s  %s\n", dm_digest_hex(&im->id), im->n_layers,
 		       human_size(im->size, sz, sizeof sz),
 		       im->n_tags ? im->tags[0] : im->n_digests ? "(digest reference only)" : "(dangling)");
@@ -465,18 +423,17 @@ static void plan_text(const dm_store *st)
 		print_names("digest: ", im->digests, im->n_digests);
 	}
 	printf("\n%zu of %zu images will be migrated; %zu distinct layers, %s in all, %zu shared by several images.\n",
-	       n_migrate, st->n_images, t.count, human_size(t.size, sz, sizeof sz), t.shared);
-	printf("%zu containers found (containers are not migrated).\n", st->n_containers);
-	for (size_t i = 0; i < st->n_problems; i++)
-		n_warn += st->problems[i].warning;
-	if (st->n_problems > n_warn) {
+	       t->images_to_migrate, t->images, t->layers_to_migrate, human_size(t->layers_size, sz, sizeof sz),
+	       t->layers_shared);
+	printf("%zu containers found (containers are not migrated).\n", t->containers);
+	if (t->not_migrated) {
 		printf("\nNot migrated:\n");
 		for (size_t i = 0; i < st->n_problems; i++)
 			if (!st->problems[i].warning)
 				printf("  %s %s: %s\n", item_kind(st->problems[i].kind), st->problems[i].id,
 				       st->problems[i].reason);
 	}
-	if (n_warn) {
+	if (t->warnings) {
 		printf("\nWarnings:\n");
 		for (size_t i = 0; i < st->n_problems; i++)
 			if (st->problems[i].warning)
@@ -496,85 +453,52 @@ static int open_store(const struct options *o, dm_store **st)
 	return EXIT_OK;
 }
 
-/* --containerd-address forces online; --containerd-root alone means offline;
- * with neither, online when containerd answers on its default socket. */
-static void select_mode(const struct options *o, struct mode *m)
-{
-	dm_error err = {0};
-	dm_grpc *c;
-
-	memset(m, 0, sizeof *m);
-	if (o->address) {
-		m->online = true;
-		m->socket = o->address;
-		snprintf(m->why, sizeof m->why, "--containerd-address %s was given", o->address);
-		return;
-	}
-	if (o->root_given) {
-		snprintf(m->why, sizeof m->why, "--containerd-root was given without --containerd-address");
-		return;
-	}
-	if ((c = dm_grpc_connect(DEFAULT_CONTAINERD_SOCK, o->ns, &err))) {
-		dm_grpc_close(c);
-		m->online = true;
-		m->socket = DEFAULT_CONTAINERD_SOCK;
-		snprintf(m->why, sizeof m->why, "containerd answers on %s", DEFAULT_CONTAINERD_SOCK);
-		return;
-	}
-	snprintf(m->why, sizeof m->why, "nothing answers on %s (%s)", DEFAULT_CONTAINERD_SOCK,
-		 strerror(err.code));
-}
-
-static const char *mode_name(const struct mode *m)
-{
-	return m->online ? "online" : "offline";
-}
-
 static int cmd_plan(int argc, char **argv)
 {
 	struct options o;
 	dm_store *st;
-	struct mode m;
+	dm_target_choice c;
+	dm_plan_totals t;
 	int rc = parse_options(argc, argv, "plan",
 				ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_CTR_ROOT) |
 					ALLOW(OPT_CTR_ADDRESS) | ALLOW(OPT_SNAPSHOTTER) | ALLOW(OPT_COPY_MODE),
 				&o);
+	const char *sn;
 
 	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
 		return rc;
-	select_mode(&o, &m);
-	if (!o.snapshotter)
-		o.snapshotter = dm_migrate_default_snapshotter(st->driver);
+	dm_target_choose(&o.target, &c);
+	sn = o.target.snapshotter ? o.target.snapshotter : dm_migrate_default_snapshotter(st->driver);
+	dm_plan_totals_of(st, sn, &t);
 	if (o.json) {
-		json_object *doc = plan_json(st), *space = json_object_new_object();
+		json_object *doc = plan_json(st, &t), *space = json_object_new_object();
 
 		for (enum dm_copy_mode cm = DM_COPY_REFLINK; cm <= DM_COPY_COPY; cm++)
-			json_object_object_add(space, dm_copy_mode_name(cm), json_object_new_uint64(
-				dm_migrate_space_estimate(st, o.snapshotter, cm)));
-		json_object_object_add(doc, "snapshotter", json_object_new_string(o.snapshotter));
+			json_object_object_add(space, dm_copy_mode_name(cm),
+					       json_object_new_uint64(t.space_needed[cm - DM_COPY_REFLINK]));
+		json_object_object_add(doc, "snapshotter", json_object_new_string(sn));
 		json_object_object_add(doc, "copy_mode", json_object_new_string(dm_copy_mode_name(o.mig.copy_mode)));
 		json_object_object_add(doc, "space_needed", space);
 
-		json_object_object_add(doc, "mode", json_object_new_string(mode_name(&m)));
-		json_object_object_add(doc, "mode_reason", json_object_new_string(m.why));
-		json_object_object_add(doc, m.online ? "containerd_address" : "containerd_root",
-				       json_object_new_string(m.online ? m.socket : o.mig.containerd_root));
+		json_object_object_add(doc, "mode", json_object_new_string(c.mode));
+		json_object_object_add(doc, "mode_reason", json_object_new_string(c.why));
+		json_object_object_add(doc, c.online ? "containerd_address" : "containerd_root",
+				       json_object_new_string(c.online ? c.address : c.root));
 
 		put_json(doc);
 	} else {
 		char need[3][32];
 
-		plan_text(st);
-		printf("\nrun would migrate %s into %s %s: %s.\n", mode_name(&m),
-		       m.online ? "the containerd on" : "containerd's root",
-		       m.online ? m.socket : o.mig.containerd_root, m.why);
-		for (enum dm_copy_mode cm = DM_COPY_REFLINK; cm <= DM_COPY_COPY; cm++)
-			human_size(dm_migrate_space_estimate(st, o.snapshotter, cm), need[cm - DM_COPY_REFLINK],
-				   sizeof need[0]);
+		plan_text(st, &t);
+		printf("\nrun would migrate %s into %s %s: %s.\n", c.mode,
+		       c.online ? "the containerd on" : "containerd's root", c.online ? c.address : c.root, c.why);
+		for (size_t i = 0; i < 3; i++)
+			human_size(t.space_needed[i], need[i], sizeof need[i]);
 		printf("Free space needed with the %s snapshotter: up to %s copying file data, %s with "
 		       "reflink, %s with hardlink (--copy-mode %s).\n",
-		       o.snapshotter, need[2], need[0], need[1], dm_copy_mode_name(o.mig.copy_mode));
+		       sn, need[2], need[0], need[1], dm_copy_mode_name(o.mig.copy_mode));
 	}
+	dm_target_choice_free(&c);
 	dm_store_close(st);
 	return EXIT_OK;
 }
@@ -684,7 +608,7 @@ static json_object *run_json(const dm_migrate_report *rep, const struct options 
 		    *sum = json_object_new_object();
 
 	json_object_object_add(doc, "containerd_root", json_object_new_string(o->mig.containerd_root));
-	json_object_object_add(doc, "namespace", json_object_new_string(o->ns));
+	json_object_object_add(doc, "namespace", json_object_new_string(o->target.ns));
 	json_object_object_add(doc, "mode", json_object_new_string(rep->mode));
 	json_object_object_add(doc, "snapshotter", json_object_new_string(rep->snapshotter));
 	json_object_object_add(doc, "compression",
@@ -742,61 +666,6 @@ static int run_exit_code(const dm_error *err)
 	}
 }
 
-/* The root the daemon on m->socket serves: it must be --containerd-root when
- * that was given (the user means that store), and it is where the free-space
- * check looks.  *root: free() it. */
-static int online_root(const struct options *o, const struct mode *m, char **root, dm_error *err)
-{
-	char want[PATH_MAX], have[PATH_MAX];
-	dm_grpc *c = dm_grpc_connect(m->socket, o->ns, err);
-	int rc;
-
-	if (!c)
-		return dm_err_prefix(err, "containerd at %s: ", m->socket);
-	rc = dm_ctr_root(c, root, err);
-	dm_grpc_close(c);
-	if (rc < 0)
-		return dm_err_prefix(err, "containerd at %s: ", m->socket);
-	if (!o->root_given)
-		return 0;
-	if (!realpath(o->mig.containerd_root, want))
-		snprintf(want, sizeof want, "%s", o->mig.containerd_root);
-	if (!realpath(*root, have))
-		snprintf(have, sizeof have, "%s", *root);
-	if (strcmp(want, have)) {
-		dm_err_set(err, EINVAL, "containerd at %s serves root %s, not --containerd-root %s", m->socket,
-			   *root, o->mig.containerd_root);
-		free(*root);
-		*root = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-/* Opens the target of mode m; the offline one points at online mode when
- * containerd holds its database. */
-static dm_target *open_target(struct options *o, const struct mode *m, const char *snapshotter,
-			      char **root, dm_error *err)
-{
-	dm_target *t;
-
-	*root = NULL;
-	if (m->online) {
-		if (online_root(o, m, root, err) < 0)
-			return NULL;
-		o->mig.containerd_root = *root;
-		return dm_target_online_open(m->socket, o->ns, snapshotter, err);
-	}
-	t = dm_target_offline_open(o->mig.containerd_root, o->ns, snapshotter, err);
-	if (!t && err->code == EWOULDBLOCK) {
-		size_t n = strlen(err->msg);
-
-		snprintf(err->msg + n, sizeof err->msg - n,
-			 "; to migrate while containerd runs, use --containerd-address SOCK (online mode)");
-	}
-	return t;
-}
-
 static int cmd_run(int argc, char **argv)
 {
 	struct options o;
@@ -805,8 +674,7 @@ static int cmd_run(int argc, char **argv)
 	dm_error err = {0};
 	dm_target *t;
 	dm_store *st;
-	struct mode m;
-	char *root;
+	dm_target_choice c;
 	double secs;
 	int rc = parse_options(argc, argv, "run",
 			       ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_JOBS) |
@@ -818,15 +686,15 @@ static int cmd_run(int argc, char **argv)
 	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
 		return rc;
 	o.mig.jobs = o.jobs;
-	if (!o.snapshotter)
-		o.snapshotter = dm_migrate_default_snapshotter(st->driver);
-	select_mode(&o, &m);
-	if (!(t = open_target(&o, &m, o.snapshotter, &root, &err))) {
+	if (!o.target.snapshotter)
+		o.target.snapshotter = dm_migrate_default_snapshotter(st->driver);
+	if (!(t = dm_target_choose_open(&o.target, &c, &err))) {
 		report_error(&err);
-		free(root);
+		dm_target_choice_free(&c);
 		dm_store_close(st);
 		return run_exit_code(&err);
 	}
+	o.mig.containerd_root = c.root;
 	clock_gettime(CLOCK_MONOTONIC, &p.start);
 	rc = dm_migrate_run(st, t, &o.mig, run_event, &p, &rep, &err);
 	secs = elapsed(&p.start);
@@ -858,7 +726,7 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "%s: warning: %s\n", prog, rep.warnings[i]);
 	if (rep.nothing_to_do)
 		fprintf(stderr, "%s: nothing to do: all %zu images are already in %s (namespace %s)\n",
-			prog, rep.images_existed, o.mig.containerd_root, o.ns);
+			prog, rep.images_existed, o.mig.containerd_root, o.target.ns);
 	else if (rc != EXIT_BUSY && rc != EXIT_NOSPACE && rc != EXIT_TARGET)
 		fprintf(stderr,
 			"%s: images: %zu migrated, %zu existed, %zu skipped, %zu failed; layers: %zu migrated, "
@@ -869,7 +737,7 @@ static int cmd_run(int argc, char **argv)
 	/* Only now: the report points into the target, and its locks must last the whole run. */
 	dm_target_close(t);
 	dm_store_close(st);
-	free(root);
+	dm_target_choice_free(&c);
 	return rc;
 }
 

@@ -244,6 +244,7 @@ static int verify(const char *path, struct model *m, uint64_t seed, uint64_t lo,
 	dm_bolt *db = dm_bolt_open(path, DM_BOLT_RDONLY, err);
 	dm_bolt_tx *tx = NULL;
 	dm_bolt_bucket *st;
+	dm_error absent;
 	const void *v;
 	size_t vlen;
 	uint64_t n = 0;
@@ -253,7 +254,7 @@ static int verify(const char *path, struct model *m, uint64_t seed, uint64_t lo,
 		goto out;
 	if (bw_walk(dm_bolt_root(tx), 0, NULL, NULL, err) < 0)
 		goto out;
-	st = dm_bolt_bucket_get(dm_bolt_root(tx), "state", 5, NULL);
+	st = dm_bolt_bucket_get(dm_bolt_root(tx), "state", 5, &absent);  /* none yet: n stays 0 */
 	if (st && dm_bolt_get(st, "n", 1, &v, &vlen, err) == 1 && vlen == 8)
 		for (int i = 0; i < 8; i++)
 			n |= (uint64_t)((const uint8_t *)v)[i] << (8 * i);
@@ -441,6 +442,7 @@ static int writer(const char *path, uint64_t seed, int out, unsigned count, long
 	static struct model m;
 	uint64_t n = 0;
 	dm_bolt_bucket *st;
+	dm_error absent;
 	const void *v;
 	size_t vlen;
 
@@ -448,7 +450,7 @@ static int writer(const char *path, uint64_t seed, int out, unsigned count, long
 		goto fail;
 	if (!(tx = dm_bolt_begin(db, false, &err)))
 		goto fail;
-	st = dm_bolt_bucket_get(dm_bolt_root(tx), "state", 5, NULL);
+	st = dm_bolt_bucket_get(dm_bolt_root(tx), "state", 5, &absent);  /* none yet: n stays 0 */
 	if (st && dm_bolt_get(st, "n", 1, &v, &vlen, &err) == 1 && vlen == 8)
 		for (int i = 0; i < 8; i++)
 			n |= (uint64_t)((const uint8_t *)v)[i] << (8 * i);

@@ -219,10 +219,11 @@ static int cmd_del(dm_bolt_tx *tx, char **a, int n, dm_error *err)
 {
 	dm_bolt_bucket *b = walk_path(tx, a, n - 1, 0, err);
 	const char *key = a[n - 1];
+	dm_error absent;
 
 	if (!b || lookup(tx, a, n, false, err) < 0)
 		return -1;
-	if (dm_bolt_bucket_get(b, key, strlen(key), NULL))
+	if (dm_bolt_bucket_get(b, key, strlen(key), &absent))  /* not a bucket: a value */
 		return dm_bolt_bucket_delete(b, key, strlen(key), err);
 	return dm_bolt_del(b, key, strlen(key), err);
 }

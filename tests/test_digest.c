@@ -85,7 +85,12 @@ START_TEST(error_messages_are_one_line)
 	ck_assert_str_eq(err.msg, "open a b: No such file or directory");
 	dm_err_prefix(&err, "layer %d: ", 3);
 	ck_assert_str_eq(err.msg, "layer 3: open a b: No such file or directory");
-	ck_assert_int_eq(dm_err_set(NULL, EINVAL, "discarded"), -1);
+	/* err is never NULL (error.h): out of memory is one code and one message, context in front. */
+	ck_assert_int_eq(dm_err_nomem(&err), -1);
+	ck_assert_int_eq(err.code, ENOMEM);
+	ck_assert_str_eq(err.msg, "out of memory");
+	dm_err_prefix(&err, "%s: ", "meta.db");
+	ck_assert_str_eq(err.msg, "meta.db: out of memory");
 }
 END_TEST
 
