@@ -93,6 +93,13 @@ static int fail(struct dm_applier *c, int code, const char *fmt, ...)
 	return dm_err_sys(c->err, "tar entry %" PRIu64 " %s: %s", c->st.entries, c->q, what);
 }
 
+/* Out of memory while applying the current entry. */
+static int nomem(struct dm_applier *c)
+{
+	dm_err_nomem(c->err);
+	return dm_err_prefix(c->err, "tar entry %" PRIu64 " %s: ", c->st.entries, c->q);
+}
+
 /* ---- the inode set ---- */
 
 static size_t ino_slot(const struct inoset *s, uint64_t ino)
@@ -120,7 +127,7 @@ static int ino_add(struct dm_applier *c, uint64_t ino)
 		                         s->cap ? s->cap * 2 : 1024 };
 
 		if (!bigger.v)
-			return fail(c, ENOMEM, "out of memory");
+			return nomem(c);
 		for (size_t i = 0; i < s->cap; i++)
 			if (s->v[i])
 				bigger.v[ino_slot(&bigger, s->v[i])] = s->v[i];
@@ -275,12 +282,12 @@ static int defer_times(struct dm_applier *c, const char *rel, const struct times
 		struct dirtime *v = realloc(c->dt, cap * sizeof *v);
 
 		if (!v)
-			return fail(c, ENOMEM, "out of memory");
+			return nomem(c);
 		c->dt = v;
 		c->capdt = cap;
 	}
 	if (!(c->dt[c->ndt].rel = strdup(rel)))
-		return fail(c, ENOMEM, "out of memory");
+		return nomem(c);
 	c->dt[c->ndt].ts[0] = ts[0];
 	c->dt[c->ndt].ts[1] = ts[1];
 	c->ndt++;
@@ -341,7 +348,7 @@ static int open_parent(struct dm_applier *c, const char *rel, bool create)
 			char *prefix = strndup(rel, done + n);
 			char *parent = strndup(rel, done ? done - 1 : 0);
 			int rc = prefix && parent ? make_missing_dir(c, fd, comp, parent, prefix)
-			                          : fail(c, ENOMEM, "out of memory");
+			                          : nomem(c);
 
 			free(prefix);
 			free(parent);
@@ -386,7 +393,7 @@ static int cached_parent(struct dm_applier *c, const char *rel)
 		return -1;
 	if (!(c->cache_rel = strdup(rel))) {
 		close(fd);
-		return fail(c, ENOMEM, "out of memory");
+		return nomem(c);
 	}
 	c->cache_fd = fd;
 	return fd;
@@ -996,7 +1003,7 @@ static int run(struct dm_applier *c)
 		return dm_err_sys(c->err, "%s: open", c->o->dir);
 	if (c->o->form == DM_APPLY_OVERLAY && c->o->nlowerdirs) {
 		if (!(c->lowers = calloc(c->o->nlowerdirs, sizeof *c->lowers)))
-			return dm_err_set(c->err, ENOMEM, "out of memory");
+			return dm_err_nomem(c->err);
 		for (; c->nlowers < c->o->nlowerdirs; c->nlowers++) {
 			c->lowers[c->nlowers] = open(c->o->lowerdirs[c->nlowers],
 			                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -1044,7 +1051,7 @@ dm_applier *dm_apply_new(const dm_apply_options *o, dm_error *err)
 	struct dm_applier *c = calloc(1, sizeof *c);
 
 	if (!c) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	c->o = o;
@@ -1089,16 +1096,6 @@ void dm_apply_free(dm_applier *c)
 	free(c);
 }
 
-int dm_apply(const dm_apply_options *o, dm_source_fn src, void *opaque, dm_apply_stats *st,
-             dm_error *err)
-{
-	dm_applier *c = dm_apply_new(o, err);
-	int rc = c ? dm_apply_run(c, src, opaque, st, err) : -1;
-
-	dm_apply_free(c);
-	return rc;
-}
-
 static const char *const copy_modes[] = {
 	[DM_COPY_AUTO] = "auto", [DM_COPY_REFLINK] = "reflink", [DM_COPY_HARDLINK] = "hardlink",
 	[DM_COPY_COPY] = "copy",
@@ -1127,7 +1124,7 @@ int dm_apply_has(const dm_apply_options *o, const char *rel, dm_error *err)
 	int rc = 0;
 
 	if (!parent)
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	/* The tree itself, then (overlay) the lowers as the kernel looks down: a whiteout hides. */
 	for (size_t i = 0; i < ntrees && rc == 0; i++) {
 		const char *tree = i == 0 ? o->dir : o->lowerdirs[i - 1];

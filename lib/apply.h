@@ -81,21 +81,19 @@ typedef struct dm_applier dm_applier;
 /* An applier for one layer with options o (which must outlive it). */
 dm_applier *dm_apply_new(const dm_apply_options *o, dm_error *err);
 
-/* For the stream's producer (dm_tarsplit_file_fn shape, ap is the dm_apply): the legacy file
+/* For the stream's producer (dm_tarsplit_file_fn shape, ap is the dm_applier): the legacy file
  * whose content comes next was opened as fd; returns the descriptor to read that content from
  * (a clone, in reflink mode).  Never fails: what cannot be shared is written. */
 int dm_apply_take_file(void *ap, int fd, dm_error *err);
 
-/* Applies the stream from src to o->dir as dm_apply does (once per applier). */
+/* Reads the whole stream from src (also the bytes after the end-of-archive blocks, so that a
+ * caller hashing it in src sees all of them) and applies it to o->dir; once per applier.  st
+ * may be NULL. */
 int dm_apply_run(dm_applier *ap, dm_source_fn src, void *opaque, dm_apply_stats *st, dm_error *err);
 
 /* Frees ap (NULL is fine). */
 void dm_apply_free(dm_applier *ap);
 
-/* Reads the whole stream from src (also the bytes after the end-of-archive blocks, so that a
- * caller hashing it in src sees all of them) and applies it to o->dir.  st may be NULL. */
-int dm_apply(const dm_apply_options *o, dm_source_fn src, void *opaque, dm_apply_stats *st,
-             dm_error *err);
 
 /* 1 when rel ("a/b") is in the tree o describes once applied (overlay: in o->dir or, not hidden
  * by a whiteout, in a lower), 0 when not, -1. */

@@ -243,7 +243,10 @@ static int parse_json(const char *buf, size_t len, const char *path, json_object
 
 	*out = NULL;
 	if (!tok)
-		return dm_err_set(err, ENOMEM, "%s: out of memory", path);
+		{
+		dm_err_nomem(err);
+		return dm_err_prefix(err, "%s: ", path);
+	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	/* The terminating NUL is fed too: it is what tells json-c that a bare "null" or number ends. */
 	*out = json_tokener_parse_ex(tok, buf, (int)len + 1);
@@ -798,14 +801,14 @@ static int load_layers(loader *ld, dm_error *err)
 	int r = -1;
 
 	if (!path)
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	if (list_hex_dir(ld, "layerdb/sha256", &d, &names, &st->n_layers, err) < 0)
 		goto out;
 	st->layers = zalloc(st->n_layers, sizeof *st->layers);
 	ld->layer_read_ok = zalloc(st->n_layers, sizeof *ld->layer_read_ok);
 	if (!st->layers || !ld->layer_read_ok) {
 		st->n_layers = 0;
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto out;
 	}
 	/* names are sorted, so layers are in chain-ID order as read. */
@@ -883,7 +886,7 @@ static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *e
 	img->layers = zalloc(n, sizeof *img->layers);
 	if (!img->diff_ids || !img->layers) {
 		ld->oom = true;
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(ids, i);
@@ -1030,7 +1033,7 @@ static int load_images(loader *ld, dm_error *err)
 	int r = -1;
 
 	if (!path || !meta_path) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto out;
 	}
 	if (list_hex_dir(ld, "imagedb/content/sha256", &d, &names, &st->n_images, err) < 0)
@@ -1039,7 +1042,7 @@ static int load_images(loader *ld, dm_error *err)
 	ld->image_valid = zalloc(st->n_images, sizeof *ld->image_valid);
 	if (!st->images || !ld->image_valid) {
 		st->n_images = 0;
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto out;
 	}
 	for (size_t i = 0; i < st->n_images; i++)
@@ -1190,7 +1193,7 @@ static int load_containers(loader *ld, int root_fd, dm_error *err)
 	int r = -1;
 
 	if (!path || !containers_path) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto out;
 	}
 	if (list_hex_dir(ld, "layerdb/mounts", &d, &names, &st->n_containers, err) < 0)
@@ -1198,7 +1201,7 @@ static int load_containers(loader *ld, int root_fd, dm_error *err)
 	st->containers = zalloc(st->n_containers, sizeof *st->containers);
 	if (!st->containers) {
 		st->n_containers = 0;
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto out;
 	}
 	containers.fd = dm_openat_nosym(root_fd, "containers", O_RDONLY | O_DIRECTORY, 0);
@@ -1310,7 +1313,8 @@ int dm_store_open(const char *docker_root, const char *driver, dm_store **out, d
 	r = 0;
 	goto out;
 oom:
-	dm_err_set(err, ENOMEM, "%s: out of memory while reading the store", docker_root);
+	dm_err_nomem(err);
+	dm_err_prefix(err, "%s: while reading the store: ", docker_root);
 out:
 	for (size_t i = 0; i < ld.n_refs; i++)
 		free(ld.refs[i].name);
@@ -1451,7 +1455,7 @@ dm_layer_reader *dm_layer_reader_open(const dm_store *st, const dm_layer *l, dm_
 		return NULL;
 	}
 	if (!(r = calloc(1, sizeof *r))) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		return NULL;
 	}
 	r->l = l;
@@ -1503,8 +1507,9 @@ void dm_layer_reader_close(dm_layer_reader *r)
 	free(r);
 }
 
-int dm_layer_stream(const dm_store *st, const dm_layer *l, dm_sink_fn sink, void *opaque,
-		    dm_tarsplit_stats *stats, dm_error *err)
+/* The layer's stream into sink; errors do not name the layer (the caller does, once). */
+static int stream(const dm_store *st, const dm_layer *l, dm_sink_fn sink, void *opaque,
+		  dm_tarsplit_stats *stats, dm_error *err)
 {
 	dm_layer_reader *r = dm_layer_reader_open(st, l, err);
 	const void *buf;
@@ -1518,7 +1523,13 @@ int dm_layer_stream(const dm_store *st, const dm_layer *l, dm_sink_fn sink, void
 		rc = rc == 0 ? dm_layer_reader_finish(r, stats, err) : -1;
 		dm_layer_reader_close(r);
 	}
-	return rc < 0 ? dm_err_prefix(err, "layer %s: ", l->chain_id.s) : 0;
+	return rc;
+}
+
+int dm_layer_stream(const dm_store *st, const dm_layer *l, dm_sink_fn sink, void *opaque,
+		    dm_tarsplit_stats *stats, dm_error *err)
+{
+	return stream(st, l, sink, opaque, stats, err) < 0 ? dm_err_prefix(err, "layer %s: ", l->chain_id.s) : 0;
 }
 
 typedef struct verify_result {
@@ -1562,7 +1573,7 @@ static void *verify_worker(void *arg)
 			return NULL;
 		r = ctx->res ? &ctx->res[i] : &local;
 		memset(r, 0, sizeof *r);
-		r->ok = dm_layer_stream(st, &st->layers[i], NULL, NULL, &r->stats, &r->err) == 0;
+		r->ok = stream(st, &st->layers[i], NULL, NULL, &r->stats, &r->err) == 0;
 		pthread_mutex_lock(&ctx->mu);
 		ctx->failed += !r->ok;
 		if (!ctx->res) {

@@ -171,7 +171,8 @@ int dm_layer_stream(const dm_store *store, const dm_layer *layer, dm_sink_fn sin
                     dm_tarsplit_stats *stats, dm_error *err);
 
 /* Called once per layer by dm_store_verify, never concurrently: ok is true when the stream
- * matched; otherwise err says why (stats is NULL when the layer was not usable at all). */
+ * matched; otherwise err says why, without naming the layer, which is the callback's argument
+ * (stats is NULL when the layer was not usable at all). */
 typedef void (*dm_verify_fn)(void *opaque, const dm_layer *layer, bool ok, const dm_error *err,
                              const dm_tarsplit_stats *stats);
 

@@ -239,13 +239,13 @@ static int find_unlisted(dm_layer_reader *rd, const dm_apply_options *ao, struct
 	if (dm_layer_reader_walk(rd, unlisted_cb, &u, &werr) < 0) {
 		if (asprintf(&out->note, "the layer directory could not be checked for names its "
 			     "tar-split does not list: %s", werr.msg) < 0)
-			return dm_err_set(err, ENOMEM, "out of memory");
+			return dm_err_nomem(err);
 		return 0;
 	}
 	if (u.n && asprintf(&out->note, "%zu name%s of the layer directory not in its tar-split, left out: %s%s%s%s%s%s",
 			    u.n, u.n == 1 ? "" : "s", u.names[0], u.n > 1 ? ", " : "", u.names[1],
 			    u.n > 2 ? ", " : "", u.names[2], u.n > 3 ? ", …" : "") < 0)
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	return 0;
 }
 
@@ -280,7 +280,7 @@ static int apply_snapshot(struct run *r, struct tee *t, struct layer_out *out, d
 	if (rc == 0)
 		rc = dm_tree_usage(target.dir, &out->snap.inodes, &out->snap.usage, err);
 	if (rc == 0 && !(out->dir = strdup(target.dir)))
-		rc = dm_err_set(err, ENOMEM, "out of memory");
+		rc = dm_err_nomem(err);
 	dm_mount_target_free(&target);
 	return rc;
 }
@@ -476,7 +476,7 @@ static int migrate_layers(struct run *r, dm_error *err)
 
 	if (!threads || !(r->wave = calloc(r->st->n_layers + 1, sizeof *r->wave))) {
 		free(threads);
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	}
 	for (unsigned depth = 1; depth <= DM_MAX_LAYER_DEPTH; depth++) {
 		unsigned started = 0;
@@ -555,13 +555,13 @@ static int plan_image(struct run *r, const dm_image *im, struct image_plan *p, d
 	if (read_config(im, p, err) < 0)
 		return -1;
 	if (im->n_layers && !(p->layers = calloc(im->n_layers, sizeof *p->layers)))
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	for (size_t i = 0; i < im->n_layers; i++)
 		p->layers[i] = work_of(r, im->layers[i])->desc;
 	if (dm_manifest_build(&p->config_desc, p->layers, im->n_layers, &p->manifest, err) < 0)
 		return -1;
 	if (!(refs = calloc(im->n_tags + im->n_digests + 1, sizeof *refs)))
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	for (size_t i = 0; i < im->n_tags; i++)
 		refs[i] = im->tags[i];
 	for (size_t i = 0; i < im->n_digests; i++)
@@ -647,7 +647,7 @@ static int name_failed(dm_migrate_name *nm, const char *why, dm_error *err)
 {
 	nm->status = DM_MIG_FAILED;
 	if (!(nm->reason = strdup(why)))
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	return 0;
 }
 
@@ -665,7 +665,7 @@ static int write_names(struct run *r, const struct image_plan *p, dm_migrate_ima
 		int rc;
 
 		if (!(nm->name = strdup(p->names.v[i])))
-			return dm_err_set(err, ENOMEM, "out of memory");
+			return dm_err_nomem(err);
 		res->n_names++;
 		if ((rc = r->t->ops->image_get(r->t, nm->name, &digest, &nerr)) < 0) {
 			if (name_failed(nm, nerr.msg, err) < 0)
@@ -692,7 +692,7 @@ static int write_names(struct run *r, const struct image_plan *p, dm_migrate_ima
 		dm_migrate_name *nm = &res->names[res->n_names];
 
 		if (!(nm->name = strdup(p->names.bad[i])))
-			return dm_err_set(err, ENOMEM, "out of memory");
+			return dm_err_nomem(err);
 		res->n_names++;
 		if (name_failed(nm, p->names.bad_reason[i], err) < 0)
 			return -1;
@@ -723,7 +723,7 @@ static int migrate_image(struct run *r, const dm_image *im, dm_migrate_image *re
 		goto out;
 	res->manifest = p.manifest.digest;
 	if (!(res->names = calloc(p.names.n + p.names.n_bad + 1, sizeof *res->names))) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto out;
 	}
 	if (write_blobs(r, im, &p, err) < 0 || write_names(r, &p, res, err) < 0)
@@ -764,7 +764,7 @@ static int init_report(struct run *r, dm_error *err)
 	for (size_t i = 0; i < st->n_images; i++)
 		rep->n_images += in_report(&st->images[i]);
 	if (!(rep->images = calloc(rep->n_images + 1, sizeof *rep->images)))
-		return dm_err_set(err, ENOMEM, "out of memory");
+		return dm_err_nomem(err);
 	for (size_t i = 0, j = 0; i < st->n_images; i++) {
 		const dm_image *im = &st->images[i];
 		dm_migrate_image *res;
@@ -776,13 +776,13 @@ static int init_report(struct run *r, dm_error *err)
 		if (!im->migrate) {
 			res->status = DM_MIG_FAILED;
 			if (!(res->reason = strdup(im->reason ? im->reason : "damaged")))
-				return dm_err_set(err, ENOMEM, "out of memory");
+				return dm_err_nomem(err);
 		}
 		if (im->n_digests && !(res->digest_refs = calloc(im->n_digests, sizeof *res->digest_refs)))
-			return dm_err_set(err, ENOMEM, "out of memory");
+			return dm_err_nomem(err);
 		for (size_t k = 0; k < im->n_digests; k++) {
 			if (!(res->digest_refs[k] = strdup(im->digests[k])))
-				return dm_err_set(err, ENOMEM, "out of memory");
+				return dm_err_nomem(err);
 			res->n_digest_refs++;
 		}
 	}
@@ -994,7 +994,7 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 	if (init_report(&r, err) < 0)
 		goto out;
 	if (!(r.lw = calloc(st->n_layers + 1, sizeof *r.lw))) {
-		dm_err_set(err, ENOMEM, "out of memory");
+		dm_err_nomem(err);
 		goto out;
 	}
 	if (scan(&r, &images_todo, err) < 0)

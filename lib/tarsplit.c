@@ -439,8 +439,10 @@ static int file_entry(asm_ctx *c, const struct field *name, const struct field *
 	if (name_raw->set) {
 		/* name_raw is a single base64 string of at most ENTRY_MAX chars. */
 		raw = malloc(name_raw->len / 4 * 3 + 3);
-		if (!raw)
-			return bad(c, ENOMEM, "out of memory decoding name_raw");
+		if (!raw) {
+			dm_err_nomem(c->err);
+			return dm_err_prefix(c->err, "tar-split %s: entry %" PRIu64 ": name_raw: ", c->path, c->entry);
+		}
 		struct b64 b = { 0 };
 		size_t at;
 		got = b64_feed(&b, name_raw->s, name_raw->len, (unsigned char *)raw, &at);
@@ -622,7 +624,8 @@ dm_tarsplit *dm_tarsplit_open(int tarsplit_fd, const char *tarsplit_path, int la
 	if (!c || !(c->path = strdup(tarsplit_path))) {
 		free(c);
 		close(tarsplit_fd);
-		dm_err_set(err, ENOMEM, "tar-split %s: out of memory", tarsplit_path);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "tar-split %s: ", tarsplit_path);
 		return NULL;
 	}
 	c->root = layer_root_fd;
@@ -639,7 +642,8 @@ dm_tarsplit *dm_tarsplit_open(int tarsplit_fd, const char *tarsplit_path, int la
 	c->io = malloc(IO_SIZE + GZ_IN_SIZE + GZ_OUT_SIZE);
 	c->tok = json_tokener_new();
 	if (!c->io || !c->tok || inflateInit2(&c->zs, 16 + MAX_WBITS) != Z_OK) {
-		dm_err_set(err, ENOMEM, "tar-split %s: out of memory", tarsplit_path);
+		dm_err_nomem(err);
+		dm_err_prefix(err, "tar-split %s: ", tarsplit_path);
 		goto fail;
 	}
 	c->zs_ready = true;

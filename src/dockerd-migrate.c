@@ -517,15 +517,8 @@ static void verify_line(void *opaque, const dm_layer *layer, bool ok, const dm_e
 		printf("ok   %s %" PRIu64 " bytes, %" PRIu64 " entries\n", layer->chain_id.s, stats->bytes,
 		       stats->files);
 	} else {
-		/* The library names the layer already; the line starts with it once. */
-		char head[DM_DIGEST_STRLEN + 16];
-		const char *msg = err->msg;
-
-		snprintf(head, sizeof head, "layer %s: ", layer->chain_id.s);
-		if (!strncmp(msg, head, strlen(head)))
-			msg += strlen(head);
 		r->failed++;
-		printf("FAIL %s: %s\n", layer->chain_id.s, msg);
+		printf("FAIL %s: %s\n", layer->chain_id.s, err->msg);
 	}
 	flush_stdout();
 }

@@ -120,6 +120,17 @@ static int mem_read(void *opaque, const void **buf, size_t *len, dm_error *err)
 	return 1;
 }
 
+/* dm_apply_new, _run and _free in one, as the tests need no hook. */
+static int apply_once(const dm_apply_options *o, dm_source_fn src, void *opaque, dm_apply_stats *st,
+                      dm_error *err)
+{
+	dm_applier *ap = dm_apply_new(o, err);
+	int rc = ap ? dm_apply_run(ap, src, opaque, st, err) : -1;
+
+	dm_apply_free(ap);
+	return rc;
+}
+
 /* Closes the stream and applies it to scratch/up; returns dm_apply's result, the error in err. */
 static int apply_form(enum dm_apply_form form, dm_apply_stats *st, dm_error *err)
 {
@@ -130,7 +141,7 @@ static int apply_form(enum dm_apply_form form, dm_apply_stats *st, dm_error *err
 	ck_assert_int_eq(archive_write_close(w), ARCHIVE_OK);
 	archive_write_free(w);
 	w = NULL;
-	return dm_apply(&o, mem_read, &m, st, err);
+	return apply_once(&o, mem_read, &m, st, err);
 }
 
 static void apply_ok(enum dm_apply_form form, dm_apply_stats *st)
@@ -448,7 +459,7 @@ START_TEST(not_a_tar)
 
 	memset(tarbuf, 'j', 4096);
 	tarlen = 4096;
-	ck_assert_int_eq(dm_apply(&o, mem_read, &m, NULL, &err), -1);
+	ck_assert_int_eq(apply_once(&o, mem_read, &m, NULL, &err), -1);
 	ck_assert_int_eq(err.code, EBADMSG);
 	ck_assert_msg(strstr(err.msg, "tar"), "%s", err.msg);
 }
@@ -467,7 +478,7 @@ START_TEST(source_error_passes_through)
 	dm_error err = { 0 };
 	dm_apply_options o = { .form = DM_APPLY_NATIVE, .dir = tu_path(scratch, "up") };
 
-	ck_assert_int_eq(dm_apply(&o, failing_read, NULL, NULL, &err), -1);
+	ck_assert_int_eq(apply_once(&o, failing_read, NULL, NULL, &err), -1);
 	ck_assert_str_eq(err.msg, "the source broke");
 	ck_assert_int_eq(err.code, EIO);
 }
