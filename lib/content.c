@@ -100,7 +100,7 @@ dm_content_store *dm_content_store_open(const char *root, dm_error *err)
 		return NULL;
 	}
 	s->dirfd = s->ingestfd = s->shafd = -1;
-	if (asprintf(&s->path, "%s/%s", root, DM_CONTENT_DIR) < 0) {
+	if (asprintf(&s->path, "%s/%s", root, DM_CONTENT_PLUGIN) < 0) {
 		s->path = NULL;
 		dm_err_nomem(err);
 		dm_err_prefix(err, "content store: ");
@@ -111,7 +111,7 @@ dm_content_store *dm_content_store_open(const char *root, dm_error *err)
 		dm_err_sys(err, "containerd root %s", root);
 		goto fail;
 	}
-	s->dirfd = open_dir(rootfd, DM_CONTENT_DIR, true, root, err);
+	s->dirfd = open_dir(rootfd, DM_CONTENT_PLUGIN, true, root, err);
 	close(rootfd);
 	if (s->dirfd < 0 || (s->ingestfd = open_dir(s->dirfd, "ingest", true, s->path, err)) < 0)
 		goto fail;

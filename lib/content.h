@@ -31,8 +31,8 @@
 #include "descriptor.h"
 #include "digest.h"
 #include "error.h"
+#include "identifier.h"
 
-#define DM_CONTENT_DIR "io.containerd.content.v1.content"
 #define DM_CONTENT_REF_PREFIX "dockerd-migrate/"
 /* Longest ref accepted from callers (containerd has no limit; ours are short). */
 #define DM_CONTENT_REF_MAX 512

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "identifier.h"
 #include "lib/proto/content.pb-c.h"
 #include "lib/proto/images.pb-c.h"
 #include "lib/proto/introspection.pb-c.h"
@@ -262,7 +263,7 @@ int dm_ctr_plugin_export(dm_grpc *c, const char *type, const char *id, const cha
 
 int dm_ctr_root(dm_grpc *c, char **root, dm_error *err)
 {
-	static const char suffix[] = "/" DM_CTR_CONTENT_PLUGIN;
+	static const char suffix[] = "/" DM_CONTENT_PLUGIN;
 	char *v;
 	size_t n;
 

@@ -29,8 +29,6 @@
 
 /* Bytes of blob data per Content.Write message (well under DM_GRPC_MAX_SEND). */
 #define DM_CTR_WRITE_CHUNK (1u << 20)
-/* containerd's plugin directory of the content store under its root. */
-#define DM_CTR_CONTENT_PLUGIN "io.containerd.content.v1.content"
 
 typedef struct dm_ctr_version {
 	char version[64];

@@ -20,4 +20,7 @@ bool dm_identifier_valid(const char *name);
  * EINVAL and "'NS' is not a valid containerd namespace" otherwise. */
 int dm_namespace_check(const char *ns, dm_error *err);
 
+/* The content store plugin's ID, which is also its directory under containerd's root. */
+#define DM_CONTENT_PLUGIN "io.containerd.content.v1.content"
+
 #endif

@@ -72,11 +72,6 @@ static int blob_present(struct run *r, const dm_digest *d, uint64_t size, dm_err
 	return rc == 1 ? have == size : rc;
 }
 
-static char *xstrdup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 static void emit(struct run *r, dm_migrate_kind kind, dm_migrate_status status, const char *id,
 		 const char *detail)
 {
@@ -128,7 +123,7 @@ static int scan_layer(struct run *r, struct layer_work *w, dm_error *err)
 
 	if (!w->l->usable) {
 		w->state = L_FAILED;
-		w->reason = xstrdup(w->l->reason);
+		w->reason = w->l->reason ? strdup(w->l->reason) : NULL;
 		return 0;
 	}
 	rc = r->t->ops->snapshot_stat(r->t, w->l->chain_id.s, &labels, err);

@@ -156,7 +156,7 @@ static char *cpath(const char *rel)
 {
 	static char buf[PATH_MAX];
 
-	snprintf(buf, sizeof buf, "%s/" DM_CONTENT_DIR "/%s", root, rel);
+	snprintf(buf, sizeof buf, "%s/" DM_CONTENT_PLUGIN "/%s", root, rel);
 	return buf;
 }
 
