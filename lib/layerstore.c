@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pool.h"
 #include "reference.h"
 #include "resolve.h"
 #include "sizes.h"
@@ -1543,7 +1544,6 @@ typedef struct verify_ctx {
 	dm_verify_fn cb;
 	void *opaque;
 	pthread_mutex_t mu;
-	size_t next;        /* next layer to take */
 	size_t reported;    /* layers handed to cb so far, in order */
 	size_t failed;
 	verify_result *res; /* one per layer; NULL when it could not be allocated (then one thread) */
@@ -1557,58 +1557,36 @@ static void report(verify_ctx *ctx, size_t i, const verify_result *r)
 		ctx->cb(ctx->opaque, l, r->ok, r->ok ? NULL : &r->err, l->usable ? &r->stats : NULL);
 }
 
-static void *verify_worker(void *arg)
+static void verify_item(void *arg, size_t i)
 {
 	verify_ctx *ctx = arg;
 	const dm_store *st = ctx->st;
+	verify_result local, *r = ctx->res ? &ctx->res[i] : &local;
 
-	for (;;) {
-		verify_result local, *r;
-		size_t i;
-
-		pthread_mutex_lock(&ctx->mu);
-		i = ctx->next++;
-		pthread_mutex_unlock(&ctx->mu);
-		if (i >= st->n_layers)
-			return NULL;
-		r = ctx->res ? &ctx->res[i] : &local;
-		memset(r, 0, sizeof *r);
-		r->ok = stream(st, &st->layers[i], NULL, NULL, &r->stats, &r->err) == 0;
-		pthread_mutex_lock(&ctx->mu);
-		ctx->failed += !r->ok;
-		if (!ctx->res) {
-			report(ctx, i, r);
-		} else {
-			r->done = true;
-			while (ctx->reported < st->n_layers && ctx->res[ctx->reported].done) {
-				report(ctx, ctx->reported, &ctx->res[ctx->reported]);
-				ctx->reported++;
-			}
+	memset(r, 0, sizeof *r);
+	r->ok = stream(st, &st->layers[i], NULL, NULL, &r->stats, &r->err) == 0;
+	pthread_mutex_lock(&ctx->mu);
+	ctx->failed += !r->ok;
+	if (!ctx->res) {
+		report(ctx, i, r);
+	} else {
+		r->done = true;
+		while (ctx->reported < st->n_layers && ctx->res[ctx->reported].done) {
+			report(ctx, ctx->reported, &ctx->res[ctx->reported]);
+			ctx->reported++;
 		}
-		pthread_mutex_unlock(&ctx->mu);
 	}
+	pthread_mutex_unlock(&ctx->mu);
 }
 
 size_t dm_store_verify(const dm_store *st, unsigned jobs, dm_verify_fn cb, void *opaque)
 {
 	verify_ctx ctx = { .st = st, .cb = cb, .opaque = opaque };
-	pthread_t *threads;
-	size_t started = 0, want;
 
 	pthread_mutex_init(&ctx.mu, NULL);
+	/* Without room for the results (kept until their turn to be reported), one thread. */
 	ctx.res = zalloc(st->n_layers, sizeof *ctx.res);
-	want = ctx.res && jobs > 1 ? jobs - 1 : 0;
-	if (want > st->n_layers)
-		want = st->n_layers;
-	threads = zalloc(want, sizeof *threads);
-	/* Fewer threads than asked for (none at all, even) only make it slower. */
-	for (; threads && started < want; started++)
-		if (pthread_create(&threads[started], NULL, verify_worker, &ctx) != 0)
-			break;
-	verify_worker(&ctx);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	free(threads);
+	dm_pool_run(st->n_layers, ctx.res ? jobs : 1, verify_item, &ctx);
 	free(ctx.res);
 	pthread_mutex_destroy(&ctx.mu);
 	return ctx.failed;

@@ -11,8 +11,8 @@ lib_libdm_la_SOURCES = \
 # leaf headers of plain types shared across layers, and containerd's identifiers
 lib_libdm_la_SOURCES += lib/descriptor.h lib/sink.h lib/identifier.c lib/identifier.h
 
-# sizes (a header only)
-lib_libdm_la_SOURCES += lib/sizes.h
+# sizes (a header only); pool: the one worker pool
+lib_libdm_la_SOURCES += lib/sizes.h lib/pool.c lib/pool.h
 
 # resolve
 lib_libdm_la_SOURCES += lib/resolve.c lib/resolve.h

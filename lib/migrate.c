@@ -17,6 +17,7 @@
 #include "image.h"
 #include "lease.h"
 #include "mounts.h"
+#include "pool.h"
 #include "apply.h"
 #include "resolve.h"
 #include "sizes.h"
@@ -55,7 +56,7 @@ struct run {
 	struct timespec last_progress;
 	/* the current wave of the worker pool */
 	size_t *wave;
-	size_t wave_n, wave_next;
+	size_t wave_n;
 };
 
 const char *dm_migrate_default_snapshotter(dm_driver driver)
@@ -447,50 +448,25 @@ static void migrate_layer(struct run *r, struct layer_work *w)
 	free(out.dir);
 }
 
-static void *layer_worker(void *arg)
+static void wave_item(void *opaque, size_t k)
 {
-	struct run *r = arg;
+	struct run *r = opaque;
 
-	for (;;) {
-		size_t i;
-
-		pthread_mutex_lock(&r->mu);
-		i = r->wave_next < r->wave_n ? r->wave[r->wave_next++] : SIZE_MAX;
-		pthread_mutex_unlock(&r->mu);
-		if (i == SIZE_MAX)
-			return NULL;
-		migrate_layer(r, &r->lw[i]);
-	}
+	migrate_layer(r, &r->lw[r->wave[k]]);
 }
 
 /* Layers go in waves by depth: a snapshot's parent must be committed before it. */
 static int migrate_layers(struct run *r, dm_error *err)
 {
-	unsigned jobs = r->o->jobs ? r->o->jobs : 1;
-	pthread_t *threads = calloc(jobs, sizeof *threads);
-
-	if (!threads || !(r->wave = calloc(r->st->n_layers + 1, sizeof *r->wave))) {
-		free(threads);
+	if (!(r->wave = calloc(r->st->n_layers + 1, sizeof *r->wave)))
 		return dm_err_nomem(err);
-	}
 	for (unsigned depth = 1; depth <= DM_MAX_LAYER_DEPTH; depth++) {
-		unsigned started = 0;
-
-		r->wave_n = r->wave_next = 0;
+		r->wave_n = 0;
 		for (size_t i = 0; i < r->st->n_layers; i++)
 			if (r->lw[i].state == L_TODO && r->lw[i].l->depth == depth)
 				r->wave[r->wave_n++] = i;
-		if (!r->wave_n)
-			continue;
-		while (started < jobs && started < r->wave_n &&
-		       pthread_create(&threads[started], NULL, layer_worker, r) == 0)
-			started++;
-		if (!started)
-			layer_worker(r);
-		for (unsigned t = 0; t < started; t++)
-			pthread_join(threads[t], NULL);
+		dm_pool_run(r->wave_n, r->o->jobs, wave_item, r);
 	}
-	free(threads);
 	return 0;
 }
 
