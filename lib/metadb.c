@@ -783,6 +783,22 @@ void dm_metadb_rollback(dm_metadb_tx *tx)
 		txn_rollback(&tx->t);
 }
 
+int dm_metadb_run(dm_metadb *md, bool writable, int (*fn)(dm_metadb_tx *tx, void *arg, dm_error *err),
+		  void *arg, dm_error *err)
+{
+	dm_metadb_tx *tx = dm_metadb_begin(md, writable, err);
+	int rc;
+
+	if (!tx)
+		return -1;
+	rc = fn(tx, arg, err);
+	if (rc < 0 || rc == DM_METADB_UNCHANGED || !writable) {
+		dm_metadb_rollback(tx);
+		return rc == DM_METADB_UNCHANGED ? 0 : rc;
+	}
+	return dm_metadb_commit(tx, err) < 0 ? -1 : rc;
+}
+
 void dm_metadb_tx_set_time(dm_metadb_tx *tx, const struct timespec *t)
 {
 	tx->t.now = *t;

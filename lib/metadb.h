@@ -105,6 +105,16 @@ dm_metadb_tx *dm_metadb_begin(dm_metadb *md, bool writable, dm_error *err);
 int dm_metadb_commit(dm_metadb_tx *tx, dm_error *err);
 /* Discards tx (NULL is fine). */
 void dm_metadb_rollback(dm_metadb_tx *tx);
+/* What a function run by dm_metadb_run returns when it changed nothing: the write transaction
+ * is then rolled back, so meta.db stays byte for byte as it was (a commit would still write a
+ * new meta page). */
+#define DM_METADB_UNCHANGED 0x7fff
+
+/* Runs fn in one transaction of md, the one transaction runner: fn returns -1 (rolled back, err
+ * set), DM_METADB_UNCHANGED (rolled back; 0 is returned) or another value, which is returned
+ * after a commit (writable) or a rollback (read-only). */
+int dm_metadb_run(dm_metadb *md, bool writable, int (*fn)(dm_metadb_tx *tx, void *arg, dm_error *err),
+		  void *arg, dm_error *err);
 /* Sets the time the records of tx get (tests; reproducible files). */
 void dm_metadb_tx_set_time(dm_metadb_tx *tx, const struct timespec *t);
 

@@ -138,27 +138,6 @@ void dm_snapshot_store_close(dm_snapshot_store *s)
 }
 
 /* Runs one meta.db transaction around fn; commits when writable. */
-static int with_metadb(dm_metadb *md, bool writable,
-		       int (*fn)(dm_metadb_tx *tx, void *arg, dm_error *err), void *arg,
-		       dm_error *err)
-{
-	dm_metadb_tx *tx = dm_metadb_begin(md, writable, err);
-	int rc;
-
-	if (!tx)
-		return -1;
-	rc = fn(tx, arg, err);
-	if (rc < 0) {
-		dm_metadb_rollback(tx);
-		return -1;
-	}
-	if (!writable) {
-		dm_metadb_rollback(tx);
-		return rc;
-	}
-	return dm_metadb_commit(tx, err) < 0 ? -1 : rc;
-}
-
 struct exists_arg {
 	dm_snapshot_store *s;
 	const char *ns, *key;
@@ -191,7 +170,7 @@ int dm_snapshot_exists(dm_snapshot_store *s, dm_metadb *md, const char *ns, cons
 {
 	struct exists_arg a = {s, ns, key, labels};
 
-	return with_metadb(md, false, exists_tx, &a, err);
+	return dm_metadb_run(md, false, exists_tx, &a, err);
 }
 
 static int next_seq_tx(dm_metadb_tx *tx, void *arg, dm_error *err)
@@ -217,7 +196,7 @@ static int parent_ids(dm_snapshot_store *s, dm_metadb *md, const char *ns, const
 	int rc = -1;
 
 	*n = 0;
-	if (with_metadb(md, false, exists_tx, &a, err) < 0)
+	if (dm_metadb_run(md, false, exists_tx, &a, err) < 0)
 		return -1;
 	if (!(mtx = dm_metadb_begin(md, false, err)))
 		return -1;
@@ -373,7 +352,7 @@ int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const
 	}
 	if (parent && parent_ids(s, md, ns, parent, pids, MAX_PARENTS, &npids, err) < 0)
 		return dm_err_prefix(err, "snapshot %s: ", key);
-	if (with_metadb(md, true, next_seq_tx, &seq_arg, err) < 0)
+	if (dm_metadb_run(md, true, next_seq_tx, &seq_arg, err) < 0)
 		return -1;
 	if (!(stx = dm_snapdb_begin(s->db, true, err)))
 		return -1;
@@ -460,7 +439,7 @@ int dm_snapshot_commit(dm_snapshot_store *s, dm_metadb *md, const char *ns, dm_s
 		if (backend_record(s, ns, job, err) < 0)
 			return dm_err_prefix(err, "snapshot %s: ", job->key);
 	}
-	if (with_metadb(md, true, view_tx, &a, err) < 0)
+	if (dm_metadb_run(md, true, view_tx, &a, err) < 0)
 		return dm_err_prefix(err, "snapshot %s: ", job->key);
 	return 0;
 }

@@ -37,30 +37,31 @@ static offline *off(dm_target *t)
 	return (offline *)t;
 }
 
-/* What a transaction function returns when it changed nothing: in_tx then
- * rolls back, and meta.db stays byte for byte as it was (a commit would
- * still write a new meta page). */
-#define TX_UNCHANGED 2
+struct tx_call {
+	offline *o;
+	int (*fn)(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err);
+	const void *arg;
+};
 
-/* Runs fn in one write transaction of meta.db: fn returns -1 (rolled back,
- * err set), TX_UNCHANGED (rolled back) or anything else (committed). */
+static int tx_call(dm_metadb_tx *tx, void *p, dm_error *err)
+{
+	struct tx_call *c = p;
+
+	return c->fn(c->o, tx, c->arg, err);
+}
+
+/* Runs fn in one write transaction of meta.db, one at a time (dm_metadb_run: fn returns -1,
+ * DM_METADB_UNCHANGED or anything else). */
 static int in_tx(offline *o, int (*fn)(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err),
 		 const void *arg, dm_error *err)
 {
-	dm_metadb_tx *tx;
-	int rc = -1, r;
+	struct tx_call c = {o, fn, arg};
+	int rc;
 
 	pthread_mutex_lock(&o->mu);
-	if ((tx = dm_metadb_begin(o->md, true, err))) {
-		r = fn(o, tx, arg, err);
-		if (r < 0 || r == TX_UNCHANGED) {
-			dm_metadb_rollback(tx);
-			rc = r < 0 ? -1 : 0;
-		} else
-			rc = dm_metadb_commit(tx, err);
-	}
+	rc = dm_metadb_run(o->md, true, tx_call, &c, err);
 	pthread_mutex_unlock(&o->mu);
-	return rc;
+	return rc < 0 ? -1 : 0;
 }
 
 static int lease_begin_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
@@ -95,7 +96,7 @@ static int lease_cleanup_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_er
 	(void)arg;
 	if (dm_lease_remove_stale(tx, o->base.ns, NULL, &removed, err) < 0)
 		return -1;
-	return removed ? 0 : TX_UNCHANGED;
+	return removed ? 0 : DM_METADB_UNCHANGED;
 }
 
 static int off_lease_cleanup(dm_target *t, dm_error *err)
