@@ -243,8 +243,7 @@ static int parse_json(const char *buf, size_t len, const char *path, json_object
 	size_t end;
 
 	*out = NULL;
-	if (!tok)
-		{
+	if (!tok) {
 		dm_err_nomem(err);
 		return dm_err_prefix(err, "%s: ", path);
 	}
