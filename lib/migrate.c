@@ -440,8 +440,7 @@ static void migrate_layer(struct run *r, struct layer_work *w)
 	}
 	if (out.have_snap)
 		r->t->ops->snapshot_abort(r->t, &out.snap);
-	if (rc < 0)
-		dm_err_prefix(&err, "layer %s: ", l->chain_id.s);
+	/* No "layer <chainID>: " prefix: the event and the image's reason name the layer once. */
 	finish_layer(r, w, &out, rc, &err);
 	pthread_mutex_unlock(&r->mu);
 	free(out.note);
