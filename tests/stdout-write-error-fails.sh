@@ -2,7 +2,7 @@
 # A result that cannot be written is a failure: every command whose stdout is
 # a full disk (/dev/full) exits non-zero (1, never 0 or 7) with one error line
 # saying so, instead of exiting as if its listing or report had been read.
-# Unprivileged: the hand-made stores of fixtures/make-broken.sh, and run into
+# The hand-made stores of fixtures/make-broken.sh, and (as root) run into
 # scratch containerd roots (vfs store, native snapshotter).
 set -u
 . "$top_srcdir/tests/lib-test.sh"
@@ -30,6 +30,12 @@ full 0 "$DM" plan --help
 full 0 "$DM" plan --docker-root "$good" --containerd-root "$tmp/unused"
 full 0 "$DM" plan --json --docker-root "$good" --containerd-root "$tmp/unused"
 full 0 "$DM" verify-source --docker-root "$good" --jobs 2
+# run writes snapshots with the owners the layers' headers give (root), which
+# only root can: unprivileged, the run part is left out.
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skip: run's part needs root (snapshot owners come from the tar headers)"
+	exit 0
+fi
 # The first run into a root migrates (0), the second finds nothing to do (7,
 # here to /dev/full); a lost JSON report is a failure either way.
 full 0 "$DM" run --json --docker-root "$good" --containerd-root "$tmp/ctr1"
