@@ -30,14 +30,13 @@ set -u
 . "$top_srcdir/tests/lib-migrate-check.sh"
 . "$top_srcdir/tests/lib-boltcheck.sh"
 dm_need_daemons || exit 77
-dm_boltcheck_have || { echo "skip: needs golang-go and golang-github-coreos-bbolt-dev"; exit 77; }
+dm_need_boltcheck "$tmp/boltcheck"
 POINTS=${DM_KILL_POINTS:-5}
 STORE=${DM_KILL_STORE:-fixture}
 
 trap 'dm_containerd_stop 2>/dev/null; dm_dockerd_stop 2>/dev/null; dm_umount_under "$tmp";
 	chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 
-dm_boltcheck_build "$tmp/boltcheck" || fail "boltcheck did not build"
 case $STORE in
 fixture)
 	store=$($SHELL "$top_srcdir/tests/fixtures-extract.sh" \

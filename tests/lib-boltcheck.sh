@@ -6,6 +6,8 @@
 #   dm_boltcheck_build SCRATCH builds $top_builddir/tests/boltcheck unless it is
 #                              newer than its source (SCRATCH: an empty directory
 #                              for GOPATH and the cache); sets DM_BOLTCHECK to it
+#   dm_need_boltcheck SCRATCH  for tests: skips (exit 77) without the packages,
+#                              else builds it (exit 1 when that fails)
 #
 # Then "$DM_BOLTCHECK" [-dump] [-mutate] FILE...: exit 0 when every file passes.
 
@@ -23,4 +25,9 @@ dm_boltcheck_build() {
 					go build -o "$DM_BOLTCHECK.new.$$" .) &&
 			mv "$DM_BOLTCHECK.new.$$" "$DM_BOLTCHECK"
 	fi
+}
+
+dm_need_boltcheck() {
+	dm_boltcheck_have || { echo "skip: needs golang-go and golang-github-coreos-bbolt-dev"; exit 77; }
+	dm_boltcheck_build "$1" || { echo "FAIL: boltcheck did not build" >&2; exit 1; }
 }
