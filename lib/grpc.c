@@ -95,6 +95,26 @@ static int status_errno(int status)
 	}
 }
 
+/* containerd passes a full disk on as UNKNOWN with Go's text of the errno at
+ * the end of the message ("write PATH: no space left on device"): the errno
+ * it names, so that a full disk is told apart from a failed call. */
+static int message_errno(int status, const char *msg)
+{
+	static const struct {
+		const char *text;
+		int code;
+	} tail[] = {{"no space left on device", ENOSPC}, {"disk quota exceeded", EDQUOT}};
+	size_t n = strlen(msg);
+
+	for (size_t i = 0; status == 2 && i < sizeof tail / sizeof tail[0]; i++) {
+		size_t m = strlen(tail[i].text);
+
+		if (n >= m && !strcmp(msg + n - m, tail[i].text))
+			return tail[i].code;
+	}
+	return status_errno(status);
+}
+
 /* gRPC's mapping for a reply that has an HTTP status but no grpc-status. */
 static int http_to_grpc_status(int http)
 {
@@ -647,7 +667,7 @@ static int final_status(const dm_grpc_stream *s, dm_error *err)
 			return dm_err_set(err, EPROTO, "%s: reply ends inside a message", s->method);
 		return 0;
 	}
-	return dm_err_set(err, status_errno(st), "%s: %s (gRPC status %d %s)", s->method,
+	return dm_err_set(err, message_errno(st, s->grpc_message), "%s: %s (gRPC status %d %s)", s->method,
 			  s->grpc_message[0] ? s->grpc_message : "no message", st,
 			  st < (int)(sizeof status_names / sizeof status_names[0]) ? status_names[st]
 										     : "unknown");

@@ -57,7 +57,17 @@ struct run {
 	/* the current wave of the worker pool */
 	size_t *wave;
 	size_t wave_n;
+	/* The free-space check's figures, and whether the filesystem filled up
+	 * all the same (a layer or image failed with ENOSPC or EDQUOT): then no
+	 * other layer or image is started and the run fails with ENOSPC. */
+	uint64_t space_need, space_avail;
+	bool full;
 };
+
+static bool no_space(int code)
+{
+	return code == ENOSPC || code == EDQUOT;
+}
 
 const char *dm_migrate_default_snapshotter(dm_driver driver)
 {
@@ -403,6 +413,7 @@ static void finish_layer(struct run *r, struct layer_work *w, struct layer_out *
 		w->state = L_FAILED;
 		w->reason = strdup(err->msg);
 		r->rep->layers_failed++;
+		r->full = r->full || no_space(err->code);
 		emit(r, DM_MIG_LAYER, DM_MIG_FAILED, w->l->chain_id.s, err->msg);
 	}
 }
@@ -451,7 +462,14 @@ static void wave_item(void *opaque, size_t k)
 {
 	struct run *r = opaque;
 
-	migrate_layer(r, &r->lw[r->wave[k]]);
+	bool full;
+
+	pthread_mutex_lock(&r->mu);
+	full = r->full;
+	pthread_mutex_unlock(&r->mu);
+	/* A filesystem that filled up stops the run: no other layer is started. */
+	if (!full)
+		migrate_layer(r, &r->lw[r->wave[k]]);
 }
 
 /* Layers go in waves by depth: a snapshot's parent must be committed before it. */
@@ -459,7 +477,7 @@ static int migrate_layers(struct run *r, dm_error *err)
 {
 	if (!(r->wave = calloc(r->st->n_layers + 1, sizeof *r->wave)))
 		return dm_err_nomem(err);
-	for (unsigned depth = 1; depth <= DM_MAX_LAYER_DEPTH; depth++) {
+	for (unsigned depth = 1; depth <= DM_MAX_LAYER_DEPTH && !r->full; depth++) {
 		r->wave_n = 0;
 		for (size_t i = 0; i < r->st->n_layers; i++)
 			if (r->lw[i].state == L_TODO && r->lw[i].l->depth == depth)
@@ -859,12 +877,29 @@ static int check_space(struct run *r, dm_error *err)
 	if (statvfs(r->o->containerd_root, &sv) < 0)
 		return dm_err_sys(err, "%s", r->o->containerd_root);
 	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	r->space_need = need;
+	r->space_avail = avail;
 	if (avail < need)
 		return dm_err_set(err, ENOSPC,
 				  "%s: not enough free space: the migration needs up to %" PRIu64
 				  " bytes, %" PRIu64 " are available",
 				  r->o->containerd_root, need, avail);
 	return 0;
+}
+
+/* The run's error when the filesystem filled up during it, with the figures. */
+static int full_error(struct run *r, dm_error *err)
+{
+	struct statvfs sv;
+	uint64_t now = 0;
+
+	if (statvfs(r->o->containerd_root, &sv) == 0)
+		now = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return dm_err_set(err, ENOSPC,
+			  "%s: no space left on device during the run: it needs up to %" PRIu64
+			  " bytes, %" PRIu64 " were available at its start and %" PRIu64
+			  " are now; the %" PRIu64 " bytes of finished layers are kept: make room and run again",
+			  r->o->containerd_root, r->space_need, r->space_avail, now, r->rep->bytes_written);
 }
 
 /* The copy mode this store and root allow: sharing needs one filesystem, reflink one that
@@ -928,9 +963,17 @@ static void migrate_images(struct run *r)
 		if (!in_report(im))
 			continue;
 		res = &r->rep->images[j++];
+		if (r->full && res->status != DM_MIG_FAILED) {
+			/* Not tried: the report says so, the run's error line says why. */
+			res->status = DM_MIG_FAILED;
+			res->reason = strdup("not migrated: no space left on device");
+			r->rep->images_failed++;
+			continue;
+		}
 		if (im->migrate && migrate_image(r, im, res, &err) < 0) {
 			res->status = DM_MIG_FAILED;
 			res->reason = strdup(err.msg);
+			r->full = no_space(err.code);
 		}
 		switch (res->status) {
 		case DM_MIG_DONE:
@@ -999,6 +1042,12 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 	if (check_space(&r, err) < 0 || start_lease(&r, err) < 0 || migrate_layers(&r, err) < 0)
 		goto out;
 	migrate_images(&r);
+	if (r.full) {
+		/* The lease stays, as when the run is killed: what was written is
+		 * kept for the next run, which removes the lease. */
+		rc = full_error(&r, err);
+		goto out;
+	}
 	rc = t->ops->lease_end(t, err);
 out:
 	if (r.have_lease)

@@ -99,7 +99,8 @@ typedef struct dm_migrate_report {
 
 /* Migrates every image st marks for migration into t.  Returns -1 only when
  * the run could not go on at all (err->code ENOSPC: not enough free space,
- * with the figures; others from the target); failures of single layers or
+ * before writing or when the filesystem filled up during the run, with the
+ * figures; others from the target); failures of single layers or
  * images are in rep.  rep is filled in both cases and freed with
  * dm_migrate_report_free. */
 int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o, dm_migrate_fn cb,

@@ -709,7 +709,8 @@ static int cmd_run(int argc, char **argv)
 
 		put_json(doc);
 	}
-	/* Refused before writing (4, 5: see the man page): no image has a label to speak of. */
+	/* Refused before writing (4, 5: see the man page): no image has a label to speak of.  A
+	 * run stopped by a full disk (5 too) made no image record after it filled up. */
 	for (size_t i = 0; rc != EXIT_BUSY && rc != EXIT_NOSPACE && i < rep.n_images; i++)
 		for (size_t j = 0; j < rep.images[i].n_digest_refs; j++)
 			fprintf(stderr, "%s: digest reference %s kept as a label of image %s: "

@@ -12,20 +12,14 @@ keep=${DM_BOLT_KEEP_DIR:-}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dm-boltcheck.XXXXXX")
 # The kept files are consumed here, whatever the outcome.
 trap 'rm -rf "$tmp"; [ -z "$keep" ] || rm -rf "$keep"' EXIT
-if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/go.etcd.io/bbolt ]; then
+. "$top_srcdir/tests/lib-boltcheck.sh"
+if ! dm_boltcheck_have; then
 	echo "SKIP: needs golang-go and golang-github-coreos-bbolt-dev"
 	exit 77
 fi
 tool=$top_builddir/tests/bolttool
-boltcheck=$top_builddir/tests/boltcheck
-if [ ! -x "$boltcheck" ] || [ "$top_srcdir/tests/boltcheck.go" -nt "$boltcheck" ]; then
-	mkdir -p "$tmp/go/src/boltcheck"
-	cp "$top_srcdir/tests/boltcheck.go" "$tmp/go/src/boltcheck/main.go"
-	(cd "$tmp/go/src/boltcheck" &&
-		GOPATH="$tmp/go:/usr/share/gocode" GO111MODULE=off GOCACHE="$tmp/cache" GOFLAGS= \
-			go build -o "$boltcheck.new" .)
-	mv "$boltcheck.new" "$boltcheck"
-fi
+dm_boltcheck_build "$tmp"
+boltcheck=$DM_BOLTCHECK
 
 mkdir "$tmp/files"
 for ps in 1024 4096 16384; do

@@ -3,10 +3,15 @@
 # (make bench-migrate, make bench-onepass, make bench-compare).  Nothing is
 # cached here: a caller that keeps a store does so itself.
 #
-#   dm_bench_store DIR BIG SMALL   an overlay2 store in DIR/docker/root with two
+#   dm_bench_store DIR BIG SMALL [LAYERS MIB]
+#                                  an overlay2 store in DIR/docker/root with two
 #                                  imported images: bench/big:1, one layer holding
 #                                  one file of BIG MiB random bytes, and
 #                                  bench/small:1, one layer of SMALL small files;
+#                                  with LAYERS > 0 also bench/layers:1 .. :LAYERS,
+#                                  each built (docker build, COPY) on the one
+#                                  before (the first on bench/big:1) and adding a
+#                                  layer of one file of MIB MiB random bytes;
 #                                  sets DM_BENCH_STORE to it.  dockerd is stopped
 #                                  again; on failure it says why and returns 1.
 #   dm_bench_store_mixed DIR SIZE  an overlay2 store in DIR/docker/root of about
@@ -32,7 +37,7 @@
 #                                  so that the next reader reads them cold
 
 dm_bench_store() {
-	dm_bdir=$1 dm_big=$2 dm_small=$3
+	dm_bdir=$1 dm_big=$2 dm_small=$3 dm_layers=${4:-0} dm_lmib=${5:-0}
 	mkdir -p "$dm_bdir/big" "$dm_bdir/small/d" || return 1
 	head -c "$((dm_big * 1048576))" /dev/urandom > "$dm_bdir/big/random.bin" ||
 		{ echo "dm_bench_store: random file" >&2; return 1; }
@@ -51,9 +56,28 @@ dm_bench_store() {
 		dm_dockerd_stop
 		return 1
 	fi
+	if ! dm_bench_layers "$dm_bdir/ctx" "$dm_layers" "$dm_lmib"; then
+		echo "dm_bench_store: docker build of bench/layers" >&2
+		dm_dockerd_stop
+		return 1
+	fi
 	dm_dockerd_stop
-	rm -f "$dm_bdir/big.tar" "$dm_bdir/small.tar"
+	rm -rf "$dm_bdir/big.tar" "$dm_bdir/small.tar" "$dm_bdir/ctx"
 	DM_BENCH_STORE=$dm_bdir/docker/root
+}
+
+# dm_bench_layers CTX LAYERS MIB: bench/layers:1 .. :LAYERS on the running
+# dockerd, one docker build each (the legacy builder: COPY needs no network).
+dm_bench_layers() {
+	dm_i=1
+	while [ "$dm_i" -le "$2" ]; do
+		rm -rf "$1" && mkdir -p "$1" || return 1
+		head -c "$(($3 * 1048576))" /dev/urandom > "$1/l$dm_i.bin" || return 1
+		if [ "$dm_i" -eq 1 ]; then dm_from=bench/big:1; else dm_from=bench/layers:$((dm_i - 1)); fi
+		printf 'FROM %s\nCOPY l%s.bin /\n' "$dm_from" "$dm_i" > "$1/Dockerfile"
+		dm_docker build -q -t "bench/layers:$dm_i" "$1" > /dev/null || return 1
+		dm_i=$((dm_i + 1))
+	done
 }
 
 dm_bench_manifests() {

@@ -46,9 +46,7 @@ listing() { # SNAPSHOTTER OUT-PREFIX
 
 # Nothing in flight is left: no ingest, no lease, no snapshot but the chains.
 no_leftovers() { # DRIVER SNAPSHOTTER REFERENCE-PREFIX WHAT
-	[ -z "$(dm_ctr -n moby content active | awk 'NR > 1')" ] ||
-		{ dm_ctr -n moby content active >&2; fail "$1 $4: an ingest was left"; }
-	[ -z "$(dm_ctr -n moby leases ls -q)" ] || fail "$1 $4: a lease was left"
+	dm_check_nothing_in_flight "$2" "$1 $4"
 	listing "$2" "$tmp/now"
 	diff -u "$3.snaps" "$tmp/now.snaps" >&2 || fail "$1 $4: snapshots differ from the offline run's"
 }

@@ -871,7 +871,9 @@ static int open_in_child(const char *path, int flags)
 START_TEST(lock_is_exclusive_and_nonblocking)
 {
 	dm_error err = { 0 };
-	dm_bolt *db, *ro, *ro2;
+	/* static: the children _exit with these open, and valgrind's leak check
+	 * of a child must find them reachable (its verdict is the exit status). */
+	static dm_bolt *db, *ro, *ro2;
 
 	scratch_setup();
 	db = NN(dm_bolt_open(spath("lock.db"), DM_BOLT_CREATE, &err));

@@ -608,6 +608,16 @@ START_TEST(status_codes_map_to_errno)
 	ck_assert_str_eq(err.msg, "t.T/Do: a b%zz%4 (gRPC status 6 ALREADY_EXISTS)");
 	ck_assert_int_eq(run_do(c, "status 5", NULL, NULL, &err), -1);
 	ck_assert_str_eq(err.msg, "t.T/Do: no message (gRPC status 5 NOT_FOUND)");
+	/* containerd's full disk: UNKNOWN, Go's errno text at the end. */
+	ck_assert_int_eq(run_do(c, "status 2 write%20/r/ingest/x/data:%20no%20space%20left%20on%20device",
+				NULL, NULL, &err), -1);
+	ck_assert_int_eq(err.code, ENOSPC);
+	ck_assert_int_eq(run_do(c, "status 2 write%20x:%20disk%20quota%20exceeded", NULL, NULL, &err), -1);
+	ck_assert_int_eq(err.code, EDQUOT);
+	ck_assert_int_eq(run_do(c, "status 13 no%20space%20left%20on%20device", NULL, NULL, &err), -1);
+	ck_assert_int_eq(err.code, EIO);
+	ck_assert_int_eq(run_do(c, "status 2 no%20space%20left%20on%20device%20or%20so", NULL, NULL, &err), -1);
+	ck_assert_int_eq(err.code, EIO);
 	/* Status OK without a message is not a unary reply. */
 	ck_assert_int_eq(run_do(c, "status 0", NULL, NULL, &err), -1);
 	ck_assert_int_eq(err.code, EPROTO);

@@ -89,6 +89,7 @@ static void teardown(void)
 	if (jl.f) {
 		fclose(jl.f);
 		free(jl.buf);
+		jl.f = NULL; /* with CK_FORK=no the next setup sees it */
 	}
 	close(root_fd);
 	tu_rmtree(base);
