@@ -52,11 +52,36 @@ typedef struct loader {
 	size_t *image_parent;    /* index of the parent image, or NONE */
 } loader;
 
-static const char *const driver_names[] = { [DM_DRIVER_OVERLAY2] = "overlay2", [DM_DRIVER_VFS] = "vfs" };
+/* Each driver's layer directories: home/<cache-id>[/sub], home below the data-root (moby's
+ * daemon/graphdriver/<driver>: d.home, and vfs's dir/, btrfs's subvolumes/). */
+static const struct driver_info {
+	const char *name;
+	const char *home;
+	const char *sub;        /* NULL: the layer directory is home/<cache-id> itself */
+	bool dev_whiteouts;     /* deletions may be 0:0 character devices (overlay form) */
+	bool aufs_whiteouts;    /* deletions may be empty .wh.<name> files (AUFS form) */
+} drivers[] = {
+	[DM_DRIVER_OVERLAY2] = { "overlay2", "overlay2", "diff", true, false },
+	[DM_DRIVER_VFS] = { "vfs", "vfs/dir", NULL, false, false },
+	[DM_DRIVER_BTRFS] = { "btrfs", "btrfs/subvolumes", NULL, false, false },
+	/* ApplyDiff untars with archive.AUFSWhiteoutFormat; a layer fuse-overlayfs itself wrote
+	 * (naiveDiff, a container's) has its 0:0 devices. */
+	[DM_DRIVER_FUSE_OVERLAYFS] = { "fuse-overlayfs", "fuse-overlayfs", "diff", true, true },
+};
 
 const char *dm_driver_name(dm_driver driver)
 {
-	return driver_names[driver];
+	return drivers[driver].name;
+}
+
+int dm_driver_lookup(const char *name, dm_driver *out)
+{
+	for (size_t i = 0; i < sizeof drivers / sizeof *drivers; i++)
+		if (strcmp(name, drivers[i].name) == 0) {
+			*out = (dm_driver)i;
+			return 0;
+		}
+	return -1;
 }
 
 static char *vxasprintf(loader *ld, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -280,19 +305,9 @@ static int open_dir_at(int dirfd, const char *name, const char *path, dm_error *
 	return fd;
 }
 
-static int lookup_driver(const char *name, dm_driver *out)
-{
-	for (size_t i = 0; i < sizeof driver_names / sizeof *driver_names; i++)
-		if (strcmp(name, driver_names[i]) == 0) {
-			*out = (dm_driver)i;
-			return 0;
-		}
-	return -1;
-}
-
 static int unsupported(const char *name, dm_error *err)
 {
-	return dm_err_set(err, ENOTSUP, "storage driver \"%s\" is not supported (only overlay2 and vfs)", name);
+	return dm_err_set(err, ENOTSUP, "storage driver \"%s\" is not supported (only overlay2, vfs, btrfs and fuse-overlayfs)", name);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -310,7 +325,7 @@ static int detect_driver(int root_fd, const char *root, const char *want, dm_dri
 	int fd, r = -1;
 
 	if (want)
-		return lookup_driver(want, out) < 0 ? unsupported(want, err) : 0;
+		return dm_driver_lookup(want, out) < 0 ? unsupported(want, err) : 0;
 	fd = dm_openat_nosym(root_fd, "image", O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
 		return dm_err_sys(err, "%s/image: no Docker image store here", root);
@@ -343,7 +358,7 @@ static int detect_driver(int root_fd, const char *root, const char *want, dm_dri
 		dm_err_set(err, EINVAL,
 			   "%s/image: several graphdriver image stores (%s); name the storage driver dockerd uses",
 			   root, found);
-	else if (lookup_driver(names[0], out) < 0)
+	else if (dm_driver_lookup(names[0], out) < 0)
 		unsupported(names[0], err);
 	else
 		r = 0;
@@ -498,16 +513,16 @@ static void layer_fail(loader *ld, dm_layer *l, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Opens the layer's root (overlay2/<cache-id>/diff, vfs/dir/<cache-id>) without following any
- * symlink, as an O_PATH directory fd for the tar-split reader to resolve names beneath. */
+/* Opens the layer's root (home/<cache-id>[/sub], see drivers[]) without following any symlink,
+ * as an O_PATH directory fd for the tar-split reader to resolve names beneath. */
 static int open_layer_root(const dm_store *st, const dm_layer *l, dm_error *err)
 {
 	int flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	int fd = openat(st->home_fd, l->cache_id, flags), diff;
 
-	if (fd < 0 || st->driver == DM_DRIVER_VFS)
+	if (fd < 0 || !drivers[st->driver].sub)
 		goto done;
-	diff = openat(fd, "diff", flags);
+	diff = openat(fd, drivers[st->driver].sub, flags);
 	close(fd);
 	fd = diff;
 done:
@@ -583,8 +598,9 @@ static void check_layer_streamable(loader *ld, dm_layer *l)
 			   st->image_dir, dm_digest_hex(&l->chain_id), l->cache_id);
 		return;
 	}
-	l->dir = st->driver == DM_DRIVER_VFS ? xasprintf(ld, "%s/vfs/dir/%s", st->root, l->cache_id)
-					     : xasprintf(ld, "%s/overlay2/%s/diff", st->root, l->cache_id);
+	l->dir = drivers[st->driver].sub ? xasprintf(ld, "%s/%s/%s/%s", st->root, drivers[st->driver].home,
+						      l->cache_id, drivers[st->driver].sub)
+					 : xasprintf(ld, "%s/%s/%s", st->root, drivers[st->driver].home, l->cache_id);
 	if (!l->dir)
 		return;
 	fd = open_layer_root(st, l, &e);
@@ -1244,7 +1260,7 @@ static void collect_problems(loader *ld)
 
 static int open_home(dm_store *st, int root_fd, dm_error *err)
 {
-	const char *rel = st->driver == DM_DRIVER_VFS ? "vfs/dir" : "overlay2";
+	const char *rel = drivers[st->driver].home;
 
 	st->home_fd = dm_openat_nosym(root_fd, rel, O_PATH | O_DIRECTORY, 0);
 	if (st->home_fd < 0)
@@ -1380,8 +1396,17 @@ void dm_store_close(dm_store *st)
 /* Depth of a layer directory the walk goes down at the most (moby's maxDepth for changes). */
 #define WALK_MAX_DEPTH 256
 
-static int walk_dir(const dm_layer *l, int fd, char *rel, size_t len, int depth, dm_layer_walk_fn cb,
-		    void *opaque, dm_error *err)
+/* The driver's own form of a deletion (see drivers[]): the stream has it as a .wh. entry. */
+static bool is_whiteout(const struct driver_info *drv, const char *name, const struct stat *st)
+{
+	if (drv->dev_whiteouts && S_ISCHR(st->st_mode) && st->st_rdev == 0)
+		return true;
+	return drv->aufs_whiteouts && S_ISREG(st->st_mode) && st->st_size == 0 &&
+	       strncmp(name, ".wh.", 4) == 0;
+}
+
+static int walk_dir(const struct driver_info *drv, const dm_layer *l, int fd, char *rel, size_t len,
+		    int depth, dm_layer_walk_fn cb, void *opaque, dm_error *err)
 {
 	DIR *d = fdopendir(fd);
 	struct dirent *e;
@@ -1410,11 +1435,13 @@ static int walk_dir(const dm_layer *l, int fd, char *rel, size_t len, int depth,
 		memcpy(rel + len + !!len, e->d_name, n + 1);
 		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = dm_err_sys(err, "%s/%s: lstat", l->dir, rel);
+		else if (is_whiteout(drv, e->d_name, &st))
+			;
 		else if ((rc = cb(opaque, rel, &st, err)) == 0 && S_ISDIR(st.st_mode)) {
 			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			rc = sub < 0 ? dm_err_sys(err, "%s/%s: open", l->dir, rel)
-			             : walk_dir(l, sub, rel, len + !!len + n, depth + 1, cb, opaque, err);
+			             : walk_dir(drv, l, sub, rel, len + !!len + n, depth + 1, cb, opaque, err);
 		}
 		rel[len] = '\0';
 	}
@@ -1427,6 +1454,7 @@ static int walk_dir(const dm_layer *l, int fd, char *rel, size_t len, int depth,
 
 struct dm_layer_reader {
 	const dm_layer *l;
+	dm_driver driver;
 	int root;
 	dm_tarsplit *ts;
 };
@@ -1445,6 +1473,7 @@ dm_layer_reader *dm_layer_reader_open(const dm_store *st, const dm_layer *l, dm_
 		return NULL;
 	}
 	r->l = l;
+	r->driver = st->driver;
 	/* The layer directory is opened once: every file of the stream is read beneath this fd,
 	 * so swapping the directory for a symlink later changes nothing. */
 	if ((r->root = open_layer_root(st, l, err)) < 0 || (fd = open_tarsplit(st->image_fd, l, err)) < 0 ||
@@ -1470,7 +1499,7 @@ int dm_layer_reader_walk(dm_layer_reader *r, dm_layer_walk_fn cb, void *opaque, 
 
 	if (fd < 0)
 		return dm_err_sys(err, "%s: open", r->l->dir);
-	return walk_dir(r->l, fd, rel, 0, 0, cb, opaque, err);
+	return walk_dir(&drivers[r->driver], r->l, fd, rel, 0, 0, cb, opaque, err);
 }
 
 void dm_layer_reader_on_file(dm_layer_reader *r, dm_tarsplit_file_fn fn, void *opaque)

@@ -69,9 +69,41 @@ static bool no_space(int code)
 	return code == ENOSPC || code == EDQUOT;
 }
 
+/* What Docker on the containerd store uses after a graphdriver (moby daemon/daemon.go): its own
+ * migration maps overlay2 to overlayfs and vfs to native; with no storage-driver configured
+ * Docker 28 takes defaults.DefaultSnapshotter, overlayfs (Docker 29: native when containerd's
+ * overlayfs plugin did not load).  A storage-driver of btrfs or fuse-overlayfs left in
+ * daemon.json would select containerd's snapshotter of that name, which this tool cannot write. */
+static const struct {
+	const char *snapshotter, *why;
+} default_snapshotters[] = {
+	[DM_DRIVER_OVERLAY2] = { "overlayfs", "what Docker's own migration picks for overlay2" },
+	[DM_DRIVER_VFS] = { "native", "what Docker's own migration picks for vfs" },
+	[DM_DRIVER_BTRFS] = { "overlayfs",
+			      "Docker 28 on the containerd store defaults to overlayfs, which runs on btrfs; "
+			      "containerd's btrfs snapshotter (what \"storage-driver\": \"btrfs\" in daemon.json "
+			      "would select) is not one this tool writes" },
+	[DM_DRIVER_FUSE_OVERLAYFS] = { "overlayfs",
+				       "Docker 28 on the containerd store defaults to overlayfs; containerd has "
+				       "no built-in fuse-overlayfs snapshotter; where the kernel cannot mount "
+				       "overlayfs (rootless before Linux 5.11), pass --snapshotter native" },
+};
+
 const char *dm_migrate_default_snapshotter(dm_driver driver)
 {
-	return driver == DM_DRIVER_VFS ? "native" : "overlayfs";
+	return default_snapshotters[driver].snapshotter;
+}
+
+const char *dm_migrate_default_snapshotter_why(dm_driver driver)
+{
+	return default_snapshotters[driver].why;
+}
+
+/* The copy mode the store allows: btrfs keeps each layer in its own subvolume, and btrfs refuses a
+ * hard link across subvolumes (EXDEV), so hardlink copies there (reflink works across them). */
+static enum dm_copy_mode store_copy_mode(const dm_store *st, enum dm_copy_mode m)
+{
+	return st->driver == DM_DRIVER_BTRFS && m == DM_COPY_HARDLINK ? DM_COPY_COPY : m;
 }
 
 /* Does the layer blob (or config, manifest) d of that size exist already? */
@@ -224,9 +256,8 @@ static int unlisted_cb(void *opaque, const char *rel, const struct stat *st, dm_
 	struct unlisted *u = opaque;
 	int rc;
 
-	/* overlay2 keeps deletions as 0:0 devices, which the stream carries as .wh. entries. */
-	if (S_ISCHR(st->st_mode) && st->st_rdev == 0)
-		return 0;
+	/* The walk leaves out the driver's whiteouts (dm_layer_reader_walk). */
+	(void)st;
 	if ((rc = dm_apply_has(u->ao, rel, err)) != 0)
 		return rc < 0 ? -1 : 0;
 	if (u->n < 3)
@@ -844,6 +875,7 @@ uint64_t dm_migrate_space_estimate(const dm_store *st, const char *snapshotter, 
 {
 	uint64_t need = SPACE_MARGIN;
 
+	m = store_copy_mode(st, m);
 	for (size_t i = 0; i < st->n_layers; i++)
 		if (st->layers[i].migrate_refs && st->layers[i].usable)
 			need = dm_size_add(need, layer_need(&st->layers[i], !strcmp(snapshotter, "native"), m,
@@ -911,6 +943,11 @@ static void choose_copy_mode(struct run *r)
 	for (size_t i = 0; i < r->st->n_layers && !probe; i++)
 		if (r->lw[i].state == L_TODO)
 			probe = r->st->layers[i].tarsplit_path;
+	if (store_copy_mode(r->st, m) != m) {
+		add_warning(r, "%s: btrfs keeps each layer in its own subvolume and no hard link crosses "
+			    "subvolumes: file data is copied (copy mode copy)", r->st->root);
+		m = DM_COPY_COPY;
+	}
 	if (m != DM_COPY_COPY && (stat(r->st->root, &src) < 0 || stat(r->o->containerd_root, &dst) < 0 ||
 				  src.st_dev != dst.st_dev)) {
 		add_warning(r, "%s and %s are not on one filesystem: file data is copied (copy mode copy)", r->st->root,

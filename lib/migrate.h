@@ -113,7 +113,10 @@ void dm_migrate_report_free(dm_migrate_report *rep);
  * for each mode, and what run checks (for what is left to write) before writing anything. */
 uint64_t dm_migrate_space_estimate(const dm_store *st, const char *snapshotter, enum dm_copy_mode m);
 
-/* "overlayfs" for overlay2, "native" for vfs. */
+/* The snapshotter Docker on the containerd store would use after that graphdriver, among those
+ * this tool writes: "native" for vfs, "overlayfs" for overlay2, btrfs and fuse-overlayfs. */
 const char *dm_migrate_default_snapshotter(dm_driver driver);
+/* Why, in one line (what plan shows when no --snapshotter is given). */
+const char *dm_migrate_default_snapshotter_why(dm_driver driver);
 
 #endif

@@ -63,7 +63,8 @@ static void usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"  --docker-root DIR      Docker data-root (default %s)\n"
-		"  --storage-driver NAME  graphdriver to read (overlay2 or vfs; default: detected)\n"
+		"  --storage-driver NAME  graphdriver to read (overlay2, vfs, btrfs or fuse-overlayfs;\n"
+		"                         default: detected)\n"
 		"  --json                 plan, run: print one JSON document\n"
 		"  --jobs N               verify-source, run: layers in parallel (default: CPUs)\n"
 		"  --containerd-address SOCK\n"
@@ -73,8 +74,8 @@ static void usage(FILE *out)
 		"  --containerd-root DIR  plan, run: containerd's root (default %s);\n"
 		"                         without --containerd-address: offline (containerd stopped)\n"
 		"  --namespace NS         run: containerd namespace (default %s)\n"
-		"  --snapshotter NAME     plan, run: overlayfs or native (default: overlayfs for overlay2,\n"
-		"                         native for vfs)\n"
+		"  --snapshotter NAME     plan, run: overlayfs or native (default: native for vfs,\n"
+		"                         overlayfs for overlay2, btrfs and fuse-overlayfs)\n"
 		"  --compression ALGO     run: layer blobs as zstd, gzip or none (default zstd)\n"
 		"  --force                run: replace image names that point to other images\n"
 		"  --copy-mode MODE       plan, run: snapshot file data by reflink, hardlink or copy\n"
@@ -208,8 +209,9 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 			o->docker_root = optarg;
 			break;
 		case OPT_DRIVER:
-			if (strcmp(optarg, "overlay2") && strcmp(optarg, "vfs"))
-				return usage_error("--storage-driver must be overlay2 or vfs, not '%s'", optarg);
+			if (dm_driver_lookup(optarg, &(dm_driver){0}) < 0)
+				return usage_error("--storage-driver must be overlay2, vfs, btrfs or fuse-overlayfs, "
+						   "not '%s'", optarg);
 			o->driver = optarg;
 			break;
 		case OPT_JSON:
@@ -477,6 +479,9 @@ static int cmd_plan(int argc, char **argv)
 			json_object_object_add(space, dm_copy_mode_name(cm),
 					       json_object_new_uint64(t.space_needed[cm - DM_COPY_REFLINK]));
 		json_object_object_add(doc, "snapshotter", json_object_new_string(sn));
+		json_object_object_add(doc, "snapshotter_reason",
+				       json_object_new_string(o.target.snapshotter ? "--snapshotter"
+								   : dm_migrate_default_snapshotter_why(st->driver)));
 		json_object_object_add(doc, "copy_mode", json_object_new_string(dm_copy_mode_name(o.mig.copy_mode)));
 		json_object_object_add(doc, "space_needed", space);
 
@@ -494,6 +499,11 @@ static int cmd_plan(int argc, char **argv)
 		       c.online ? "the containerd on" : "containerd's root", c.online ? c.address : c.root, c.why);
 		for (size_t i = 0; i < 3; i++)
 			human_size(t.space_needed[i], need[i], sizeof need[i]);
+		if (o.target.snapshotter)
+			printf("Snapshotter %s (--snapshotter).\n", sn);
+		else
+			printf("Snapshotter %s, the default for %s: %s.\n", sn, dm_driver_name(st->driver),
+			       dm_migrate_default_snapshotter_why(st->driver));
 		printf("Free space needed with the %s snapshotter: up to %s copying file data, %s with "
 		       "reflink, %s with hardlink (--copy-mode %s).\n",
 		       sn, need[2], need[0], need[1], dm_copy_mode_name(o.mig.copy_mode));

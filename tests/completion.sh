@@ -58,7 +58,8 @@ for cmd in plan verify-source run; do
 done
 check '--compression --containerd-address --containerd-root --copy-mode' run --c
 check 'auto copy hardlink reflink' run --copy-mode ''
-check 'overlay2 vfs' plan --storage-driver ''
+check 'btrfs fuse-overlayfs overlay2 vfs' plan --storage-driver ''
+check 'fuse-overlayfs' plan --storage-driver f
 check 'overlay2' run --jobs 2 --storage-driver o
 check 'native overlayfs' run --snapshotter ''
 check 'gzip none zstd' run --compression ''

@@ -279,6 +279,14 @@ EXTRA_DIST += tests/migrate-behaviour.sh
 TESTS += tests/fresh-store.sh
 EXTRA_DIST += tests/fresh-store.sh
 
+# Issue 12: btrfs (loop-mounted) and fuse-overlayfs stores made by dockerd 20.10
+# during the test, migrated with both snapshotters and judged by Docker 28.5.2.
+TESTS += tests/btrfs-store.sh tests/fuse-overlayfs-store.sh
+EXTRA_DIST += tests/btrfs-store.sh tests/fuse-overlayfs-store.sh tests/real-driver-store.sh
+# plan and run on the hand-made stores of each driver (no daemon).
+TESTS += tests/plan-drivers.sh
+EXTRA_DIST += tests/plan-drivers.sh
+
 # Packaging: the bash completion (data/bash-completion/dockerd-migrate), the
 # postinst snippet in README.md, and debian/ and rpm/ kept in step with
 # configure.ac (version, build dependencies).
