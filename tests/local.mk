@@ -272,6 +272,9 @@ EXTRA_DIST += tests/migrate-behaviour.sh
 # verify-source and plan on stores real dockerd 20.10 makes during the test.
 TESTS += tests/fresh-store.sh
 EXTRA_DIST += tests/fresh-store.sh
+# run --containers judged by Docker 28 on a store dockerd 20.10 made (issue 11)
+TESTS += tests/containers-docker28.sh
+EXTRA_DIST += tests/containers-docker28.sh
 
 # Packaging: the bash completion (data/bash-completion/dockerd-migrate), the
 # postinst snippet in README.md, and debian/ and rpm/ kept in step with
