@@ -64,9 +64,33 @@ for m in t:
     elif m.issym() or m.islnk():
         what = m.linkname
     x = ",".join(sorted(k + "=" + v for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")))
-    out.append("%s %s %o %d:%d %d %s %s %s" % (n or "/", kind, m.mode, m.uid, m.gid, m.size,
+    out.append("%s %s %o %d:%d %d %s %s %s" % (n or "/", kind, m.mode & 0o7777, m.uid, m.gid, m.size,
                "-" if m.isdir() else int(m.mtime), what, x or "-"))
 print("\n".join(sorted(out)))'
+}
+
+# A directory's tree with everything docker export leaves out (xattrs, link
+# counts), for comparing a legacy layer directory with a snapshot's.
+listing() {
+	python3 -c '
+import hashlib, os, stat, sys
+top = sys.argv[1]
+for d, dirs, files in os.walk(top):
+    for n in sorted(dirs + files):
+        p = os.path.join(d, n)
+        st = os.lstat(p)
+        what = "-"
+        if stat.S_ISREG(st.st_mode):
+            what = hashlib.sha256(open(p, "rb").read()).hexdigest()[:16]
+        elif stat.S_ISLNK(st.st_mode):
+            what = os.readlink(p)
+        elif stat.S_ISCHR(st.st_mode):
+            what = "%d,%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+        x = ",".join(sorted(k + "=" + os.getxattr(p, k, follow_symlinks=False).hex()
+                            for k in os.listxattr(p, follow_symlinks=False)))
+        print(os.path.relpath(p, top), oct(st.st_mode), st.st_uid, st.st_gid, st.st_size,
+              "-" if stat.S_ISDIR(st.st_mode) else int(st.st_mtime), st.st_nlink, what, x or "-")
+' "$1" | sort
 }
 
 # `docker ps -a` as NAME IMAGE STATUS-WORDS (Exited (N) or Created; times left out).
@@ -164,6 +188,22 @@ for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
 		tree_of sid_docker "$c" > "$w/new/$c.tree" || fail "$driver: docker export $c (Docker 28)"
 		diff -u "$w/legacy/$c.tree" "$w/new/$c.tree" || fail "$driver: the tree of $c differs"
 	done
+	# The writable layer of changes as containerd keeps it, against the legacy directory:
+	# whiteout, opaque marker, xattr and hard link included.
+	mid=$(cat "$data/image/$driver/layerdb/mounts/$id_changes/mount-id")
+	case $driver in
+	overlay2) legacy_dir=$data/overlay2/$mid/diff ;;
+	*) legacy_dir=$data/vfs/dir/$mid ;;
+	esac
+	sid_ctr -n moby snapshots --snapshotter "$sn" mounts /mnt "$id_changes" > "$w/new/mounts" ||
+		fail "$driver: ctr snapshots mounts $id_changes"
+	snap_dir=$(sed -nE 's/.*upperdir=([^,]*).*/\1/p' "$w/new/mounts")
+	[ -n "$snap_dir" ] || snap_dir=$(awk '$1 == "mount" { print $4; exit }' "$w/new/mounts")
+	[ -d "$snap_dir" ] || fail "$driver: no snapshot directory in $(cat "$w/new/mounts")"
+	listing "$legacy_dir" > "$w/legacy/changes.layer"
+	listing "$snap_dir" > "$w/new/changes.layer"
+	diff -u "$w/legacy/changes.layer" "$w/new/changes.layer" || fail "$driver: the writable layer of changes differs"
+	grep -q 'user.note=' "$w/new/changes.layer" || fail "$driver: the xattr user.note is not in the layer"
 	for c in changes stopped failing created withvol; do
 		start_a sid_docker "$c" > "$w/new/$c.start"
 		diff -u "$w/legacy/$c.start" "$w/new/$c.start" || fail "$driver: docker start -a $c differs"
