@@ -1125,12 +1125,41 @@ static bool mount_id_valid(const char *s)
 	return dm_digest_hex_valid(s, n);
 }
 
-/* The image a container was created from, from containers/<id>/config.v2.json when present:
- * only that ID comes from there, and nothing else depends on it, so the file may be absent. */
-static void container_image(dirref containers, dm_container *c, dm_error *err)
+/* A string member of o: 0 with *out (NULL when absent or null), -1 when another type. */
+static int json_str_member(json_object *o, const char *key, const char **out)
+{
+	json_object *v;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	*out = json_object_get_string(v);
+	return 0;
+}
+
+/* A boolean member of o (false when absent): -1 when another type. */
+static int json_bool_member(json_object *o, const char *key, bool *out)
+{
+	json_object *v;
+
+	*out = false;
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return -1;
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+/* What a container's containers/<id>/config.v2.json says (doc/legacy-store.md §3.2): the image,
+ * name, driver and state.  The file may be absent (only run --containers needs it). */
+static void container_config(loader *ld, dirref containers, dm_container *c, dm_error *err)
 {
 	char rel[DM_DIGEST_HEXLEN + sizeof "/config.v2.json"];
-	json_object *cfg = NULL, *v;
+	json_object *cfg = NULL, *state;
+	const char *img, *name, *driver;
 
 	if (containers.fd < 0)
 		return;
@@ -1138,14 +1167,39 @@ static void container_image(dirref containers, dm_container *c, dm_error *err)
 	if (load_json_file(containers, rel, MAX_CONFIG_FILE, &cfg, err) < 0) {
 		if (err->code == ENOENT)
 			dm_err_clear(err);
-	} else if (json_object_object_get_ex(cfg, "Image", &v) && !json_object_is_type(v, json_type_null)) {
-		const char *s = json_object_get_string(v);
-
-		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s))
-			dm_err_set(err, EINVAL, PATH_FMT ": \"Image\" is not a sha256 digest", containers.path, rel);
-		else
-			memcpy(c->image.s, s, DM_DIGEST_STRLEN + 1);
+		goto out;
 	}
+	if (!json_object_is_type(cfg, json_type_object)) {
+		dm_err_set(err, EINVAL, PATH_FMT ": not a JSON object", containers.path, rel);
+		goto out;
+	}
+	if (json_str_member(cfg, "Image", &img) < 0 || (img && !dm_digest_valid(img))) {
+		dm_err_set(err, EINVAL, PATH_FMT ": \"Image\" is not a sha256 digest", containers.path, rel);
+		goto out;
+	}
+	if (img)
+		memcpy(c->image.s, img, DM_DIGEST_STRLEN + 1);
+	if (json_str_member(cfg, "Name", &name) < 0 || json_str_member(cfg, "Driver", &driver) < 0) {
+		dm_err_set(err, EINVAL, PATH_FMT ": \"Name\" or \"Driver\" is not a string", containers.path, rel);
+		goto out;
+	}
+	state = NULL;
+	if (json_object_object_get_ex(cfg, "State", &state) && !json_object_is_type(state, json_type_null) &&
+	    !json_object_is_type(state, json_type_object)) {
+		dm_err_set(err, EINVAL, PATH_FMT ": \"State\" is not an object", containers.path, rel);
+		goto out;
+	}
+	if (state && (json_bool_member(state, "Running", &c->running) < 0 ||
+		      json_bool_member(state, "Paused", &c->paused) < 0 ||
+		      json_bool_member(state, "Restarting", &c->restarting) < 0)) {
+		dm_err_set(err, EINVAL, PATH_FMT ": \"State\" holds a flag that is not a boolean", containers.path,
+			   rel);
+		goto out;
+	}
+	c->name = one_line(xstrdup(ld, name));
+	c->driver = one_line(xstrdup(ld, driver));
+	c->has_config = true;
+out:
 	json_object_put(cfg);
 }
 
@@ -1169,6 +1223,9 @@ static void read_container(loader *ld, int mounts_fd, dirref containers, const c
 		if (e.code != ENOENT)
 			goto out;
 		dm_err_clear(&e);
+	} else if (!mount_id_valid(c->init_id)) {
+		dm_err_set(&e, EINVAL, "%s/init-id: \"%s\" is not a mount ID", dir, one_line(c->init_id));
+		goto out;
 	}
 	if (read_digest(d, "parent", true, &c->parent_id, &e) < 0)
 		goto out;
@@ -1177,7 +1234,7 @@ static void read_container(loader *ld, int mounts_fd, dirref containers, const c
 		dm_err_set(&e, ENOENT, "%s/parent: layer %s is not in the layer store", dir, c->parent_id.s);
 		goto out;
 	}
-	container_image(containers, c, &e);
+	container_config(ld, containers, c, &e);
 out:
 	if (e.msg[0])
 		c->reason = one_line(xstrdup(ld, e.msg));
@@ -1372,6 +1429,8 @@ void dm_store_close(dm_store *st)
 		free(st->containers[i].id);
 		free(st->containers[i].mount_id);
 		free(st->containers[i].init_id);
+		free(st->containers[i].name);
+		free(st->containers[i].driver);
 		free(st->containers[i].reason);
 	}
 	for (size_t i = 0; i < st->n_problems; i++) {

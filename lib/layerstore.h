@@ -102,10 +102,15 @@ typedef struct dm_image {
 	char *reason;              /* why not migrated; NULL when migrate */
 } dm_image;
 
-/* A container's RW layer (layerdb/mounts/<id>).  Containers are never migrated. */
+/* A container's RW layer (layerdb/mounts/<id>) and what its config says; run --containers
+ * migrates it (lib/container). */
 typedef struct dm_container {
 	char *id;
 	dm_digest image;         /* containers/<id>/config.v2.json "Image"; "" when unknown */
+	char *name;              /* its "Name" ("/web"); NULL when unknown */
+	char *driver;            /* its "Driver" ("overlay2"; a snapshotter once migrated); NULL when unknown */
+	bool has_config;         /* config.v2.json was read and parsed */
+	bool running, paused, restarting; /* its "State" flags */
 	char *mount_id;          /* NULL when unreadable */
 	char *init_id;           /* NULL when absent */
 	dm_digest parent_id;     /* chain ID of the image's top layer; "" when none */

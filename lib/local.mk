@@ -40,6 +40,8 @@ lib_libdm_la_SOURCES += lib/reference.c lib/reference.h
 
 # layerstore
 lib_libdm_la_SOURCES += lib/layerstore.c lib/layerstore.h
+# container: a legacy container's layers and config (run --containers, issue 11)
+lib_libdm_la_SOURCES += lib/container.c lib/container.h
 
 # mounts
 lib_libdm_la_SOURCES += lib/mounts.c lib/mounts.h

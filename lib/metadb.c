@@ -1584,8 +1584,8 @@ static int read_id(const struct txn *t, dm_bolt_bucket *b, const char *what, uin
 	return 0;
 }
 
-int dm_snapdb_put_committed(dm_snapdb_tx *tx, const char *name, uint64_t id, const char *parent,
-			    int64_t inodes, int64_t size, const dm_labels *labels, dm_error *err)
+static int snapdb_put(dm_snapdb_tx *tx, const char *name, uint64_t id, const char *parent, int kind_new,
+		      int64_t inodes, int64_t size, const dm_labels *labels, dm_error *err)
 {
 	const struct txn *t = &tx->t;
 	char what[WHAT_MAX], pwhat[WHAT_MAX];
@@ -1616,9 +1616,11 @@ int dm_snapdb_put_committed(dm_snapdb_tx *tx, const char *name, uint64_t id, con
 	}
 	if (!(b = dm_bolt_bucket_create(snaps, name, strlen(name), err)) ||
 	    put_uvarint(b, "id", id, err) < 0 ||
-	    put_bytes(b, "kind", (const uint8_t[]){DM_SNAPSHOT_COMMITTED}, 1, err) < 0 ||
+	    put_bytes(b, "kind", (const uint8_t[]){(uint8_t)kind_new}, 1, err) < 0 ||
 	    (parent && put_str(b, "parent", parent, err) < 0) || put_times(b, &t->now, err) < 0 ||
-	    put_svarint(b, "inodes", inodes, err) < 0 || put_svarint(b, "size", size, err) < 0 ||
+	    /* containerd records usage at Commit only: an active snapshot has none. */
+	    (kind_new == DM_SNAPSHOT_COMMITTED && (put_svarint(b, "inodes", inodes, err) < 0 ||
+						   put_svarint(b, "size", size, err) < 0)) ||
 	    write_labels(b, labels, err) < 0)
 		return -1;
 	if (parent) {
@@ -1632,6 +1634,18 @@ int dm_snapdb_put_committed(dm_snapdb_tx *tx, const char *name, uint64_t id, con
 	if (dm_bolt_sequence(snaps) < id && dm_bolt_set_sequence(snaps, id, err) < 0)
 		return -1;
 	return 0;
+}
+
+int dm_snapdb_put_committed(dm_snapdb_tx *tx, const char *name, uint64_t id, const char *parent,
+			    int64_t inodes, int64_t size, const dm_labels *labels, dm_error *err)
+{
+	return snapdb_put(tx, name, id, parent, DM_SNAPSHOT_COMMITTED, inodes, size, labels, err);
+}
+
+int dm_snapdb_put_active(dm_snapdb_tx *tx, const char *name, uint64_t id, const char *parent,
+			 const dm_labels *labels, dm_error *err)
+{
+	return snapdb_put(tx, name, id, parent, DM_SNAPSHOT_ACTIVE, 0, 0, labels, err);
 }
 
 static int snapdb_read(const struct txn *t, dm_bolt_bucket *b, const char *what,

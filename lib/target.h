@@ -32,6 +32,9 @@
 
 typedef struct dm_target dm_target;
 
+/* The label active_prepare recognises as "made by this tool" (its value: the container ID). */
+#define DM_TARGET_LABEL_OWNER "io.dockerd-migrate.container"
+
 /* A blob being written; backends extend it (this struct first). */
 typedef struct dm_target_blob {
 	dm_target *t;
@@ -80,6 +83,24 @@ struct dm_target_ops {
 	int (*snapshot_commit)(dm_target *t, dm_target_snapshot *s, const dm_labels *labels, dm_error *err);
 	/* Removes what a prepared, uncommitted s left. */
 	void (*snapshot_abort)(dm_target *t, dm_target_snapshot *s);
+
+	/* Containers (issue 11, doc/containerd-store.md §13): a lease that lives as long as
+	 * the container, and its writable layer, an active snapshot that is never committed. */
+	/* Makes lease id with labels and no expiry unless it exists, and lists snapshots
+	 * keys[0..n) of t's snapshotter under it, whether they exist yet or not. */
+	int (*lease_hold)(dm_target *t, const char *id, const dm_labels *labels, const char *const *keys,
+			  size_t n, dm_error *err);
+	/* Prepares key on parent (committed) as a snapshot that stays active, labelled with
+	 * labels: s to fill.  s->adopted when key exists complete already (offline: its records
+	 * are written only once it is filled); online an existing key carrying labels'
+	 * DM_TARGET_LABEL_OWNER is handed back (its mount) to be filled again from the start.
+	 * EEXIST when key exists and is not ours. */
+	int (*active_prepare)(dm_target *t, const char *key, const char *parent, const dm_labels *labels,
+			      dm_target_snapshot *s, dm_error *err);
+	/* Leaves the filled s in place as the active snapshot key with labels (offline: the rename
+	 * and the records; online: nothing is left to write); s is finished either way.  An s
+	 * that is not to be kept goes to snapshot_abort (online: the snapshot is removed). */
+	int (*active_finish)(dm_target *t, dm_target_snapshot *s, const dm_labels *labels, dm_error *err);
 
 	/* 1 and *digest (malloc'd) when image name exists, 0 when not. */
 	int (*image_get)(dm_target *t, const char *name, char **digest, dm_error *err);

@@ -437,6 +437,80 @@ static int on_snapshot_commit(dm_target *t, dm_target_snapshot *s, const dm_labe
 	return 0;
 }
 
+static int on_lease_hold(dm_target *t, const char *id, const dm_labels *labels, const char *const *keys,
+			 size_t n, dm_error *err)
+{
+	online *o = on(t);
+	int rc;
+
+	RETRY(rc, err, dm_ctr_lease_create(o->c, id, labels, err));
+	if (rc < 0 && err->code == EEXIST) {
+		dm_err_clear(err);
+		rc = 0;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		RETRY(rc, err, dm_ctr_lease_add_resource(o->c, id, o->snap_type, keys[i], err));
+	return rc < 0 ? dm_err_prefix(err, "lease %s: ", id) : 0;
+}
+
+/* An active snapshot cannot be renamed: it is made under its final key at once, and one a dead
+ * run left (recognised by the owner label) is filled again from the start. */
+static int on_active_prepare(dm_target *t, const char *key, const char *parent, const dm_labels *labels,
+			     dm_target_snapshot *s, dm_error *err)
+{
+	online *o = on(t);
+	const char *owner = dm_labels_get(labels, DM_TARGET_LABEL_OWNER);
+	dm_ctr_snapshot_info info;
+	dm_mount *mounts = NULL;
+	size_t n = 0;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if (strlen(key) >= sizeof s->key || (parent && strlen(parent) >= sizeof s->parent))
+		return dm_err_set(err, EINVAL, "snapshot %.100s: key too long", key);
+	RETRY(rc, err, dm_ctr_snapshot_prepare(o->c, t->snapshotter, key, parent, labels, &mounts, &n, err));
+	if (rc < 0 && err->code == EEXIST) {
+		const char *v;
+
+		dm_err_clear(err);
+		memset(&info, 0, sizeof info);
+		RETRY(rc, err, dm_ctr_snapshot_stat(o->c, t->snapshotter, key, &info, err));
+		if (rc == 0) {
+			v = dm_labels_get(&info.labels, DM_TARGET_LABEL_OWNER);
+			if (info.kind != DM_CTR_SNAPSHOT_ACTIVE || !owner || !v || strcmp(v, owner) ||
+			    strcmp(info.parent, parent ? parent : ""))
+				rc = dm_err_set(err, EEXIST, "exists and was not made by dockerd-migrate");
+		}
+		dm_ctr_snapshot_info_free(&info);
+		if (rc == 0)
+			RETRY(rc, err, dm_ctr_snapshot_mounts(o->c, t->snapshotter, key, &mounts, &n, err));
+	}
+	if (rc == 0 && n != 1)
+		rc = dm_err_set(err, EPROTO, "Prepare gave %zu mounts, not 1", n);
+	if (rc < 0) {
+		dm_ctr_mounts_free(mounts, n);
+		return dm_err_prefix(err, "snapshot %s: ", key);
+	}
+	strcpy(s->key, key);
+	strcpy(s->parent, parent ? parent : "");
+	s->mount = mounts[0];
+	free(mounts);
+	if (!(s->priv = strdup(key))) {
+		release(s);
+		return dm_err_nomem(err);
+	}
+	return 0;
+}
+
+static int on_active_finish(dm_target *t, dm_target_snapshot *s, const dm_labels *labels, dm_error *err)
+{
+	(void)t;
+	(void)labels;  /* given at Prepare */
+	(void)err;
+	release(s);
+	return 0;
+}
+
 static int on_image_get(dm_target *t, const char *name, char **digest, dm_error *err)
 {
 	dm_ctr_image img;
@@ -499,6 +573,9 @@ static const struct dm_target_ops online_ops = {
 	.snapshot_prepare = on_snapshot_prepare,
 	.snapshot_commit = on_snapshot_commit,
 	.snapshot_abort = on_snapshot_abort,
+	.lease_hold = on_lease_hold,
+	.active_prepare = on_active_prepare,
+	.active_finish = on_active_finish,
 	.image_get = on_image_get,
 	.image_put = on_image_put,
 	.close = on_close,

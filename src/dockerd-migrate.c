@@ -80,6 +80,8 @@ static void usage(FILE *out)
 		"  --force                run: replace image names that point to other images\n"
 		"  --copy-mode MODE       plan, run: snapshot file data by reflink, hardlink or copy\n"
 		"                         (default auto: reflink where the filesystem can, else copy)\n"
+		"  --containers           plan, run: also migrate stopped containers (writable layer,\n"
+		"                         init layer, config)\n"
 		"  -h, --help             show this help\n"
 		"  -V, --version          show the version\n"
 		"\n"
@@ -160,7 +162,7 @@ static unsigned default_jobs(void)
 enum {
 	OPT_ROOT = 256, OPT_DRIVER, OPT_JSON, OPT_JOBS,
 	OPT_CTR_ROOT, OPT_NAMESPACE, OPT_SNAPSHOTTER, OPT_COMPRESSION, OPT_FORCE, OPT_CTR_ADDRESS,
-	OPT_COPY_MODE,
+	OPT_COPY_MODE, OPT_CONTAINERS,
 };
 #define ALLOW(opt) (1u << ((opt) - OPT_ROOT))
 
@@ -180,6 +182,7 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		{"compression", required_argument, NULL, OPT_COMPRESSION},
 		{"force", no_argument, NULL, OPT_FORCE},
 		{"copy-mode", required_argument, NULL, OPT_COPY_MODE},
+		{"containers", no_argument, NULL, OPT_CONTAINERS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -256,6 +259,9 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		}
 		case OPT_FORCE:
 			o->mig.force = true;
+			break;
+		case OPT_CONTAINERS:
+			o->mig.containers = true;
 			break;
 		case OPT_COPY_MODE: {
 			dm_error err = {0};
@@ -372,7 +378,9 @@ static json_object *plan_json(const dm_store *st, const dm_plan_totals *t)
 
 		json_object_object_add(o, "id", json_object_new_string(c->id));
 		json_object_object_add(o, "image", json_str_or_null(c->image.s));
+		json_object_object_add(o, "name", json_str_or_null(c->name));
 		json_object_object_add(o, "mount_id", json_str_or_null(c->mount_id));
+		json_object_object_add(o, "running", json_object_new_boolean(c->running || c->paused || c->restarting));
 		json_object_object_add(o, "reason", json_str_or_null(c->reason));
 		json_object_array_add(ctrs, o);
 	}
@@ -406,7 +414,45 @@ static void print_names(const char *label, char **v, size_t n)
 		printf("%-33s%s%s\n", "", label, v[i]);
 }
 
-static void plan_text(const dm_store *st, const dm_plan_totals *t)
+/* What run --containers would do with each container (plan --containers). */
+static json_object *plan_containers(const dm_store *st, const char *sn, bool json)
+{
+	json_object *a = json ? json_object_new_array() : NULL;
+
+	if (!json)
+		printf("\n%-14s %-24s %9s  %s\n", "CONTAINER ID", "NAME", "SIZE", "RUN --CONTAINERS");
+	for (size_t i = 0; i < st->n_containers; i++) {
+		const dm_container *c = &st->containers[i];
+		dm_migrate_status status;
+		uint64_t size;
+		char *reason, sz[32];
+		const char *what;
+
+		if (dm_migrate_container_verdict(st, c, sn, &status, &size, &reason) < 0)
+			reason = NULL;
+		what = status == DM_MIG_DONE ? "migrate" : status == DM_MIG_EXISTED ? "on the containerd store already"
+											: "refused";
+		if (json) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "id", json_object_new_string(c->id));
+			json_object_object_add(o, "name", json_str_or_null(c->name));
+			json_object_object_add(o, "action", json_object_new_string(
+				status == DM_MIG_DONE ? "migrate" : status == DM_MIG_EXISTED ? "existed" : "refused"));
+			json_object_object_add(o, "size", json_object_new_uint64(size));
+			json_object_object_add(o, "reason", json_str_or_null(reason));
+			json_object_array_add(a, o);
+		} else {
+			printf("%.12s   %-24s %9s  %s%s%s\n", c->id, c->name ? c->name : "-",
+			       status == DM_MIG_DONE ? human_size(size, sz, sizeof sz) : "-", what,
+			       reason ? ": " : "", reason ? reason : "");
+		}
+		free(reason);
+	}
+	return a;
+}
+
+static void plan_text(const dm_store *st, const dm_plan_totals *t, bool containers)
 {
 	char sz[32];
 
@@ -427,7 +473,12 @@ static void plan_text(const dm_store *st, const dm_plan_totals *t)
 	printf("\n%zu of %zu images will be migrated; %zu distinct layers, %s in all, %zu shared by several images.\n",
 	       t->images_to_migrate, t->images, t->layers_to_migrate, human_size(t->layers_size, sz, sizeof sz),
 	       t->layers_shared);
-	printf("%zu containers found (containers are not migrated).\n", t->containers);
+	if (containers)
+		printf("%zu containers found (run --containers migrates the stopped ones; see below).\n",
+		       t->containers);
+	else
+		printf("%zu containers found (containers are migrated only by run --containers).\n",
+		       t->containers);
 	if (t->not_migrated) {
 		printf("\nNot migrated:\n");
 		for (size_t i = 0; i < st->n_problems; i++)
@@ -463,7 +514,8 @@ static int cmd_plan(int argc, char **argv)
 	dm_plan_totals t;
 	int rc = parse_options(argc, argv, "plan",
 				ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_CTR_ROOT) |
-					ALLOW(OPT_CTR_ADDRESS) | ALLOW(OPT_SNAPSHOTTER) | ALLOW(OPT_COPY_MODE),
+					ALLOW(OPT_CTR_ADDRESS) | ALLOW(OPT_SNAPSHOTTER) | ALLOW(OPT_COPY_MODE) |
+					ALLOW(OPT_CONTAINERS),
 				&o);
 	const char *sn;
 
@@ -484,6 +536,8 @@ static int cmd_plan(int argc, char **argv)
 								   : dm_migrate_default_snapshotter_why(st->driver)));
 		json_object_object_add(doc, "copy_mode", json_object_new_string(dm_copy_mode_name(o.mig.copy_mode)));
 		json_object_object_add(doc, "space_needed", space);
+		if (o.mig.containers)
+			json_object_object_add(doc, "container_plan", plan_containers(st, sn, true));
 
 		json_object_object_add(doc, "mode", json_object_new_string(c.mode));
 		json_object_object_add(doc, "mode_reason", json_object_new_string(c.why));
@@ -494,7 +548,9 @@ static int cmd_plan(int argc, char **argv)
 	} else {
 		char need[3][32];
 
-		plan_text(st, &t);
+		plan_text(st, &t, o.mig.containers);
+		if (o.mig.containers)
+			plan_containers(st, sn, false);
 		printf("\nrun would migrate %s into %s %s: %s.\n", c.mode,
 		       c.online ? "the containerd on" : "containerd's root", c.online ? c.address : c.root, c.why);
 		for (size_t i = 0; i < 3; i++)
@@ -582,7 +638,7 @@ static double elapsed(const struct timespec *since)
  * grep-able log line per event, "dockerd-migrate: <kind> <id>: <status>". */
 static void run_event(void *opaque, const dm_migrate_event *ev)
 {
-	static const char *kinds[] = {"layer", "image", "name"};
+	static const char *kinds[] = {"layer", "image", "name", "progress", "container"};
 	struct progress *p = opaque;
 	char done[32], total[32], rate[32];
 	double secs = elapsed(&p->start), bps = secs > 0 ? (double)ev->bytes_done / secs : 0;
@@ -653,6 +709,25 @@ static json_object *run_json(const dm_migrate_report *rep, const struct options 
 	json_object_object_add(sum, "seconds", json_object_new_double(secs));
 	json_object_object_add(doc, "summary", sum);
 	json_object_object_add(doc, "images", imgs);
+	if (o->mig.containers) {
+		json_object *ctrs = json_object_new_array();
+
+		for (size_t i = 0; i < rep->n_containers; i++) {
+			const dm_migrate_container *mc = &rep->containers[i];
+			json_object *c1 = json_object_new_object();
+
+			json_object_object_add(c1, "id", json_object_new_string(mc->id));
+			json_object_object_add(c1, "name", json_str_or_null(mc->name));
+			json_object_object_add(c1, "status", json_object_new_string(status_name(mc->status)));
+			json_object_object_add(c1, "reason", json_str_or_null(mc->reason));
+			json_object_object_add(c1, "size", json_object_new_uint64(mc->size));
+			json_object_array_add(ctrs, c1);
+		}
+		json_object_object_add(doc, "containers", ctrs);
+		json_object_object_add(sum, "containers_migrated", json_object_new_int64((int64_t)rep->containers_done));
+		json_object_object_add(sum, "containers_existed", json_object_new_int64((int64_t)rep->containers_existed));
+		json_object_object_add(sum, "containers_failed", json_object_new_int64((int64_t)rep->containers_failed));
+	}
 	json_object_object_add(doc, "warnings", json_strings(rep->warnings, rep->n_warnings));
 	return doc;
 }
@@ -683,7 +758,7 @@ static int cmd_run(int argc, char **argv)
 			       ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_JOBS) |
 				       ALLOW(OPT_CTR_ROOT) | ALLOW(OPT_NAMESPACE) | ALLOW(OPT_SNAPSHOTTER) |
 				       ALLOW(OPT_COMPRESSION) | ALLOW(OPT_FORCE) | ALLOW(OPT_CTR_ADDRESS) |
-				       ALLOW(OPT_COPY_MODE),
+				       ALLOW(OPT_COPY_MODE) | ALLOW(OPT_CONTAINERS),
 			       &o);
 
 	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
@@ -706,7 +781,7 @@ static int cmd_run(int argc, char **argv)
 	if (rc < 0) {
 		report_error(&err);
 		rc = run_exit_code(&err);
-	} else if (rep.images_failed) {
+	} else if (rep.images_failed || rep.containers_failed) {
 		/* Also when nothing else is left to do: an image that cannot be migrated is lost. */
 		rc = EXIT_SOME_FAILED;
 	} else if (rep.nothing_to_do) {
@@ -737,6 +812,9 @@ static int cmd_run(int argc, char **argv)
 			"%zu existed, %zu failed; %" PRIu64 " bytes written in %.1f s\n",
 			prog, rep.images_done, rep.images_existed, rep.images_skipped, rep.images_failed,
 			rep.layers_done, rep.layers_existed, rep.layers_failed, rep.bytes_written, secs);
+	if (o.mig.containers && rc != EXIT_BUSY && rc != EXIT_TARGET)
+		fprintf(stderr, "%s: containers: %zu migrated, %zu existed, %zu failed\n", prog,
+			rep.containers_done, rep.containers_existed, rep.containers_failed);
 	dm_migrate_report_free(&rep);
 	/* Only now: the report points into the target, and its locks must last the whole run. */
 	dm_target_close(t);

@@ -38,7 +38,7 @@ for cmd in plan verify-source run; do
 	for opt in $opts; do
 		case $opt in
 		--help | --version) continue ;;
-		--json | --force) arg= ;;
+		--json | --force | --containers) arg= ;;
 		--storage-driver) arg=vfs ;;
 		--jobs) arg=1 ;;
 		--namespace) arg=moby ;;
@@ -56,7 +56,7 @@ for cmd in plan verify-source run; do
 	done
 	check "$(printf '%s\n' $want | sort -u | tr '\n' ' ' | sed 's/ $//')" "$cmd" -
 done
-check '--compression --containerd-address --containerd-root --copy-mode' run --c
+check '--compression --containerd-address --containerd-root --containers --copy-mode' run --c
 check 'auto copy hardlink reflink' run --copy-mode ''
 check 'btrfs fuse-overlayfs overlay2 vfs' plan --storage-driver ''
 check 'fuse-overlayfs' plan --storage-driver f

@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "container.h"
 #include "layerstore.h"
+#include "migrate.h"
 #include "reference.h"
 #include "sizes.h"
 #include "testutil.h"
@@ -1002,6 +1004,187 @@ START_TEST(bad_containers)
 }
 END_TEST
 
+
+/* ---- containers: config.v2.json and layerdb/mounts, bad input (issue 11) ---- */
+
+static char *slurp_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 1 << 16);
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, (1 << 16) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+START_TEST(bad_container_configs)
+{
+	static const struct {
+		const char *mount_id, *init_id, *parent, *config, *want;
+	} cases[] = {
+		{NULL, NULL, NULL, "{}", "/mount-id: "},
+		{"zzz", NULL, NULL, "{}", "/mount-id: \"zzz\" is not a mount ID"},
+		{"M", "garbage-init", NULL, "{}", "/init-id: \"garbage-init\" is not a mount ID"},
+		{"M", NULL, "not-a-chain-id", "{}", "/parent: "},
+		{"M", NULL, NULL, "{", "config.v2.json: unexpected end of JSON"},
+		{"M", NULL, NULL, "[1]", "config.v2.json: not a JSON object"},
+		{"M", NULL, NULL, "{} {}", "config.v2.json: malformed JSON"},
+		{"M", NULL, NULL, "{\"Name\":1}", "\"Name\" or \"Driver\" is not a string"},
+		{"M", NULL, NULL, "{\"Driver\":[]}", "\"Name\" or \"Driver\" is not a string"},
+		{"M", NULL, NULL, "{\"State\":\"running\"}", "\"State\" is not an object"},
+		{"M", NULL, NULL, "{\"State\":{\"Running\":\"yes\"}}", "holds a flag that is not a boolean"},
+		{"M", NULL, NULL, "{\"State\":{\"Paused\":1}}", "holds a flag that is not a boolean"},
+		{"M", NULL, NULL, "{\"Image\":\"sha256:xyz\"}", "\"Image\" is not a sha256 digest"},
+		/* good: every field read */
+		{"M", "I", NULL, "{\"Name\":\"/web\",\"Driver\":\"vfs\",\"State\":{\"Running\":true,\"Paused\":false}}", NULL},
+	};
+	size_t n = sizeof cases / sizeof *cases;
+	char *root = scratch("ctrcfg"), dir[4096], id[65];
+	dm_store *st;
+	dm_error err = {0};
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(id, sizeof id, "%064zx", i + 0xc0);
+		snprintf(dir, sizeof dir, "%s/image/vfs/layerdb/mounts/%s", root, id);
+		ck_assert_int_eq(mkdir(dir, 0755), 0);
+		if (cases[i].mount_id)
+			put(dir, "mount-id", strcmp(cases[i].mount_id, "M") ? cases[i].mount_id : id);
+		if (cases[i].init_id) {
+			char init[80];
+
+			snprintf(init, sizeof init, "%s-init", id);
+			put(dir, "init-id", strcmp(cases[i].init_id, "I") ? cases[i].init_id : init);
+		}
+		if (cases[i].parent)
+			put(dir, "parent", cases[i].parent);
+		snprintf(dir, sizeof dir, "%s/containers/%s", root, id);
+		ck_assert_int_eq(mkdir(dir, 0755), 0);
+		put(dir, "config.v2.json", cases[i].config);
+	}
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		const dm_container *c = NULL;
+
+		snprintf(id, sizeof id, "%064zx", i + 0xc0);
+		for (size_t k = 0; k < st->n_containers; k++)
+			if (!strcmp(st->containers[k].id, id))
+				c = &st->containers[k];
+		ck_assert_msg(c != NULL, "case %zu", i);
+		if (cases[i].want) {
+			ck_assert_msg(c->reason != NULL, "case %zu: no reason", i);
+			assert_contains("container reason", c->reason, cases[i].want);
+		} else {
+			ck_assert_msg(!c->reason, "case %zu: %s", i, c->reason);
+			ck_assert(c->has_config && c->running && !c->paused);
+			ck_assert_str_eq(c->name, "/web");
+			ck_assert_str_eq(c->driver, "vfs");
+		}
+	}
+	dm_store_close(st);
+}
+END_TEST
+
+static const dm_container *container_of(const dm_store *st, const char *id)
+{
+	for (size_t i = 0; i < st->n_containers; i++)
+		if (!strcmp(st->containers[i].id, id))
+			return &st->containers[i];
+	ck_abort_msg("no container %s", id);
+	return NULL;
+}
+
+START_TEST(container_layers_and_rewrite)
+{
+	char *root = strdup(scratch("ctrlayers")), dir[4096], path[4096], *mount_id;
+	const dm_container *c;
+	dm_migrate_status status;
+	dm_descriptor m = {"application/vnd.oci.image.manifest.v1+json",
+			   {"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}, 404};
+	uint64_t size;
+	char *reason, *orig, *now;
+	dm_store *st;
+	dm_error err = {0};
+	int fd;
+
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	c = container_of(st, CTR1);
+	mount_id = strdup(c->mount_id);
+	/* The writable layer is there, the init layer is not: refused, the file named. */
+	fd = dm_container_open_layer(st, c, false, NULL, &err);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_lt(dm_container_open_layer(st, c, true, NULL, &err), 0);
+	ck_assert_int_eq(err.code, ENOENT);
+	ck_assert_int_eq(dm_migrate_container_verdict(st, c, "native", &status, &size, &reason), 0);
+	ck_assert_int_eq(status, DM_MIG_FAILED);
+	assert_contains("verdict", reason, "-init: No such file");
+	free(reason);
+	dm_store_close(st);
+
+	snprintf(dir, sizeof dir, "%s/vfs/dir/%s-init", root, mount_id);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	put(dir, "etc-hosts", "127.0.0.1 localhost\n");
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	c = container_of(st, CTR1);
+	ck_assert_int_eq(dm_migrate_container_verdict(st, c, "native", &status, &size, &reason), 0);
+	ck_assert_msg(status == DM_MIG_DONE, "%s", reason ? reason : "");
+	ck_assert_uint_gt(size, 0);
+	/* Only the snapshotter that keeps the driver's form takes the layers. */
+	ck_assert_int_eq(dm_migrate_container_verdict(st, c, "overlayfs", &status, &size, &reason), 0);
+	ck_assert_int_eq(status, DM_MIG_FAILED);
+	assert_contains("crossed", reason, "go to snapshotter native only");
+	free(reason);
+
+	/* The config rewrite: the original kept, the three members set, the rest as it was. */
+	snprintf(path, sizeof path, "%s/containers/%s/config.v2.json", root, CTR1);
+	orig = slurp_text(path);
+	ck_assert_msg(dm_container_rewrite_config(st, c, "native", &m, &err) == 0, "%s", err.msg);
+	now = slurp_text(path);
+	assert_contains("Driver", now, "\"Driver\":\"native\"");
+	assert_contains("Image", now, "\"Image\":\"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"");
+	assert_contains("ImageManifest", now, "\"ImageManifest\":{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:0011");
+	assert_contains("ID kept", now, "\"ID\":\"" CTR1 "\"");
+	free(now);
+	snprintf(path, sizeof path, "%s/containers/%s/" DM_CONTAINER_CONFIG_BACKUP, root, CTR1);
+	now = slurp_text(path);
+	ck_assert_str_eq(now, orig);
+	free(now);
+	free(orig);
+	dm_store_close(st);
+
+	/* Rewritten: on the containerd store, never touched again. */
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	c = container_of(st, CTR1);
+	ck_assert(dm_container_on_containerd(c));
+	ck_assert_int_eq(dm_migrate_container_verdict(st, c, "native", &status, &size, &reason), 0);
+	ck_assert_int_eq(status, DM_MIG_EXISTED);
+	dm_store_close(st);
+
+	/* A running container is refused; a layer reached through a symlink is never opened. */
+	snprintf(path, sizeof path, "%s/containers/%s/config.v2.json", root, CTR1);
+	tu_put(path, "{\"ID\":\"" CTR1 "\",\"Image\":\"" IMG_B "\",\"Driver\":\"vfs\",\"Name\":\"/busy\","
+		     "\"State\":{\"Running\":true}}");
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	c = container_of(st, CTR1);
+	ck_assert_int_eq(dm_migrate_container_verdict(st, c, "native", &status, &size, &reason), 0);
+	ck_assert_int_eq(status, DM_MIG_FAILED);
+	assert_contains("running", reason, "running: its writable layer is changing");
+	free(reason);
+	snprintf(dir, sizeof dir, "%s/vfs/dir/%s", root, mount_id);
+	snprintf(path, sizeof path, "rm -rf '%.2000s' && ln -s /etc '%.2000s'", dir, dir);
+	ck_assert_int_eq(system(path), 0);
+	ck_assert_int_lt(dm_container_open_layer(st, c, false, NULL, &err), 0);
+	ck_assert_int_eq(err.code, ELOOP);
+	assert_contains("symlink", err.msg, "not a directory (or a symbolic link)");
+	dm_store_close(st);
+	free(mount_id);
+	free(root);
+}
+END_TEST
+
 /* ---- limits ---- */
 
 START_TEST(layer_depth_capped)
@@ -1358,6 +1541,8 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, config_read_once_for_plan_and_run);
 	tcase_add_test(tc, bad_metadata_files);
 	tcase_add_test(tc, bad_containers);
+	tcase_add_test(tc, bad_container_configs);
+	tcase_add_test(tc, container_layers_and_rewrite);
 	tcase_add_loop_test(tc, store_symlinks_not_followed, 0, sizeof linked / sizeof *linked);
 	tcase_add_test(tc, layer_depth_capped);
 	tcase_add_test(tc, config_too_large);
