@@ -292,7 +292,9 @@ static int skip_array(struct parser *ps, int depth)
 			ps->p++;
 			continue;
 		}
-		if (at_end(ps) || *ps->p != ']')
+		if (at_end(ps))
+			return perr(ps, "%s", "unterminated array");
+		if (*ps->p != ']')
 			return perr(ps, "%s", "',' or ']' expected in an array");
 	}
 }

@@ -96,13 +96,31 @@ static int get_string(json_object *obj, const char *path, const char *key, char 
 	return 0;
 }
 
+/* The offset of the first byte of chars outside JSON strings, or len.  json-c
+ * takes 'single-quoted' strings even in strict mode; Go's decoder (dockerd's)
+ * does not. */
+static size_t outside_strings(const char *text, size_t len, const char *chars)
+{
+	bool in = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in && text[i] == '\\')
+			i++;
+		else if (text[i] == '"')
+			in = !in;
+		else if (!in && strchr(chars, text[i]))
+			return i;
+	}
+	return len;
+}
+
 /* Parses text (len bytes) as daemon.json: *root gets the object. */
 static int parse(const char *path, const char *text, size_t len, json_object **root, dm_error *err)
 {
 	struct json_tokener *tok;
 	enum json_tokener_error je;
 	json_object *obj;
-	size_t end;
+	size_t end, bad;
 
 	*root = NULL;
 	/* dockerd takes a UTF-8 byte order mark (Notepad writes one); the rewrite drops it. */
@@ -112,6 +130,8 @@ static int parse(const char *path, const char *text, size_t len, json_object **r
 		return dm_err_set(err, EINVAL, "%s: UTF-16 is not supported; save it as UTF-8", path);
 	if (memchr(text, '\0', len))
 		return dm_err_set(err, EINVAL, "%s: not valid JSON: a NUL byte", path);
+	if ((bad = outside_strings(text, len, "'")) < len)
+		return dm_err_set(err, EINVAL, "%s: not valid JSON: a single quote at byte %zu", path, bad);
 	if (!(tok = json_tokener_new()))
 		return dm_err_nomem(err);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);

@@ -343,3 +343,10 @@ EXTRA_DIST += tests/copy-modes.sh
 # The include graph follows the layering written in lib/README (the rules are read from there).
 TESTS += tests/include-graph.sh
 EXTRA_DIST += tests/include-graph.sh lib/README
+
+# discovery: daemon.json, switch and its backup, config.toml, the decision
+check_PROGRAMS += tests/test_discover
+tests_test_discover_SOURCES = tests/test_discover.c tests/testutil.c tests/testutil.h
+tests_test_discover_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_discover_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_discover
