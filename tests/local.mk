@@ -350,3 +350,7 @@ tests_test_discover_SOURCES = tests/test_discover.c tests/testutil.c tests/testu
 tests_test_discover_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_discover_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_discover
+
+# discovery and switch without daemons: every kind of daemon.json and config.toml
+TESTS += tests/switch.sh
+EXTRA_DIST += tests/switch.sh
