@@ -354,3 +354,7 @@ TESTS += tests/test_discover
 # discovery and switch without daemons: every kind of daemon.json and config.toml
 TESTS += tests/switch.sh
 EXTRA_DIST += tests/switch.sh
+
+# Docker's supervised containerd: dockerd 20.10 without --containerd, plan/run/switch, Docker 28
+TESTS += tests/supervised.sh
+EXTRA_DIST += tests/supervised.sh
