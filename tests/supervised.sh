@@ -35,13 +35,14 @@ fi
 
 opt_made=
 [ -e /opt/containerd ] || opt_made=1
-old_pid=
+old_pid= exec_root=
 cleanup() {
 	[ -z "$old_pid" ] || dm_stop_pid "$old_pid"
 	sid_stop_all
 	dm_umount_under "$tmp"
 	# The supervised containerd of dockerd 20.10 makes /opt/containerd (its opt plugin).
 	[ -z "$opt_made" ] || rmdir /opt/containerd/bin /opt/containerd/lib /opt/containerd 2>/dev/null
+	[ -z "$exec_root" ] || { dm_umount_under "$exec_root"; rm -rf --one-file-system "$exec_root"; }
 	chmod -R u+rwX "$tmp" 2>/dev/null
 	rm -rf --one-file-system "$tmp"
 }
