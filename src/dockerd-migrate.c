@@ -484,6 +484,10 @@ static int load_docker_config(struct options *o)
 		return EXIT_SOURCE;
 	}
 	o->target.docker = &o->dcfg;
+	/* The graphdriver dockerd runs (a snapshotter name there is not one: that store is not ours). */
+	if (!o->driver && o->dcfg.storage_driver &&
+	    (!strcmp(o->dcfg.storage_driver, "overlay2") || !strcmp(o->dcfg.storage_driver, "vfs")))
+		o->driver = o->dcfg.storage_driver;
 	if (o->docker_root)
 		o->target.data_root = o->docker_root;
 	else

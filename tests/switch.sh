@@ -79,6 +79,16 @@ printf '{"data-root": "%s", "containerd": "%s/x.sock"}\n' "$store" "$tmp" > "$cf
 expect_rc 6 "$DM" plan --docker-config "$cfg" --containerd-config "$ctrcfg"
 grep -q "which does not answer.*give --containerd-root" "$tmp/err" || fail "unknown root not said"
 
+# storage-driver: the graphdriver read (vfs: this overlay2 store has none), a snapshotter name ignored.
+printf '{"data-root": "%s", "storage-driver": "vfs"}\n' "$store" > "$cfg"
+expect_rc 3 "$DM" plan --docker-config "$cfg" --containerd-config "$noctr"
+grep -q vfs "$tmp/err" || fail "storage-driver vfs from daemon.json not used"
+printf '{"data-root": "%s", "storage-driver": "overlay2"}\n' "$store" > "$cfg"
+expect_rc 0 "$DM" plan --docker-config "$cfg" --containerd-config "$noctr" --json
+json_is "$tmp/out" storage_driver overlay2 || fail "storage-driver overlay2"
+printf '{"data-root": "%s", "storage-driver": "overlayfs"}\n' "$store" > "$cfg"
+expect_rc 0 "$DM" plan --docker-config "$cfg" --containerd-config "$noctr" --json
+
 # Bad files: one line naming the file, exit 3 (daemon.json) or 6 (config.toml).
 for bad in '{' '{"data-root": 1}' '{"features": {"containerd-snapshotter": "yes"}}' '[]' ''; do
 	printf '%s' "$bad" > "$cfg"
