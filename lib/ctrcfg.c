@@ -1,5 +1,6 @@
 #include "config.h"
 #include "ctrcfg.h"
+#include "dockercfg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -449,51 +450,18 @@ void dm_containerd_config_free(dm_containerd_config *c)
 
 int dm_containerd_config_read(const char *path, dm_containerd_config *c, dm_error *err)
 {
-	struct stat sb;
 	char *buf;
-	size_t got = 0;
-	int fd, rc;
+	size_t len;
+	int rc;
 
 	memset(c, 0, sizeof *c);
 	if (!(c->path = strdup(path)))
 		return dm_err_nomem(err);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return dm_err_sys(err, "%s", path);
-	}
-	if (fstat(fd, &sb) < 0) {
-		dm_err_sys(err, "%s", path);
-		close(fd);
+	if (dm_read_small_file(path, DM_CONTAINERD_CONFIG_MAX, &buf, &len, &c->present, NULL, err) < 0)
 		return -1;
-	}
-	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > DM_CONTAINERD_CONFIG_MAX) {
-		close(fd);
-		return dm_err_set(err, EINVAL, "%s: not a regular file of at most %u bytes", path,
-				  DM_CONTAINERD_CONFIG_MAX);
-	}
-	if (!(buf = malloc((size_t)sb.st_size + 1))) {
-		close(fd);
-		return dm_err_nomem(err);
-	}
-	while (got < (size_t)sb.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			dm_err_sys(err, "%s: read", path);
-			free(buf);
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	c->present = true;
-	rc = dm_containerd_config_parse(path, buf, got, c, err);
+	if (!c->present)
+		return 0;
+	rc = dm_containerd_config_parse(path, buf, len, c, err);
 	free(buf);
 	return rc;
 }

@@ -29,9 +29,8 @@ void dm_docker_config_free(dm_docker_config *c)
 	c->snapshotter = -1;
 }
 
-/* The whole file into *buf (NUL-terminated), or *present = false when it does
- * not exist.  mode gets its permission bits (for the rewrite). */
-static int read_file(const char *path, char **buf, size_t *len, bool *present, mode_t *mode, dm_error *err)
+int dm_read_small_file(const char *path, size_t max, char **buf, size_t *len, bool *present, mode_t *mode,
+		       dm_error *err)
 {
 	struct stat sb;
 	size_t got = 0;
@@ -53,10 +52,10 @@ static int read_file(const char *path, char **buf, size_t *len, bool *present, m
 		close(fd);
 		return dm_err_set(err, EINVAL, "%s: not a regular file", path);
 	}
-	if ((uint64_t)sb.st_size > DM_DOCKER_CONFIG_MAX) {
+	if ((uint64_t)sb.st_size > max) {
 		close(fd);
-		return dm_err_set(err, EFBIG, "%s: %lld bytes, more than a daemon.json can sensibly be (%u)", path,
-				  (long long)sb.st_size, DM_DOCKER_CONFIG_MAX);
+		return dm_err_set(err, EFBIG, "%s: %lld bytes, more than such a file can sensibly be (%zu)", path,
+				  (long long)sb.st_size, max);
 	}
 	if (!(b = malloc((size_t)sb.st_size + 1))) {
 		close(fd);
@@ -79,7 +78,9 @@ static int read_file(const char *path, char **buf, size_t *len, bool *present, m
 	}
 	close(fd);
 	b[got] = '\0';
-	*buf = b, *len = got, *present = true, *mode = sb.st_mode & 07777;
+	*buf = b, *len = got, *present = true;
+	if (mode)
+		*mode = sb.st_mode & 07777;
 	return 0;
 }
 
@@ -220,7 +221,7 @@ static int load(const char *path, dm_docker_config *c, json_object **root, mode_
 	if (!(c->path = strdup(path)))
 		return dm_err_nomem(err);
 	*mode = 0644;
-	if (read_file(path, &text, &len, &c->present, mode, err) < 0)
+	if (dm_read_small_file(path, DM_DOCKER_CONFIG_MAX, &text, &len, &c->present, mode, err) < 0)
 		return -1;
 	if (!c->present)
 		return 0;
@@ -404,7 +405,7 @@ int dm_docker_config_switch(const char *path, bool dry_run, dm_docker_switch *s,
 			goto out;
 		}
 		/* The first switch: keep what there was, exactly (nothing: an empty backup). */
-		if (read_file(path, &old, &oldlen, &present, &mode, err) < 0)
+		if (dm_read_small_file(path, DM_DOCKER_CONFIG_MAX, &old, &oldlen, &present, &mode, err) < 0)
 			goto out;
 		if (write_atomic(s->backup, old ? old : "", oldlen, present ? mode : 0600, err) < 0) {
 			dm_err_prefix(err, "backup of %s: ", path);
