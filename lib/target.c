@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int dm_target_blob_sink(void *blob, const void *buf, size_t len, dm_error *err)
 {
@@ -109,6 +110,19 @@ dm_target *dm_target_choose_open(const dm_target_request *r, dm_target_choice *c
 		return NULL;
 	if (c->online)
 		return open_online(r, c, err);
+	/* The supervised root's parent, <data-root>/containerd, is made as dockerd would make it
+	 * (the root itself the backend makes); any other root's parent must exist. */
+	if (c->disc.kind_name && c->disc.kind == DM_CONTAINERD_SUPERVISED) {
+		char parent[PATH_MAX];
+		char *slash;
+
+		snprintf(parent, sizeof parent, "%s", c->root);
+		if ((slash = strrchr(parent, '/')) && slash != parent) {
+			*slash = '\0';
+			if (mkdir(parent, 0711) < 0 && errno != EEXIST)
+				return dm_err_sys(err, "%s", parent), NULL;
+		}
+	}
 	t = dm_target_offline_open(c->root, c->ns, r->snapshotter, err);
 	if (!t && err->code == EWOULDBLOCK && (n = strlen(err->msg)) < sizeof err->msg)
 		snprintf(err->msg + n, sizeof err->msg - n,

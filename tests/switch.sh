@@ -155,5 +155,10 @@ old, new = json.loads(sys.argv[1]), json.load(open(sys.argv[2]))
 want = dict(old); want["features"] = dict(old.get("features", {})); want["features"]["containerd-snapshotter"] = True
 sys.exit(new != want or list(new) != list(want))' "$old" "$cfg" || fail "$old: keys not kept: $(cat "$cfg")"
 done
+# run into the supervised containerd discovered: its root made under the data-root.
+rm -rf "$store/containerd"
+expect_rc 0 "$DM" run --docker-root "$store" --docker-config "$tmp/absent.json" --containerd-config "$noctr" --json
+json_is "$tmp/out" containerd_root "$store/containerd/daemon" || fail "run did not go to the supervised root"
+[ -f "$store/containerd/daemon/io.containerd.metadata.v1.bolt/meta.db" ] || fail "no meta.db in the supervised root"
 echo "switch: all daemon.json cases ok"
 exit 0
