@@ -69,3 +69,7 @@ lib_libdm_la_SOURCES += lib/grpc.c lib/grpc.h lib/ctrapi.c lib/ctrapi.h
 
 # target_online: the online backend of lib/target, over lib/ctrapi
 lib_libdm_la_SOURCES += lib/target_online.c
+
+# dockercfg: daemon.json read and switched; ctrcfg: config.toml's root and [grpc] address;
+# discover: which containerd Docker uses
+lib_libdm_la_SOURCES += lib/dockercfg.c lib/dockercfg.h lib/ctrcfg.c lib/ctrcfg.h lib/discover.c lib/discover.h

@@ -360,3 +360,18 @@ EXTRA_DIST += tests/copy-modes.sh
 # The include graph follows the layering written in lib/README (the rules are read from there).
 TESTS += tests/include-graph.sh
 EXTRA_DIST += tests/include-graph.sh lib/README
+
+# discovery: daemon.json, switch and its backup, config.toml, the decision
+check_PROGRAMS += tests/test_discover
+tests_test_discover_SOURCES = tests/test_discover.c tests/testutil.c tests/testutil.h
+tests_test_discover_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_discover_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_discover
+
+# discovery and switch without daemons: every kind of daemon.json and config.toml
+TESTS += tests/switch.sh
+EXTRA_DIST += tests/switch.sh
+
+# Docker's supervised containerd: dockerd 20.10 without --containerd, plan/run/switch, Docker 28
+TESTS += tests/supervised.sh
+EXTRA_DIST += tests/supervised.sh
