@@ -64,3 +64,6 @@ lib_libdm_la_SOURCES += lib/grpc.c lib/grpc.h lib/ctrapi.c lib/ctrapi.h
 
 # target_online: the online backend of lib/target, over lib/ctrapi
 lib_libdm_la_SOURCES += lib/target_online.c
+
+# journal: what runs created, recorded before they create it; rollback: undoing it (issue 12)
+lib_libdm_la_SOURCES += lib/journal.c lib/journal.h

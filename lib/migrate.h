@@ -20,6 +20,7 @@
 #include "apply.h"
 #include "compress.h"
 #include "error.h"
+#include "journal.h"
 #include "layerstore.h"
 #include "target.h"
 
@@ -35,6 +36,9 @@ typedef struct dm_migrate_options {
 	unsigned jobs;               /* layers in parallel; 0 means 1 */
 	bool force;                  /* replace image records that point elsewhere */
 	enum dm_copy_mode copy_mode; /* where snapshot file data comes from (auto: probed) */
+	/* Where the run records what it creates, before creating it (lib/journal.h), so that
+	 * rollback can undo it; NULL: not recorded (tests of the migration alone). */
+	dm_journal *journal;
 } dm_migrate_options;
 
 typedef enum dm_migrate_status {

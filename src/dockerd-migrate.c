@@ -688,8 +688,16 @@ static int cmd_run(int argc, char **argv)
 		return run_exit_code(&err);
 	}
 	o.mig.containerd_root = c.root;
+	if (!(o.mig.journal = dm_journal_open(c.root, &err))) {
+		report_error(&err);
+		dm_target_close(t);
+		dm_target_choice_free(&c);
+		dm_store_close(st);
+		return EXIT_TARGET;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &p.start);
 	rc = dm_migrate_run(st, t, &o.mig, run_event, &p, &rep, &err);
+	dm_journal_close(o.mig.journal);
 	secs = elapsed(&p.start);
 	if (p.shown)
 		fputc('\n', stderr);
