@@ -66,4 +66,5 @@ lib_libdm_la_SOURCES += lib/grpc.c lib/grpc.h lib/ctrapi.c lib/ctrapi.h
 lib_libdm_la_SOURCES += lib/target_online.c
 
 # journal: what runs created, recorded before they create it; rollback: undoing it (issue 12)
-lib_libdm_la_SOURCES += lib/journal.c lib/journal.h
+lib_libdm_la_SOURCES += lib/journal.c lib/journal.h lib/rollback.c lib/rollback.h lib/rollback_offline.c \
+	lib/rollback_online.c

@@ -20,15 +20,12 @@
 #include "apply.h"
 #include "compress.h"
 #include "error.h"
+#include "image.h"
 #include "journal.h"
 #include "layerstore.h"
 #include "target.h"
 
-/* Labels on a migrated snapshot's namespace view: the layer blob made from it,
- * so that a later run can rebuild the manifest without reading the layer. */
-#define DM_LABEL_LAYER_DIGEST "io.dockerd-migrate.layer.digest"
-#define DM_LABEL_LAYER_SIZE "io.dockerd-migrate.layer.size"
-#define DM_LABEL_LAYER_MEDIA "io.dockerd-migrate.layer.mediatype"
+/* DM_LABEL_LAYER_*: lib/image.h (rollback reads them too). */
 
 typedef struct dm_migrate_options {
 	const char *containerd_root; /* where the free-space check looks */

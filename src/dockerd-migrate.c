@@ -20,6 +20,7 @@
 #include "layerstore.h"
 #include "migrate.h"
 #include "plan.h"
+#include "rollback.h"
 #include "sizes.h"
 #include "target.h"
 
@@ -32,14 +33,18 @@ enum {
 	EXIT_BUSY = 4,         /* containerd (or another run) holds containerd's database */
 	EXIT_NOSPACE = 5,      /* not enough free space for the migration */
 	EXIT_TARGET = 6,       /* containerd's root cannot be written */
-	EXIT_NOTHING = 7,      /* run: everything was already migrated; nothing written */
+	EXIT_NOTHING = 7,      /* run: everything was already migrated; rollback: nothing to undo */
+	EXIT_DOCKERD = 8,      /* rollback: a dockerd runs on the containerd image store */
 };
 
 #define DEFAULT_DOCKER_ROOT "/var/lib/docker"
 #define DEFAULT_NAMESPACE "moby"
+#define DEFAULT_DOCKER_CONFIG "/etc/docker/daemon.json"
 
 struct options {
 	const char *docker_root;
+	const char *docker_config;
+	bool dry_run;
 	const char *driver;
 	bool json;
 	unsigned jobs;
@@ -60,6 +65,7 @@ static void usage(FILE *out)
 		"  verify-source  rebuild every layer's tar stream and check it against its DiffID\n"
 		"  run            migrate into containerd: through its API while it runs (online),\n"
 		"                 or into its root while it is stopped (offline)\n"
+		"  rollback       undo what runs added to containerd (and switch to daemon.json)\n"
 		"\n"
 		"Options:\n"
 		"  --docker-root DIR      Docker data-root (default %s)\n"
@@ -77,13 +83,16 @@ static void usage(FILE *out)
 		"                         native for vfs)\n"
 		"  --compression ALGO     run: layer blobs as zstd, gzip or none (default zstd)\n"
 		"  --force                run: replace image names that point to other images\n"
+		"  --docker-config FILE   rollback: Docker's daemon.json (default /etc/docker/daemon.json)\n"
+		"  --dry-run              rollback: list what would be removed, change nothing\n"
 		"  --copy-mode MODE       plan, run: snapshot file data by reflink, hardlink or copy\n"
 		"                         (default auto: reflink where the filesystem can, else copy)\n"
 		"  -h, --help             show this help\n"
 		"  -V, --version          show the version\n"
 		"\n"
 		"Exit status: 0 ok, 1 some items failed, 2 usage error, 3 source store unreadable,\n"
-		"4 containerd is running (offline), 5 not enough space, 6 target error, 7 nothing to do.\n"
+		"4 containerd is running (offline), 5 not enough space, 6 target error, 7 nothing to do,\n"
+		"8 dockerd runs on the containerd image store (rollback).\n"
 		"See dockerd-migrate(8).\n",
 		prog, DEFAULT_DOCKER_ROOT, DM_CONTAINERD_ADDRESS, DM_CONTAINERD_ROOT, DEFAULT_NAMESPACE);
 }
@@ -159,7 +168,7 @@ static unsigned default_jobs(void)
 enum {
 	OPT_ROOT = 256, OPT_DRIVER, OPT_JSON, OPT_JOBS,
 	OPT_CTR_ROOT, OPT_NAMESPACE, OPT_SNAPSHOTTER, OPT_COMPRESSION, OPT_FORCE, OPT_CTR_ADDRESS,
-	OPT_COPY_MODE,
+	OPT_COPY_MODE, OPT_DOCKER_CONFIG, OPT_DRY_RUN,
 };
 #define ALLOW(opt) (1u << ((opt) - OPT_ROOT))
 
@@ -179,12 +188,16 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		{"compression", required_argument, NULL, OPT_COMPRESSION},
 		{"force", no_argument, NULL, OPT_FORCE},
 		{"copy-mode", required_argument, NULL, OPT_COPY_MODE},
+		{"docker-config", required_argument, NULL, OPT_DOCKER_CONFIG},
+		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c, idx;
 
 	o->docker_root = DEFAULT_DOCKER_ROOT;
+	o->docker_config = DEFAULT_DOCKER_CONFIG;
+	o->dry_run = false;
 	o->driver = NULL;
 	o->json = false;
 	o->jobs = default_jobs();
@@ -254,6 +267,12 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		}
 		case OPT_FORCE:
 			o->mig.force = true;
+			break;
+		case OPT_DOCKER_CONFIG:
+			o->docker_config = optarg;
+			break;
+		case OPT_DRY_RUN:
+			o->dry_run = true;
 			break;
 		case OPT_COPY_MODE: {
 			dm_error err = {0};
@@ -743,6 +762,123 @@ static int cmd_run(int argc, char **argv)
 	return rc;
 }
 
+static json_object *rollback_json(const dm_rollback_report *rep, const char *mode, const char *root)
+{
+	json_object *doc = json_object_new_object(), *items = json_object_new_array();
+
+	json_object_object_add(doc, "mode", json_object_new_string(mode));
+	json_object_object_add(doc, "containerd_root", json_str_or_null(root));
+	json_object_object_add(doc, "dry_run", json_object_new_boolean(rep->dry_run));
+	for (size_t i = 0; i < rep->n; i++) {
+		const dm_rollback_item *it = &rep->v[i];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "kind", json_object_new_string(dm_rollback_kind_name(it->kind)));
+		json_object_object_add(o, "status", json_object_new_string(it->status == DM_RB_REMOVED ?
+									    (rep->dry_run ? "would_remove" : "removed") : "kept"));
+		json_object_object_add(o, "namespace", json_str_or_null(it->ns));
+		json_object_object_add(o, "name", json_object_new_string(it->what));
+		json_object_object_add(o, "note", json_str_or_null(it->note));
+		json_object_array_add(items, o);
+	}
+	json_object_object_add(doc, "items", items);
+	json_object_object_add(doc, "removed", json_object_new_int64((int64_t)rep->removed));
+	json_object_object_add(doc, "kept", json_object_new_int64((int64_t)rep->kept));
+	return doc;
+}
+
+static int cmd_rollback(int argc, char **argv)
+{
+	struct options o;
+	dm_rollback_report rep = {0};
+	dm_rollback_request rq = {0};
+	dm_journal_entries j = {0};
+	dm_target_choice c;
+	dm_error err = {0};
+	char *root = NULL, **ids = NULL;
+	size_t n_ids = 0;
+	int pid, rc = parse_options(argc, argv, "rollback",
+				    ALLOW(OPT_ROOT) | ALLOW(OPT_JSON) | ALLOW(OPT_CTR_ROOT) | ALLOW(OPT_CTR_ADDRESS) |
+					    ALLOW(OPT_NAMESPACE) | ALLOW(OPT_DOCKER_CONFIG) | ALLOW(OPT_DRY_RUN),
+				    &o);
+
+	if (rc != EXIT_OK)
+		return rc;
+	/* A dockerd on the containerd store holds those images: removing them under it would
+	 * break its containers and images.  A dry run writes nothing, so it may look. */
+	if ((rc = dm_rollback_dockerd_on_containerd(&pid, &err)) < 0) {
+		report_error(&err);
+		return EXIT_TARGET;
+	}
+	if (rc == 1 && !o.dry_run) {
+		fprintf(stderr, "%s: error: dockerd (pid %d) runs on the containerd image store "
+			"(features.containerd-snapshotter): stop it first, rollback would remove images it uses\n",
+			prog, pid);
+		return EXIT_DOCKERD;
+	}
+	dm_target_choose(&o.target, &c);
+	if (c.online) {
+		if (dm_target_online_root(c.address, o.target.ns, &root, &err) < 0) {
+			report_error(&err);
+			dm_target_choice_free(&c);
+			return EXIT_TARGET;
+		}
+	} else if (!(root = strdup(c.root))) {
+		dm_target_choice_free(&c);
+		return EXIT_TARGET;
+	}
+	rc = EXIT_TARGET;
+	if (dm_journal_read(root, &j, &err) < 0 || dm_rollback_find_containers(o.docker_root, &ids, &n_ids, &err) < 0) {
+		report_error(&err);
+		goto out;
+	}
+	rq.journal = &j;
+	rq.container_ns = o.target.ns;
+	rq.containers = ids;
+	rq.n_containers = n_ids;
+	rq.dry_run = o.dry_run;
+	if ((c.online ? dm_rollback_online(c.address, &rq, &rep, &err) : dm_rollback_offline(root, &rq, &rep, &err)) < 0) {
+		report_error(&err);
+		if (err.code == EWOULDBLOCK) {
+			fprintf(stderr, "%s: containerd runs on %s: roll back online with --containerd-address SOCK\n",
+				prog, root);
+			rc = EXIT_BUSY;
+		}
+		goto out;
+	}
+	/* Docker's side only once containerd's is undone: a failure above leaves both as they were
+	 * for a second rollback. */
+	if (dm_rollback_restore_containers(o.docker_root, ids, n_ids, o.dry_run, &rep, &err) < 0 ||
+	    dm_rollback_restore_daemon_json(o.docker_config, o.dry_run, &rep, &err) < 0 ||
+	    (!o.dry_run && dm_journal_remove(root, &err) < 0)) {
+		report_error(&err);
+		goto out;
+	}
+	for (size_t i = 0; i < rep.n; i++) {
+		const dm_rollback_item *it = &rep.v[i];
+
+		fprintf(stderr, "%s: %s %s %s%s%s%s%s%s\n", prog,
+			it->status == DM_RB_KEPT ? "kept" : o.dry_run ? "would remove" : "removed",
+			dm_rollback_kind_name(it->kind), it->what, it->ns ? " (namespace " : "", it->ns ? it->ns : "",
+			it->ns ? ")" : "", it->note ? ": " : "", it->note ? it->note : "");
+	}
+	if (o.json)
+		put_json(rollback_json(&rep, c.mode, root));
+	if (!rep.removed)
+		fprintf(stderr, "%s: nothing to roll back in %s%s\n", prog, root, rep.kept ? " (all kept)" : "");
+	else
+		fprintf(stderr, "%s: rollback%s: %zu %sremoved or restored, %zu kept (%s, %s)\n", prog,
+			o.dry_run ? " (dry run)" : "", rep.removed, o.dry_run ? "would be " : "", rep.kept, c.mode, root);
+	rc = rep.removed ? EXIT_OK : EXIT_NOTHING;
+out:
+	dm_rollback_report_free(&rep);
+	dm_journal_entries_free(&j);
+	dm_rollback_ids_free(ids, n_ids);
+	dm_target_choice_free(&c);
+	free(root);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -752,6 +888,7 @@ int main(int argc, char **argv)
 		{"plan", cmd_plan},
 		{"verify-source", cmd_verify_source},
 		{"run", cmd_run},
+		{"rollback", cmd_rollback},
 	};
 	const char *cmd;
 

@@ -25,7 +25,7 @@ check() {
 	[ "$got" = "$want " ] || fail "completing '$*': got '$got', want '$want '"
 }
 
-check '--help --version plan run verify-source' ''
+check '--help --version plan rollback run verify-source' ''
 check 'verify-source' ver
 
 # Each command's options are those the binary takes: every option its --help
@@ -46,6 +46,8 @@ for cmd in plan verify-source run; do
 		--compression) arg=zstd ;;
 		--copy-mode) arg=copy ;;
 		--docker-root | --containerd-root | --containerd-address) arg=$tmp/nowhere ;;
+		--docker-config) arg=$tmp/nowhere.json ;;
+		--dry-run) arg= ;;
 		*) fail "$opt: unknown to this test and maybe to the completion" ;;
 		esac
 		"$DM" "$cmd" --docker-root "$tmp/nowhere" $opt $arg > /dev/null 2> "$tmp/probe"
@@ -56,6 +58,24 @@ for cmd in plan verify-source run; do
 	done
 	check "$(printf '%s\n' $want | sort -u | tr '\n' ' ' | sed 's/ $//')" "$cmd" -
 done
+# rollback reads no store (its --docker-root only for the containers' config backups), so it
+# is judged by the "has no option" refusal alone; every probe is a dry run on roots that do
+# not exist, so that nothing on this host is rolled back.
+want=--help
+for opt in $opts; do
+	case $opt in
+	--help | --version) continue ;;
+	--json | --force | --dry-run) arg= ;;
+	--namespace) arg=moby ;;
+	--storage-driver | --snapshotter | --compression | --copy-mode | --jobs) arg=x ;;
+	*) arg=$tmp/nowhere ;;
+	esac
+	"$DM" rollback --dry-run --docker-root "$tmp/nowhere" --containerd-root "$tmp/nowhere" \
+		--docker-config "$tmp/nowhere.json" $opt $arg > /dev/null 2> "$tmp/probe" < /dev/null
+	grep -q 'has no option' "$tmp/probe" || want="$want $opt"
+done
+check "$(printf '%s\n' $want | sort -u | tr '\n' ' ' | sed 's/ $//')" rollback -
+check '--docker-config --docker-root --dry-run' rollback --d
 check '--compression --containerd-address --containerd-root --copy-mode' run --c
 check 'auto copy hardlink reflink' run --copy-mode ''
 check 'overlay2 vfs' plan --storage-driver ''
@@ -69,4 +89,5 @@ mkdir "$tmp/store-a" "$tmp/store-b"
 check 'store-a store-b' plan --docker-root store
 check 'store-a store-b' run --containerd-root=store
 check 'store-a store-b store-file' run --containerd-address store
+check 'store-file' rollback --docker-config store-f
 exit 0
