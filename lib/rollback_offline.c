@@ -327,6 +327,8 @@ struct rb {
 	struct list blobs;         /* the same, in order */
 	struct cand_snap *snaps;
 	size_t n_snaps;
+	size_t *order;             /* indices into snaps, in the order their views went (children first) */
+	size_t n_order;
 	struct list files;         /* digests whose file goes after the commit */
 };
 
@@ -545,6 +547,7 @@ static int remove_snaps(struct rb *rb, dm_metadb_tx *tx, const char *ns, const s
 			}
 			c->backend = s.name;
 			s.name = NULL;
+			rb->order[rb->n_order++] = i;
 			dm_metadb_snapshot_free(&s);
 			if (dm_metadb_snapshot_delete(tx, ns, c->sn, c->key, err) < 0 ||
 			    report(rb, DM_RB_SNAPSHOT, DM_RB_REMOVED, ns, sk + 2, NULL, err) < 0)
@@ -635,7 +638,13 @@ static int rb_tx(dm_metadb_tx *tx, void *arg, dm_error *err)
 
 	if (dm_metadb_namespace_list(tx, &nss, err) < 0)
 		return -1;
-	if (gather(rb, tx, err) < 0 || rollback_images(rb, tx, err) < 0 || rollback_leases(rb, tx, &nss, err) < 0)
+	if (gather(rb, tx, err) < 0)
+		goto out;
+	if (!(rb->order = calloc(rb->n_snaps + 1, sizeof *rb->order))) {
+		dm_err_nomem(err);
+		goto out;
+	}
+	if (rollback_images(rb, tx, err) < 0 || rollback_leases(rb, tx, &nss, err) < 0)
 		goto out;
 	/* Each namespace a candidate lives in: its GC mark, then its removals. */
 	for (size_t n = 0; n < nss.n; n++) {
@@ -665,51 +674,111 @@ out:
 	return rc;
 }
 
-/* After the meta.db commit: the backend records of the snapshots whose view went (and of
- * journaled ones whose view an interrupted rollback removed), then their directories. */
+/* Deletes the backend record of candidate c in stx: 1 and *id when deleted, 0 when it has none
+ * (yet: EBUSY, children first) or none at all. */
+static int backend_one(dm_snapdb_tx *stx, struct cand_snap *c, uint64_t *id, dm_error *err)
+{
+	dm_error e = {0};
+	uint64_t seq, fid;
+	int r;
+
+	/* A view gone but a backend record left (by a rollback killed after its meta.db commit):
+	 * a journaled snapshot whose key no view of its namespace names any more. */
+	if (!c->backend && c->view_gone && !c->container &&
+	    dm_snapdb_find(stx, c->ns, c->key, &c->backend, &seq, &fid, err) < 0)
+		return -1;
+	if (!c->backend)
+		return 0;
+	if ((r = dm_snapdb_delete(stx, c->backend, id, &e)) < 0 && e.code != EBUSY) {
+		*err = e;
+		return -1;
+	}
+	return r < 0 ? 0 : r;
+}
+
+/* After the meta.db commit: each snapshotter's records of the snapshots whose view went (and
+ * of journaled ones whose view an interrupted rollback removed), in one metadata.db
+ * transaction, children first; then their directories. */
 static int remove_backend(struct rb *rb, dm_error *err)
 {
 	for (size_t i = 0; i < rb->n_snaps; i++) {
-		struct cand_snap *c = &rb->snaps[i];
+		const char *sn = rb->snaps[i].sn;
+		uint64_t *ids = NULL;
+		size_t n_ids = 0;
 		char path[4096];
 		dm_snapdb *sd;
 		dm_snapdb_tx *stx;
-		uint64_t id = 0, seq;
 		struct stat st;
-		int r;
+		bool seen = false, progress = true;
+		int rc = -1;
 
-		snprintf(path, sizeof path, "%s/" DM_SNAPDB_DIR_PREFIX "%s/" DM_SNAPDB_FILE, rb->root, c->sn);
-		if (stat(path, &st) < 0)
+		for (size_t k = 0; k < i; k++)
+			seen = seen || !strcmp(rb->snaps[k].sn, sn);
+		snprintf(path, sizeof path, "%s/" DM_SNAPDB_DIR_PREFIX "%s/" DM_SNAPDB_FILE, rb->root, sn);
+		if (seen || stat(path, &st) < 0)
 			continue;
-		if (!(sd = dm_snapdb_open(rb->root, c->sn, 0, err)))
-			return -1;
-		if (!(stx = dm_snapdb_begin(sd, true, err))) {
-			dm_snapdb_close(sd);
-			return -1;
-		}
-		/* A view gone but a backend record left (by a rollback killed after its meta.db
-		 * commit): a journaled snapshot whose key no view of its namespace names. */
-		if (!c->backend && c->view_gone && !c->container &&
-		    dm_snapdb_find(stx, c->ns, c->key, &c->backend, &seq, &id, err) < 0) {
-			dm_snapdb_rollback(stx);
-			dm_snapdb_close(sd);
+		if (!(ids = calloc(rb->n_snaps + 1, sizeof *ids)))
+			return dm_err_nomem(err);
+		if (!(sd = dm_snapdb_open(rb->root, sn, 0, err))) {
+			free(ids);
 			return -1;
 		}
-		r = c->backend ? dm_snapdb_delete(stx, c->backend, &id, err) : 0;
-		if (r < 0 || (r == 1 && dm_snapdb_commit(stx, err) < 0)) {
-			if (r < 0)
-				dm_snapdb_rollback(stx);
-			dm_snapdb_close(sd);
-			return -1;
+		if (!(stx = dm_snapdb_begin(sd, true, err)))
+			goto next;
+		/* In the order the views went, then what is left until nothing more can go. */
+		for (size_t k = 0; k < rb->n_order; k++) {
+			struct cand_snap *c = &rb->snaps[rb->order[k]];
+			uint64_t id;
+			int r;
+
+			if (strcmp(c->sn, sn))
+				continue;
+			if ((r = backend_one(stx, c, &id, err)) < 0)
+				goto next;
+			if (r == 1) {
+				ids[n_ids++] = id;
+				free(c->backend);
+				c->backend = NULL;
+				c->view_gone = false;
+			}
 		}
-		if (r == 0)
+		while (progress) {
+			progress = false;
+			for (size_t k = 0; k < rb->n_snaps; k++) {
+				struct cand_snap *c = &rb->snaps[k];
+				uint64_t id;
+				int r;
+
+				if (strcmp(c->sn, sn) || (!c->backend && !c->view_gone))
+					continue;
+				if ((r = backend_one(stx, c, &id, err)) < 0)
+					goto next;
+				if (r == 1) {
+					ids[n_ids++] = id;
+					progress = true;
+				}
+				if (r == 1 || !c->backend) {
+					free(c->backend);
+					c->backend = NULL;
+					c->view_gone = false;
+				}
+			}
+		}
+		if (n_ids ? dm_snapdb_commit(stx, err) < 0 : (dm_snapdb_rollback(stx), 0))
+			goto next;
+		stx = NULL;
+		rc = 0;
+		for (size_t k = 0; k < n_ids && rc == 0; k++) {
+			snprintf(path, sizeof path, "%s/" DM_SNAPDB_DIR_PREFIX "%s/snapshots/%" PRIu64, rb->root, sn, ids[k]);
+			rc = dm_tree_remove(path, err);
+		}
+next:
+		if (stx)
 			dm_snapdb_rollback(stx);
 		dm_snapdb_close(sd);
-		if (id) {
-			snprintf(path, sizeof path, "%s/" DM_SNAPDB_DIR_PREFIX "%s/snapshots/%" PRIu64, rb->root, c->sn, id);
-			if (dm_tree_remove(path, err) < 0)
-				return -1;
-		}
+		free(ids);
+		if (rc < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -769,6 +838,7 @@ out:
 		free(rb.snaps[i].backend);
 	}
 	free(rb.snaps);
+	free(rb.order);
 	set_free(&rb.blob_keys);
 	list_free(&rb.blobs);
 	list_free(&rb.files);

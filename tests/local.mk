@@ -265,6 +265,10 @@ EXTRA_DIST += tests/docker26-check.sh
 TESTS += tests/migrate-containerd.sh
 EXTRA_DIST += tests/migrate-containerd.sh
 
+# rollback (issue 12): offline and online, against a root that held images before the run
+TESTS += tests/rollback.sh
+EXTRA_DIST += tests/rollback.sh
+
 # run: refusal while containerd runs, free space, name conflicts, progress line.
 TESTS += tests/migrate-behaviour.sh
 EXTRA_DIST += tests/migrate-behaviour.sh
