@@ -257,7 +257,8 @@ int dm_journal_parse(const char *buf, size_t len, dm_journal_entries *out, dm_er
 		if (parse_line(line, lineno, out, err) < 0)
 			goto fail;
 	}
-	if (lineno == 0 && len) {
+	/* A header cut short is a journal that never got a record. */
+	if (lineno == 0 && len && (len > strlen(DM_JOURNAL_HEADER) || memcmp(buf, DM_JOURNAL_HEADER, len))) {
 		dm_err_set(err, EINVAL, "line 1: not \"%s\"", DM_JOURNAL_HEADER);
 		goto fail;
 	}

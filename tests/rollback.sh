@@ -114,6 +114,12 @@ fake_container() {
 		dm_ctr -n moby snapshots --snapshotter overlayfs label "$cid-init" "io.dockerd-migrate.container=$cid" > /dev/null &&
 		dm_ctr -n moby snapshots --snapshotter overlayfs label "$cid" "io.dockerd-migrate.container=$cid" > /dev/null ||
 		fail "container snapshots"
+	# ctr marks what it prepares containerd.io/gc.root; Docker's (and the containers
+	# convention's) snapshots are held by the lease alone.
+	for k in "$cid-init" "$cid"; do
+		dm_ctr -n moby snapshots --snapshotter overlayfs label "$k" containerd.io/gc.root= > /dev/null ||
+			fail "unlabel $k"
+	done
 }
 
 check_after() { # WHAT
@@ -167,8 +173,8 @@ for mode in offline online; do
 
 	# A dockerd on the containerd store (here a fake: a process named dockerd whose
 	# command line enables the feature) makes rollback refuse, writing nothing.
-	cp /bin/sleep "$tmp/dockerd"
-	"$tmp/dockerd" 300 --feature containerd-snapshotter &
+	cp /bin/sh "$tmp/dockerd"
+	"$tmp/dockerd" -c 'while :; do sleep 0.2; done' dockerd --feature containerd-snapshotter &
 	fake=$!
 	sleep 0.2
 	expect_rc 8 "$DM" rollback $common "$@"
