@@ -241,17 +241,13 @@ static int one_ns(struct on *o, dm_error *err)
 		return -1;
 	if (!o->rq->dry_run && collect(o, err) < 0)
 		return -1;
+	/* What existed before the GC and is still there is referenced by something else. */
 	for (size_t i = 0; i < o->n; i++) {
 		char what[400];
 		int r = 0;
 
-		if (!o->v[i].existed && *o->v[i].sn)
+		if (!o->v[i].existed)
 			continue;
-		if (!*o->v[i].sn && !o->v[i].existed && (r = cand_exists(o, &o->v[i], NULL, err)) <= 0) {
-			if (r < 0)
-				return -1;
-			continue;
-		}
 		if (!o->rq->dry_run && (r = cand_exists(o, &o->v[i], NULL, err)) < 0)
 			return -1;
 		snprintf(what, sizeof what, "%s%s%s", o->v[i].sn, *o->v[i].sn ? "/" : "", o->v[i].what);
