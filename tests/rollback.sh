@@ -182,7 +182,7 @@ for mode in offline online; do
 	kill "$fake"; wait "$fake" 2>/dev/null; fake=
 
 	expect_rc 0 "$DM" rollback --dry-run --json $common "$@"
-	grep -q 'would remove image docker.io/library/' "$tmp/err" || fail "$mode: dry run lists no image"
+	grep -q 'would remove image docker.io/fixtures/base:latest' "$tmp/err" || fail "$mode: dry run lists no image"
 	grep -q "would remove lease $cid" "$tmp/err" || fail "$mode: dry run does not list the container's lease"
 	[ -s "$root/dockerd-migrate/journal" ] || fail "$mode: the dry run removed the journal"
 	[ -e "$tmp/daemon.json.dockerd-migrate" ] || fail "$mode: the dry run restored daemon.json"
@@ -192,7 +192,7 @@ for mode in offline online; do
 	fi
 
 	expect_rc 0 "$DM" rollback $common "$@"
-	grep -q 'removed image docker.io/library/' "$tmp/err" || fail "$mode: rollback says no image removed"
+	grep -q 'removed image docker.io/fixtures/base:latest' "$tmp/err" || fail "$mode: rollback says no image removed"
 	check_docker_side "$mode"
 	[ ! -e "$root/dockerd-migrate" ] || fail "$mode: the journal is left"
 	[ "$mode" = offline ] && { dm_containerd_start "$root" || fail "$mode: containerd after the rollback"; }
