@@ -69,7 +69,7 @@ mkimage docker.io/test/post:1 post "$tmp/post.tar" || fail "mkimage"
 listing() {
 	for ns in $(dm_ctr namespaces ls -q | sort); do
 		dm_ctr -n "$ns" images ls | sed 1d | sed "s|^|$ns image |"
-		dm_ctr -n "$ns" content ls | sed 1d | awk -v ns="$ns" '{ $3 = ""; $4 = ""; print ns " content " $0 }'
+		dm_ctr -n "$ns" content ls | sed 1d | awk -v ns="$ns" '{ print ns " content " $1 " " $2 " " $NF }'
 		for sn in overlayfs native; do
 			dm_ctr -n "$ns" snapshots --snapshotter "$sn" ls | sed 1d | sed "s|^|$ns snapshot $sn |"
 		done
@@ -192,6 +192,7 @@ for mode in offline online; do
 	fi
 
 	expect_rc 0 "$DM" rollback $common "$@"
+	sed "s/^/$mode rollback: /" "$tmp/err"
 	grep -q 'removed image docker.io/fixtures/base:latest' "$tmp/err" || fail "$mode: rollback says no image removed"
 	check_docker_side "$mode"
 	[ ! -e "$root/dockerd-migrate" ] || fail "$mode: the journal is left"
