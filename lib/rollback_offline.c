@@ -118,6 +118,8 @@ struct mark {
 	const char *ns;
 	struct set seen;
 	struct list todo;
+	struct set containers; /* "s:<snapshotter>/<key>" of containerd's container records */
+	struct set skip;       /* migrated containers' snapshots, labelled ours: removed, not roots */
 };
 
 static int mark(struct mark *m, char kind, const char *what, dm_error *err)
@@ -203,9 +205,17 @@ static int mark_roots(struct mark *m, dm_error *err)
 	dm_metadb_names_free(&names);
 	if (dm_metadb_container_snapshots(m->tx, m->ns, &names, err) < 0)
 		goto out;
-	for (size_t i = 0; i < names.n; i++)
-		if (mark(m, 's', names.v[i], err) < 0)
+	for (size_t i = 0; i < names.n; i++) {
+		char *k;
+		int r;
+
+		if (mark(m, 's', names.v[i], err) < 0 || asprintf(&k, "s:%s", names.v[i]) < 0)
 			goto out;
+		r = set_add(&m->containers, k, err);
+		free(k);
+		if (r < 0)
+			goto out;
+	}
 	dm_metadb_names_free(&names);
 	/* Blobs and snapshots labelled containerd.io/gc.root. */
 	if (dm_metadb_blob_list(m->tx, m->ns, &names, err) < 0)
@@ -243,8 +253,8 @@ static int mark_roots(struct mark *m, dm_error *err)
 				goto out;
 			if (r == 0)
 				continue;
-			snprintf(sk, sizeof sk, "%s/%s", sns.v[i], keys.v[j]);
-			r = dm_labels_get(&s.labels, GC_ROOT) ? mark(m, 's', sk, err) : 0;
+			snprintf(sk, sizeof sk, "s:%s/%s", sns.v[i], keys.v[j]);
+			r = dm_labels_get(&s.labels, GC_ROOT) && !set_has(&m->skip, sk) ? mark(m, 's', sk + 2, err) : 0;
 			dm_metadb_snapshot_free(&s);
 			if (r < 0)
 				goto out;
@@ -534,7 +544,9 @@ static int remove_snaps(struct rb *rb, dm_metadb_tx *tx, const char *ns, const s
 					continue;
 				}
 			}
-			if (set_has(&m->seen, sk)) {
+			/* A migrated container's snapshots are ours by their label and the config
+			 * backup: only a containerd container record (or a child, below) keeps them. */
+			if (c->container ? set_has(&m->containers, sk) : set_has(&m->seen, sk)) {
 				c->done = true;
 				dm_metadb_snapshot_free(&s);
 				if (report(rb, DM_RB_SNAPSHOT, DM_RB_KEPT, ns, sk + 2, "still referenced", err) < 0)
@@ -649,7 +661,7 @@ static int rb_tx(dm_metadb_tx *tx, void *arg, dm_error *err)
 	/* Each namespace a candidate lives in: its GC mark, then its removals. */
 	for (size_t n = 0; n < nss.n; n++) {
 		const char *ns = nss.v[n];
-		struct mark m = {tx, ns, {0}, {0}};
+		struct mark m = {tx, ns, {0}, {0}, {0}, {0}};
 		bool any = false;
 		int r;
 
@@ -659,9 +671,28 @@ static int rb_tx(dm_metadb_tx *tx, void *arg, dm_error *err)
 			any = !strncmp(rb->blobs.v[i], ns, strlen(ns)) && rb->blobs.v[i][strlen(ns)] == ' ';
 		if (!any || !dm_identifier_valid(ns))
 			continue;
-		r = mark_roots(&m, err) < 0 || mark_walk(&m, err) < 0 || remove_snaps(rb, tx, ns, &m, err) < 0 ||
+		r = 0;
+		for (size_t i = 0; i < rb->n_snaps && r == 0; i++) {
+			struct cand_snap *c = &rb->snaps[i];
+			dm_metadb_snapshot s;
+			char sk[600];
+			const char *v;
+
+			if (!c->container || strcmp(c->ns, ns))
+				continue;
+			if ((r = dm_metadb_snapshot_get(tx, ns, c->sn, c->key, &s, err)) <= 0)
+				continue;
+			v = dm_labels_get(&s.labels, DM_ROLLBACK_LABEL_CONTAINER);
+			snprintf(sk, sizeof sk, "s:%s/%s", c->sn, c->key);
+			r = v && !strcmp(v, c->container) ? set_add(&m.skip, sk, err) : 0;
+			r = r < 0 ? -1 : 0;
+			dm_metadb_snapshot_free(&s);
+		}
+		r = r < 0 || mark_roots(&m, err) < 0 || mark_walk(&m, err) < 0 || remove_snaps(rb, tx, ns, &m, err) < 0 ||
 		    remove_blobs(rb, tx, ns, &m, err) < 0 ? -1 : 0;
 		set_free(&m.seen);
+		set_free(&m.containers);
+		set_free(&m.skip);
 		list_free(&m.todo);
 		if (r < 0)
 			goto out;

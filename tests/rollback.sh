@@ -114,12 +114,9 @@ fake_container() {
 		dm_ctr -n moby snapshots --snapshotter overlayfs label "$cid-init" "io.dockerd-migrate.container=$cid" > /dev/null &&
 		dm_ctr -n moby snapshots --snapshotter overlayfs label "$cid" "io.dockerd-migrate.container=$cid" > /dev/null ||
 		fail "container snapshots"
-	# ctr marks what it prepares containerd.io/gc.root; Docker's (and the containers
-	# convention's) snapshots are held by the lease alone.
-	for k in "$cid-init" "$cid"; do
-		dm_ctr -n moby snapshots --snapshotter overlayfs label "$k" containerd.io/gc.root= > /dev/null ||
-			fail "unlabel $k"
-	done
+	# ctr marks what it prepares containerd.io/gc.root (the convention's snapshots are held
+	# by their lease instead, which ctr cannot add them to): rollback removes them all the
+	# same, by their label and the config backup.
 }
 
 check_after() { # WHAT
@@ -181,9 +178,15 @@ for mode in offline online; do
 	grep -q "dockerd (pid $fake)" "$tmp/err" || fail "$mode: the refusal does not name the dockerd"
 	kill "$fake"; wait "$fake" 2>/dev/null; fake=
 
+	dbs() { find "$root" -name '*.db' -exec sha256sum {} + | sort; }
+	dbs > "$tmp/dbs-before"
 	expect_rc 0 "$DM" rollback --dry-run --json $common "$@"
+	dbs > "$tmp/dbs-after"
+	cmp -s "$tmp/dbs-before" "$tmp/dbs-after" || fail "$mode: the dry run changed a database"
+	json_is "$tmp/out" mode "$mode" || fail "$mode: the dry run's JSON does not say $mode"
 	grep -q 'would remove image docker.io/fixtures/base:latest' "$tmp/err" || fail "$mode: dry run lists no image"
 	grep -q "would remove lease $cid" "$tmp/err" || fail "$mode: dry run does not list the container's lease"
+	grep -q "would remove snapshot overlayfs/$cid-init" "$tmp/err" || fail "$mode: dry run does not list the container's snapshot"
 	[ -s "$root/dockerd-migrate/journal" ] || fail "$mode: the dry run removed the journal"
 	[ -e "$tmp/daemon.json.dockerd-migrate" ] || fail "$mode: the dry run restored daemon.json"
 	if [ "$mode" = online ]; then
