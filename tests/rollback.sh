@@ -65,8 +65,11 @@ mkimage docker.io/test/pre-moby:1 pre-moby "$tmp/pre-moby.tar" || fail "mkimage"
 mkimage docker.io/test/post:1 post "$tmp/post.tar" || fail "mkimage"
 
 # listing: every namespace's images, content, snapshots (both snapshotters), leases, without
-# times (ctr's AGE / CREATED AT columns).
+# times (ctr's AGE / CREATED AT columns), labels sorted (ctr prints a Go map), after a
+# garbage collection (what an import leaves unreferenced goes whenever GC runs: now).
 listing() {
+	dm_ctr leases create --id dm-gc-now > /dev/null && dm_ctr leases delete --sync dm-gc-now ||
+		fail "a synchronous garbage collection"
 	for ns in $(dm_ctr namespaces ls -q | sort); do
 		dm_ctr -n "$ns" images ls | sed 1d | sed "s|^|$ns image |"
 		dm_ctr -n "$ns" content ls | sed 1d | awk -v ns="$ns" '{ print ns " content " $1 " " $2 " " $NF }'
@@ -74,7 +77,10 @@ listing() {
 			dm_ctr -n "$ns" snapshots --snapshotter "$sn" ls | sed 1d | sed "s|^|$ns snapshot $sn |"
 		done
 		dm_ctr -n "$ns" leases ls | sed 1d | awk -v ns="$ns" '{ print ns " lease " $1 }'
-	done | sed 's/  */ /g' | sort
+	done | sed 's/  */ /g' | python3 -c 'import sys
+for l in sys.stdin:
+    f = l.split()
+    print(" ".join(f[:-1] + [",".join(sorted(f[-1].split(",")))]) if f else "")' | sort
 }
 
 imports_before() {
