@@ -648,3 +648,24 @@ int dm_content_write_buffer(dm_content_store *s, const char *ref, const void *bu
 	}
 	return dm_content_commit(w, &d, flags, out, err);
 }
+
+int dm_content_remove_blob(dm_content_store *s, const dm_digest *d, dm_error *err)
+{
+	dm_error sub;
+	int shafd = sha_dir(s, false, &sub);
+
+	if (shafd < 0) {
+		if (sub.code == ENOENT)
+			return 0;
+		*err = sub;
+		return -1;
+	}
+	if (unlinkat(shafd, dm_digest_hex(d), 0) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return dm_err_sys(err, "%s/blobs/sha256/%s", s->path, dm_digest_hex(d));
+	}
+	if (fsync(shafd) < 0)
+		return dm_err_sys(err, "%s/blobs/sha256", s->path);
+	return 1;
+}

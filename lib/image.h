@@ -29,6 +29,11 @@
  * record, because the manifest written here has another digest than the one
  * the reference promises; the label keeps it on the image's records. */
 #define DM_LABEL_DIGEST_REF "io.dockerd-migrate.source-digest-ref."
+/* Labels on a migrated snapshot's namespace view: the layer blob made from it,
+ * so that a later run can rebuild the manifest without reading the layer. */
+#define DM_LABEL_LAYER_DIGEST "io.dockerd-migrate.layer.digest"
+#define DM_LABEL_LAYER_SIZE "io.dockerd-migrate.layer.size"
+#define DM_LABEL_LAYER_MEDIA "io.dockerd-migrate.layer.mediatype"
 #define DM_IMAGE_DANGLING_PREFIX "moby-dangling@"
 /* Longest image reference accepted (Docker: 255-byte name + tag or digest). */
 #define DM_IMAGE_REF_MAX 512

@@ -73,3 +73,6 @@ lib_libdm_la_SOURCES += lib/target_online.c
 # dockercfg: daemon.json read and switched; ctrcfg: config.toml's root and [grpc] address;
 # discover: which containerd Docker uses
 lib_libdm_la_SOURCES += lib/dockercfg.c lib/dockercfg.h lib/ctrcfg.c lib/ctrcfg.h lib/discover.c lib/discover.h
+# journal: what runs created, recorded before they create it; rollback: undoing it (issue 12)
+lib_libdm_la_SOURCES += lib/journal.c lib/journal.h lib/rollback.c lib/rollback.h lib/rollback_offline.c \
+	lib/rollback_online.c

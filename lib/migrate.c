@@ -116,6 +116,12 @@ static int blob_present(struct run *r, const dm_digest *d, uint64_t size, dm_err
 	return rc == 1 ? have == size : rc;
 }
 
+/* Records what the run is about to create (or, for a layer blob, has just created). */
+static int journal(struct run *r, dm_journal_kind kind, const char *a, const char *b, dm_error *err)
+{
+	return r->o->journal ? dm_journal_add(r->o->journal, kind, r->t->ns, a, b, err) : 0;
+}
+
 static void emit(struct run *r, dm_migrate_kind kind, dm_migrate_status status, const char *id,
 		 const char *detail)
 {
@@ -360,6 +366,10 @@ static int migrate_stream(struct run *r, const dm_layer *l, struct layer_out *ou
 	t.z = NULL;
 	rc = r->t->ops->blob_commit(b, &labels, &out->blob, err);
 	b = NULL;
+	/* Its digest is known only now; a run killed in between leaves it to the snapshot's
+	 * labels (which name it) and to containerd's GC. */
+	if (rc == 0 && !out->blob.existed)
+		rc = journal(r, DM_JOURNAL_BLOB, out->blob.digest.s, NULL, err);
 	/* Snapshot data durable before the record that names it (made at commit).  Only now: the
 	 * online backend's blob spool is gone, so the sync does not write it out for nothing. */
 	if (rc == 0 && out->dir)
@@ -463,7 +473,7 @@ static void migrate_layer(struct run *r, struct layer_work *w)
 		dm_err_set(&err, EIO, "parent layer %s failed", l->parent->chain_id.s);
 	} else if (w->snap_exists) {
 		rc = 0;
-	} else {
+	} else if ((rc = journal(r, DM_JOURNAL_SNAPSHOT, r->t->snapshotter, l->chain_id.s, &err)) == 0) {
 		rc = r->t->ops->snapshot_prepare(r->t, l->chain_id.s,
 						 l->parent ? l->parent->chain_id.s : NULL, &out.snap, &err);
 		out.have_snap = rc == 0;
@@ -619,13 +629,17 @@ static int image_existing(struct run *r, const struct image_plan *p, dm_error *e
 }
 
 /* Writes a small blob (config, manifest) in one piece, with its labels. */
-static int put_blob(struct run *r, const char *ref, const void *buf, size_t len,
+static int put_blob(struct run *r, const char *ref, const dm_digest *d, const void *buf, size_t len,
 		    const dm_labels *labels, dm_error *err)
 {
-	dm_target_blob *b = r->t->ops->blob_begin(r->t, ref, err);
+	dm_target_blob *b;
 	dm_blob_info info;
+	int rc;
 
-	if (!b)
+	/* Its digest is known beforehand: recorded before it is made, unless it exists. */
+	if ((rc = blob_present(r, d, len, err)) < 0 || (rc == 0 && journal(r, DM_JOURNAL_BLOB, d->s, NULL, err) < 0))
+		return -1;
+	if (!(b = r->t->ops->blob_begin(r->t, ref, err)))
 		return -1;
 	if (r->t->ops->blob_write(b, buf, len, err) < 0) {
 		r->t->ops->blob_abort(b);
@@ -649,10 +663,10 @@ static int write_blobs(struct run *r, const dm_image *im, const struct image_pla
 	    dm_manifest_labels(&p->config_desc, p->layers, im->n_layers, &ml, err) < 0)
 		goto out;
 	snprintf(ref, sizeof ref, "config-%s", im->id.s);
-	if (put_blob(r, ref, p->config, p->config_len, &cl, err) < 0)
+	if (put_blob(r, ref, &p->config_desc.digest, p->config, p->config_len, &cl, err) < 0)
 		goto out;
 	snprintf(ref, sizeof ref, "manifest-%s", p->manifest.digest.s);
-	rc = put_blob(r, ref, p->manifest.json, p->manifest.len, &ml, err);
+	rc = put_blob(r, ref, &p->manifest.digest, p->manifest.json, p->manifest.len, &ml, err);
 out:
 	dm_labels_free(&cl);
 	dm_labels_free(&ml);
@@ -698,6 +712,15 @@ static int write_names(struct run *r, const struct image_plan *p, dm_migrate_ima
 				nm->reason = NULL;
 		} else {
 			nm->status = DM_MIG_DONE;
+		}
+		/* A new name is recorded before it is made; one replaced by --force is not the run's
+		 * to remove (rollback leaves it, pointing at the migrated image). */
+		if (nm->status == DM_MIG_DONE && rc == 0 &&
+		    journal(r, DM_JOURNAL_IMAGE, nm->name, md.digest.s, &nerr) < 0) {
+			free(digest);
+			if (name_failed(nm, nerr.msg, err) < 0)
+				return -1;
+			continue;
 		}
 		free(digest);
 		if (nm->status == DM_MIG_DONE &&

@@ -22,6 +22,7 @@
 #include "layerstore.h"
 #include "migrate.h"
 #include "plan.h"
+#include "rollback.h"
 #include "sizes.h"
 #include "target.h"
 
@@ -34,8 +35,9 @@ enum {
 	EXIT_BUSY = 4,         /* containerd (or another run) holds containerd's database */
 	EXIT_NOSPACE = 5,      /* not enough free space for the migration */
 	EXIT_TARGET = 6,       /* containerd's root cannot be written */
-	EXIT_NOTHING = 7,      /* run: everything was already migrated; nothing written */
-	EXIT_REFUSED = 8,      /* switch: Docker would not find its images there; nothing written */
+	EXIT_NOTHING = 7,      /* run: everything was already migrated; rollback: nothing to undo */
+	EXIT_REFUSED = 8,      /* switch: Docker would not find its images there; rollback: a dockerd
+				* runs on the containerd image store.  Nothing written either way */
 };
 
 #define DEFAULT_DOCKER_ROOT DM_DOCKER_DATA_ROOT
@@ -67,6 +69,7 @@ static void usage(FILE *out)
 		"  run            migrate into containerd: through its API while it runs (online),\n"
 		"                 or into its root while it is stopped (offline)\n"
 		"  switch         after a run, turn on Docker's containerd image store in daemon.json\n"
+		"  rollback       undo what runs added to containerd (and switch to daemon.json)\n"
 		"\n"
 		"Options:\n"
 		"  --docker-config FILE   Docker's daemon.json (default %s): data-root, exec-root,\n"
@@ -95,13 +98,14 @@ static void usage(FILE *out)
 		"                         (default auto: reflink where the filesystem can, else copy)\n"
 		"  --containers           plan, run: also migrate stopped containers (writable layer,\n"
 		"                         init layer, config)\n"
-		"  --dry-run              switch: print the new daemon.json, write nothing\n"
+		"  --dry-run              switch: print the new daemon.json; rollback: list what would\n"
+		"                         be removed.  Nothing is written\n"
 		"  -h, --help             show this help\n"
 		"  -V, --version          show the version\n"
 		"\n"
 		"Exit status: 0 ok, 1 some items failed, 2 usage error, 3 source store unreadable,\n"
 		"4 containerd is running (offline), 5 not enough space, 6 target error, 7 nothing to do,\n"
-		"8 switch refused.  See dockerd-migrate(8).\n",
+		"8 refused (switch, rollback), nothing written.  See dockerd-migrate(8).\n",
 		prog, DM_DOCKER_CONFIG, DM_CONTAINERD_CONFIG, DEFAULT_DOCKER_ROOT, DEFAULT_NAMESPACE);
 }
 
@@ -879,8 +883,16 @@ static int cmd_run(int argc, char **argv)
 		return run_exit_code(&err);
 	}
 	o.mig.containerd_root = c.root;
+	if (!(o.mig.journal = dm_journal_open(c.root, &err))) {
+		report_error(&err);
+		dm_target_close(t);
+		dm_target_choice_free(&c);
+		dm_store_close(st);
+		return EXIT_TARGET;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &p.start);
 	rc = dm_migrate_run(st, t, &o.mig, run_event, &p, &rep, &err);
+	dm_journal_close(o.mig.journal);
 	secs = elapsed(&p.start);
 	if (p.shown)
 		fputc('\n', stderr);
@@ -1049,6 +1061,137 @@ static int cmd_switch(int argc, char **argv)
 	return rc;
 }
 
+static json_object *rollback_json(const dm_rollback_report *rep, const char *mode, const char *root)
+{
+	json_object *doc = json_object_new_object(), *items = json_object_new_array();
+
+	json_object_object_add(doc, "mode", json_object_new_string(mode));
+	json_object_object_add(doc, "containerd_root", json_str_or_null(root));
+	json_object_object_add(doc, "dry_run", json_object_new_boolean(rep->dry_run));
+	for (size_t i = 0; i < rep->n; i++) {
+		const dm_rollback_item *it = &rep->v[i];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "kind", json_object_new_string(dm_rollback_kind_name(it->kind)));
+		json_object_object_add(o, "status", json_object_new_string(it->status == DM_RB_REMOVED ?
+									    (rep->dry_run ? "would_remove" : "removed") : "kept"));
+		json_object_object_add(o, "namespace", json_str_or_null(it->ns));
+		json_object_object_add(o, "name", json_object_new_string(it->what));
+		json_object_object_add(o, "note", json_str_or_null(it->note));
+		json_object_array_add(items, o);
+	}
+	json_object_object_add(doc, "items", items);
+	json_object_object_add(doc, "removed", json_object_new_int64((int64_t)rep->removed));
+	json_object_object_add(doc, "kept", json_object_new_int64((int64_t)rep->kept));
+	return doc;
+}
+
+static int cmd_rollback(int argc, char **argv)
+{
+	struct options o;
+	dm_rollback_report rep = {0};
+	dm_rollback_request rq = {0};
+	dm_journal_entries j = {0};
+	dm_target_choice c;
+	dm_error err = {0};
+	char *root = NULL, **ids = NULL;
+	size_t n_ids = 0;
+	int pid, rc = parse_options(argc, argv, "rollback",
+				    ALLOW(OPT_ROOT) | ALLOW(OPT_JSON) | ALLOW(OPT_CTR_ROOT) | ALLOW(OPT_CTR_ADDRESS) |
+					    ALLOW(OPT_NAMESPACE) | ALLOW(OPT_DOCKER_CONFIG) | ALLOW(OPT_CTR_CONFIG) |
+					    ALLOW(OPT_DRY_RUN),
+				    &o);
+
+	/* The containerd to undo is the one run found (daemon.json, config.toml, sockets). */
+	if (rc != EXIT_OK || (rc = load_docker_config(&o)) != EXIT_OK) {
+		dm_docker_config_free(&o.dcfg);
+		return rc;
+	}
+	/* A dockerd on the containerd store holds those images: removing them under it would
+	 * break its containers and images.  A dry run writes nothing, so it may look. */
+	if ((rc = dm_rollback_dockerd_on_containerd(&pid, &err)) < 0) {
+		report_error(&err);
+		dm_docker_config_free(&o.dcfg);
+		return EXIT_TARGET;
+	}
+	if (rc == 1 && !o.dry_run) {
+		fprintf(stderr, "%s: error: dockerd (pid %d) runs on the containerd image store "
+			"(features.containerd-snapshotter): stop it first, rollback would remove images it uses\n",
+			prog, pid);
+		dm_docker_config_free(&o.dcfg);
+		return EXIT_REFUSED;
+	}
+	if (dm_target_choose(&o.target, &c, &err) < 0) {
+		report_error(&err);
+		dm_target_choice_free(&c);
+		dm_docker_config_free(&o.dcfg);
+		return EXIT_TARGET;
+	}
+	if (c.online) {
+		if (dm_target_online_root(c.address, o.target.ns, &root, &err) < 0) {
+			report_error(&err);
+			dm_target_choice_free(&c);
+			dm_docker_config_free(&o.dcfg);
+			return EXIT_TARGET;
+		}
+	} else if (!(root = strdup(c.root))) {
+		dm_target_choice_free(&c);
+		dm_docker_config_free(&o.dcfg);
+		return EXIT_TARGET;
+	}
+	rc = EXIT_TARGET;
+	if (dm_journal_read(root, &j, &err) < 0 || dm_rollback_find_containers(o.docker_root, &ids, &n_ids, &err) < 0) {
+		report_error(&err);
+		goto out;
+	}
+	rq.journal = &j;
+	rq.container_ns = o.target.ns;
+	rq.containers = ids;
+	rq.n_containers = n_ids;
+	rq.dry_run = o.dry_run;
+	if ((c.online ? dm_rollback_online(c.address, &rq, &rep, &err) : dm_rollback_offline(root, &rq, &rep, &err)) < 0) {
+		report_error(&err);
+		if (err.code == EWOULDBLOCK) {
+			fprintf(stderr, "%s: containerd runs on %s: roll back online with --containerd-address SOCK\n",
+				prog, root);
+			rc = EXIT_BUSY;
+		}
+		goto out;
+	}
+	/* Docker's side only once containerd's is undone: a failure above leaves both as they were
+	 * for a second rollback. */
+	if (dm_rollback_restore_containers(o.docker_root, ids, n_ids, o.dry_run, &rep, &err) < 0 ||
+	    dm_rollback_restore_daemon_json(o.docker_config, o.dry_run, &rep, &err) < 0 ||
+	    (!o.dry_run && dm_journal_remove(root, &err) < 0)) {
+		report_error(&err);
+		goto out;
+	}
+	for (size_t i = 0; i < rep.n; i++) {
+		const dm_rollback_item *it = &rep.v[i];
+
+		fprintf(stderr, "%s: %s %s %s%s%s%s%s%s\n", prog,
+			it->status == DM_RB_KEPT ? "kept" : o.dry_run ? "would remove" : "removed",
+			dm_rollback_kind_name(it->kind), it->what, it->ns ? " (namespace " : "", it->ns ? it->ns : "",
+			it->ns ? ")" : "", it->note ? ": " : "", it->note ? it->note : "");
+	}
+	if (o.json)
+		put_json(rollback_json(&rep, c.mode, root));
+	if (!rep.removed)
+		fprintf(stderr, "%s: nothing to roll back in %s%s\n", prog, root, rep.kept ? " (all kept)" : "");
+	else
+		fprintf(stderr, "%s: rollback%s: %zu %sremoved or restored, %zu kept (%s, %s)\n", prog,
+			o.dry_run ? " (dry run)" : "", rep.removed, o.dry_run ? "would be " : "", rep.kept, c.mode, root);
+	rc = rep.removed ? EXIT_OK : EXIT_NOTHING;
+out:
+	dm_rollback_report_free(&rep);
+	dm_journal_entries_free(&j);
+	dm_rollback_ids_free(ids, n_ids);
+	dm_target_choice_free(&c);
+	dm_docker_config_free(&o.dcfg);
+	free(root);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1059,6 +1202,7 @@ int main(int argc, char **argv)
 		{"verify-source", cmd_verify_source},
 		{"run", cmd_run},
 		{"switch", cmd_switch},
+		{"rollback", cmd_rollback},
 	};
 	const char *cmd;
 

@@ -25,7 +25,7 @@ check() {
 	[ "$got" = "$want " ] || fail "completing '$*': got '$got', want '$want '"
 }
 
-check '--help --version plan run switch verify-source' ''
+check '--help --version plan rollback run switch verify-source' ''
 check 'verify-source' ver
 
 # Each command's options are those the binary takes: every option its --help
@@ -58,6 +58,25 @@ for cmd in plan verify-source run switch; do
 	check "$(printf '%s\n' $want | sort -u | tr '\n' ' ' | sed 's/ $//')" "$cmd" -
 done
 check '--compression --containerd-address --containerd-config --containerd-root --containers --copy-mode' run --c
+# rollback reads no store (its --docker-root only for the containers' config backups), so it
+# is judged by the "has no option" refusal alone; every probe is a dry run on roots that do
+# not exist, so that nothing on this host is rolled back.
+want=--help
+for opt in $opts; do
+	case $opt in
+	--help | --version) continue ;;
+	--json | --force | --dry-run) arg= ;;
+	--namespace) arg=moby ;;
+	--storage-driver | --snapshotter | --compression | --copy-mode | --jobs) arg=x ;;
+	*) arg=$tmp/nowhere ;;
+	esac
+	"$DM" rollback --dry-run --docker-root "$tmp/nowhere" --containerd-root "$tmp/nowhere" \
+		--docker-config "$tmp/nowhere.json" $opt $arg > /dev/null 2> "$tmp/probe" < /dev/null
+	grep -q 'has no option' "$tmp/probe" || want="$want $opt"
+done
+check "$(printf '%s\n' $want | sort -u | tr '\n' ' ' | sed 's/ $//')" rollback -
+check '--docker-config --docker-root --dry-run' rollback --d
+check '--compression --containerd-address --containerd-root --copy-mode' run --c
 check 'auto copy hardlink reflink' run --copy-mode ''
 check 'btrfs fuse-overlayfs overlay2 vfs' plan --storage-driver ''
 check 'fuse-overlayfs' plan --storage-driver f
@@ -73,4 +92,5 @@ check 'store-a store-b' run --containerd-root=store
 check 'store-a store-b store-file' run --containerd-address store
 check 'store-a store-b store-file' switch --docker-config store
 check '--containerd-address --containerd-config --containerd-root' switch --containerd
+check 'store-file' rollback --docker-config store-f
 exit 0

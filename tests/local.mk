@@ -271,6 +271,16 @@ EXTRA_DIST += tests/docker26-check.sh
 TESTS += tests/migrate-containerd.sh
 EXTRA_DIST += tests/migrate-containerd.sh
 
+check_PROGRAMS += tests/test_rollback
+tests_test_rollback_SOURCES = tests/test_rollback.c tests/testutil.c tests/testutil.h
+tests_test_rollback_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_rollback_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_rollback
+
+# rollback (issue 12): offline and online, against a root that held images before the run
+TESTS += tests/rollback.sh
+EXTRA_DIST += tests/rollback.sh
+
 # run: refusal while containerd runs, free space, name conflicts, progress line.
 TESTS += tests/migrate-behaviour.sh
 EXTRA_DIST += tests/migrate-behaviour.sh
