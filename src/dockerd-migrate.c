@@ -1128,7 +1128,7 @@ static int cmd_rollback(int argc, char **argv)
 		return EXIT_TARGET;
 	}
 	if (c.online) {
-		if (dm_target_online_root(c.address, o.target.ns, &root, &err) < 0) {
+		if (dm_target_online_root(c.address, c.ns, &root, &err) < 0) {
 			report_error(&err);
 			dm_target_choice_free(&c);
 			dm_docker_config_free(&o.dcfg);
@@ -1145,7 +1145,7 @@ static int cmd_rollback(int argc, char **argv)
 		goto out;
 	}
 	rq.journal = &j;
-	rq.container_ns = o.target.ns;
+	rq.container_ns = c.ns;
 	rq.containers = ids;
 	rq.n_containers = n_ids;
 	rq.dry_run = o.dry_run;

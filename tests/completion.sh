@@ -76,7 +76,7 @@ for opt in $opts; do
 done
 check "$(printf '%s\n' $want | sort -u | tr '\n' ' ' | sed 's/ $//')" rollback -
 check '--docker-config --docker-root --dry-run' rollback --d
-check '--compression --containerd-address --containerd-root --copy-mode' run --c
+check '--containerd-address --containerd-config --containerd-root' rollback --containerd
 check 'auto copy hardlink reflink' run --copy-mode ''
 check 'btrfs fuse-overlayfs overlay2 vfs' plan --storage-driver ''
 check 'fuse-overlayfs' plan --storage-driver f
