@@ -271,7 +271,7 @@ EXTRA_DIST += tests/migrate-behaviour.sh
 
 # verify-source and plan on stores real dockerd 20.10 makes during the test.
 TESTS += tests/fresh-store.sh
-EXTRA_DIST += tests/fresh-store.sh
+EXTRA_DIST += tests/fresh-store.sh tests/lib-fresh.sh
 
 # Issue 12: btrfs (loop-mounted) and fuse-overlayfs stores made by dockerd 20.10
 # during the test, migrated with both snapshotters and judged by Docker 28.5.2.
