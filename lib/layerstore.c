@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "pool.h"
 #include "reference.h"
 #include "resolve.h"
@@ -259,44 +260,8 @@ static int read_digest(dirref d, const char *name, bool optional, dm_digest *out
 	return r;
 }
 
-/* Parses len bytes at buf (NUL-terminated) as exactly one JSON value, strictly (no trailing
- * data).  *out is NULL for a JSON null. */
-static int parse_json(const char *buf, size_t len, const char *path, json_object **out, dm_error *err)
-{
-	json_tokener *tok = json_tokener_new();
-	enum json_tokener_error jerr;
-	size_t end;
-
-	*out = NULL;
-	if (!tok) {
-		dm_err_nomem(err);
-		return dm_err_prefix(err, "%s: ", path);
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	/* The terminating NUL is fed too: it is what tells json-c that a bare "null" or number ends. */
-	*out = json_tokener_parse_ex(tok, buf, (int)len + 1);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (jerr == json_tokener_continue || jerr == json_tokener_error_parse_eof)
-		return dm_err_set(err, EINVAL, "%s: unexpected end of JSON (empty or truncated file)", path);
-	if (jerr != json_tokener_success)
-		return dm_err_set(err, EINVAL, "%s: malformed JSON near byte %zu: %s", path, end,
-				  json_tokener_error_desc(jerr));
-	while (end < len && isspace((unsigned char)buf[end]))
-		end++;
-	if (end < len) {
-		json_object_put(*out);
-		*out = NULL;
-		return dm_err_set(err, EINVAL, "%s: malformed JSON: trailing data at byte %zu", path, end);
-	}
-	return 0;
-}
-
-/* Reads and parses a JSON file; digest and size (may be NULL) are set once the bytes are read,
- * even when they do not parse. */
-static int load_json_file(dirref d, const char *name, size_t cap, json_object **out, dm_digest *digest,
-			  uint64_t *size, char **bytes, dm_error *err)
+/* Reads and parses a JSON file (lib/json's rules). */
+static int load_json_file(dirref d, const char *name, size_t cap, json_object **out, dm_error *err)
 {
 	char path[PATH_MAX], *buf;
 	size_t len;
@@ -306,15 +271,8 @@ static int load_json_file(dirref d, const char *name, size_t cap, json_object **
 	if (slurp_at(d, name, cap, &buf, &len, err) < 0)
 		return -1;
 	snprintf(path, sizeof path, PATH_FMT, d.path, name);
-	if (digest)
-		dm_sha256_buf(buf, len, digest);
-	if (size)
-		*size = len;
-	r = parse_json(buf, len, path, out, err);
-	if (bytes)
-		*bytes = buf;
-	else
-		free(buf);
+	r = dm_json_parse(buf, len, path, out, err);
+	free(buf);
 	return r;
 }
 
@@ -447,7 +405,7 @@ static int load_repositories(loader *ld, dm_error *err)
 	int r = -1;
 
 	snprintf(path, sizeof path, PATH_FMT, d.path, "repositories.json");
-	if (load_json_file(d, "repositories.json", MAX_REPOSITORIES_FILE, &top, NULL, NULL, NULL, err) < 0) {
+	if (load_json_file(d, "repositories.json", MAX_REPOSITORIES_FILE, &top, err) < 0) {
 		/* dockerd starts with no tags when the file does not exist yet. */
 		if (err->code == ENOENT) {
 			dm_err_clear(err);
@@ -857,64 +815,86 @@ static void image_fail(loader *ld, dm_image *img, dm_image_state state, const ch
 	va_end(ap);
 }
 
-/* An optional string field: absent and null are allowed, another type is not. */
-static int config_string(loader *ld, json_object *cfg, const char *key, char **out, const char *path,
-			 dm_error *err)
+/* An optional string field: absent and null are allowed (NULL), another type is not. */
+static int config_string(json_object *cfg, const char *key, char **out, const char *what, dm_error *err)
 {
 	json_object *v;
 
 	if (!json_object_object_get_ex(cfg, key, &v) || json_object_is_type(v, json_type_null))
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
-		return dm_err_set(err, EINVAL, "%s: \"%s\" is not a string", path, key);
+		return dm_err_set(err, EINVAL, "%s: \"%s\" is not a string", what, key);
 	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
-		return dm_err_set(err, EINVAL, "%s: \"%s\" contains a NUL byte", path, key);
-	*out = xstrdup(ld, json_object_get_string(v));
+		return dm_err_set(err, EINVAL, "%s: \"%s\" contains a NUL byte", what, key);
+	if (!(*out = strdup(json_object_get_string(v))))
+		return dm_err_nomem(err);
 	return 0;
 }
 
-static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *err)
+static int parse_config(json_object *cfg, const char *what, dm_image_config *out, dm_error *err)
 {
-	const char *path = img->config_path;
 	json_object *rootfs, *ids = NULL, *type = NULL;
 	size_t n;
 
 	if (!json_object_is_type(cfg, json_type_object))
-		return dm_err_set(err, EINVAL, "%s: not a JSON object", path);
+		return dm_err_set(err, EINVAL, "%s: not a JSON object", what);
 	if (!json_object_object_get_ex(cfg, "rootfs", &rootfs) || !json_object_is_type(rootfs, json_type_object))
-		return dm_err_set(err, EINVAL, "%s: no \"rootfs\" object: not an image config", path);
-	if (config_string(ld, cfg, "os", &img->os, path, err) < 0 ||
-	    config_string(ld, cfg, "architecture", &img->arch, path, err) < 0 ||
-	    config_string(ld, cfg, "variant", &img->variant, path, err) < 0)
+		return dm_err_set(err, EINVAL, "%s: no \"rootfs\" object: not an image config", what);
+	if (config_string(cfg, "os", &out->os, what, err) < 0 ||
+	    config_string(cfg, "architecture", &out->arch, what, err) < 0 ||
+	    config_string(cfg, "variant", &out->variant, what, err) < 0)
 		return -1;
 	/* doc/legacy-store.md §3: rootfs.type, when present, is "layers"; moby refuses others. */
 	if (json_object_object_get_ex(rootfs, "type", &type) && type &&
 	    (!json_object_is_type(type, json_type_string) || strcmp(json_object_get_string(type), "layers") != 0))
-		return dm_err_set(err, EINVAL, "%s: rootfs.type is %.100s, want \"layers\"", path,
+		return dm_err_set(err, EINVAL, "%s: rootfs.type is %.100s, want \"layers\"", what,
 				  json_object_to_json_string_ext(type, JSON_C_TO_STRING_PLAIN));
+	/* Docker omits diff_ids for an image without layers (omitempty). */
 	json_object_object_get_ex(rootfs, "diff_ids", &ids);
 	if (ids && !json_object_is_type(ids, json_type_null) && !json_object_is_type(ids, json_type_array))
-		return dm_err_set(err, EINVAL, "%s: \"rootfs.diff_ids\" is not an array", path);
+		return dm_err_set(err, EINVAL, "%s: \"rootfs.diff_ids\" is not an array", what);
 	n = json_object_is_type(ids, json_type_array) ? json_object_array_length(ids) : 0;
 	if (n > DM_MAX_LAYER_DEPTH)
-		return dm_err_set(err, EINVAL, "%s: %zu layers, more than %d", path, n, DM_MAX_LAYER_DEPTH);
-	img->diff_ids = zalloc(n, sizeof *img->diff_ids);
-	img->layers = zalloc(n, sizeof *img->layers);
-	if (!img->diff_ids || !img->layers) {
-		ld->oom = true;
+		return dm_err_set(err, EINVAL, "%s: %zu layers, more than %d", what, n, DM_MAX_LAYER_DEPTH);
+	if (n && !(out->diff_ids = calloc(n, sizeof *out->diff_ids)))
 		return dm_err_nomem(err);
-	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(ids, i);
 		const char *s = json_object_get_string(v);
 
+		/* Exact form only: moby's digest.Parse takes no surrounding space or upper case. */
 		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s) ||
 		    json_object_get_string_len(v) != DM_DIGEST_STRLEN)
-			return dm_err_set(err, EINVAL, "%s: rootfs.diff_ids[%zu] is not a sha256 digest", path, i);
-		memcpy(img->diff_ids[i].s, s, DM_DIGEST_STRLEN + 1);
+			return dm_err_set(err, EINVAL, "%s: rootfs.diff_ids[%zu] is not a sha256 digest", what, i);
+		memcpy(out->diff_ids[i].s, s, DM_DIGEST_STRLEN + 1);
+		out->n_diff_ids = i + 1;
 	}
-	img->n_layers = n;
 	return 0;
+}
+
+int dm_image_config_parse(const char *buf, size_t len, const char *what, dm_image_config *out,
+			  dm_error *err)
+{
+	json_object *cfg;
+	int r;
+
+	memset(out, 0, sizeof *out);
+	if (dm_json_parse(buf, len, what, &cfg, err) < 0)
+		return -1;
+	r = parse_config(cfg, what, out, err);
+	json_object_put(cfg);
+	if (r < 0)
+		dm_image_config_free(out);
+	return r;
+}
+
+void dm_image_config_free(dm_image_config *c)
+{
+	free(c->os);
+	free(c->arch);
+	free(c->variant);
+	free(c->diff_ids);
+	memset(c, 0, sizeof *c);
 }
 
 /* Finds each layer of the image by its chain ID.  A usable layer's chain ID was checked against
@@ -945,40 +925,46 @@ static void resolve_image_layers(loader *ld, dm_image *img, bool *valid)
 static void read_image(loader *ld, dirref content, const char *hex, dm_image *img, bool *valid)
 {
 	dm_store *st = ld->st;
-	json_object *cfg = NULL;
-	dm_digest actual = { "" };
+	dm_image_config cfg;
+	dm_digest actual;
 	dm_error e = { 0 };
-	int loaded;
+	size_t len;
 
 	memcpy(img->id.s, DM_DIGEST_PREFIX, 7);
 	memcpy(img->id.s + 7, hex, DM_DIGEST_HEXLEN + 1);
 	img->config_path = xasprintf(ld, "%s/imagedb/content/sha256/%s", st->image_dir, hex);
 	if (!img->config_path)
 		return;
-	loaded = load_json_file(content, hex, MAX_CONFIG_FILE, &cfg, &actual, &img->config_size, &img->config, &e);
-	if (loaded < 0 && !actual.s[0]) {
+	if (slurp_at(content, hex, MAX_CONFIG_FILE, &img->config, &len, &e) < 0) {
 		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
 		return;
 	}
-	/* A digest mismatch explains a parse error, so it is reported first. */
+	img->config_size = len;
+	/* A digest mismatch explains a parse error, so it is checked first. */
+	dm_sha256_buf(img->config, len, &actual);
 	if (strcmp(actual.s, img->id.s) != 0) {
-		json_object_put(cfg);
 		image_fail(ld, img, DM_IMAGE_BROKEN, "%s: content does not match its digest (its sha256 is %s)",
 			   img->config_path, actual.s);
 		return;
 	}
-	if (loaded < 0) {
+	if (dm_image_config_parse(img->config, len, img->config_path, &cfg, &e) < 0) {
+		ld->oom |= e.code == ENOMEM;
 		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
 		return;
 	}
-	if (parse_config(ld, img, cfg, &e) < 0) {
-		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
-	} else if (img->os && img->os[0] && strcasecmp(img->os, "linux") != 0) {
-		image_fail(ld, img, DM_IMAGE_UNSUPPORTED, "%s: os \"%s\" is not linux", img->config_path, img->os);
-	} else {
-		resolve_image_layers(ld, img, valid);
+	img->os = cfg.os;
+	img->arch = cfg.arch;
+	img->variant = cfg.variant;
+	img->diff_ids = cfg.diff_ids;
+	img->n_layers = cfg.n_diff_ids;
+	if (!(img->layers = zalloc(img->n_layers, sizeof *img->layers))) {
+		ld->oom = true;
+		return;
 	}
-	json_object_put(cfg);
+	if (img->os && img->os[0] && strcasecmp(img->os, "linux") != 0)
+		image_fail(ld, img, DM_IMAGE_UNSUPPORTED, "%s: os \"%s\" is not linux", img->config_path, img->os);
+	else
+		resolve_image_layers(ld, img, valid);
 }
 
 static int cmp_image_key(const void *key, const void *b)
@@ -1149,7 +1135,7 @@ static void container_image(dirref containers, dm_container *c, dm_error *err)
 	if (containers.fd < 0)
 		return;
 	snprintf(rel, sizeof rel, "%s/config.v2.json", c->id);
-	if (load_json_file(containers, rel, MAX_CONFIG_FILE, &cfg, NULL, NULL, NULL, err) < 0) {
+	if (load_json_file(containers, rel, MAX_CONFIG_FILE, &cfg, err) < 0) {
 		if (err->code == ENOENT)
 			dm_err_clear(err);
 	} else if (json_object_object_get_ex(cfg, "Image", &v) && !json_object_is_type(v, json_type_null)) {

@@ -55,6 +55,22 @@ struct dm_layer {
 	char *reason;            /* why not usable (one line naming the file); NULL when usable */
 };
 
+/* What the migration needs from a Docker image config. */
+typedef struct dm_image_config {
+	char *os, *arch, *variant; /* NULL when absent or null */
+	dm_digest *diff_ids;       /* rootfs.diff_ids, bottom first; NULL when none */
+	size_t n_diff_ids;
+} dm_image_config;
+
+/* Parses the exact bytes of an image config (buf[0..len)) as moby's image.NewFromJSON takes
+ * them: one JSON object (lib/json's rules) with a rootfs object whose type, if present, is
+ * "layers" and whose diff_ids are at most DM_MAX_LAYER_DEPTH sha256 digests in exact form;
+ * os, architecture and variant are strings without NUL bytes when present.  The store judges
+ * every image by it.  Errors are EINVAL (ENOMEM) and start "what: "; out is then empty. */
+int dm_image_config_parse(const char *buf, size_t len, const char *what, dm_image_config *out,
+			  dm_error *err);
+void dm_image_config_free(dm_image_config *c);
+
 typedef enum dm_image_state {
 	DM_IMAGE_MIGRATE,      /* tagged, digest-referenced, or a dangling head */
 	DM_IMAGE_BUILD_CACHE,  /* no reference and has children: a legacy-builder intermediate */

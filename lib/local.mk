@@ -32,6 +32,9 @@ lib_libdm_la_SOURCES += lib/content.c lib/content.h
 # image
 lib_libdm_la_SOURCES += lib/image.c lib/image.h
 
+# json: the one strict JSON reader
+lib_libdm_la_SOURCES += lib/json.c lib/json.h
+
 # reference
 lib_libdm_la_SOURCES += lib/reference.c lib/reference.h
 

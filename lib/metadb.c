@@ -605,18 +605,6 @@ static int dir_at(int dfd, const char *name, mode_t mode, bool create, const cha
 	return dm_err_sys(err, "%s", path);
 }
 
-static char *path_join(const char *a, const char *b, const char *c, dm_error *err)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "") < 0) {
-		dm_err_nomem(err);
-		dm_err_prefix(err, "%s: ", a);
-		return NULL;
-	}
-	return p;
-}
-
 /* Opens <root>/<dir>/<file>; read-write, makes root (0700), dir (dirmode)
  * and, if extra is set, <dir>/<extra> (0700) first.  The root is taken as
  * given (it may be a symlink: a moved /var/lib/containerd); nothing below it
@@ -634,7 +622,7 @@ static int dbfile_open(struct dbfile *f, const char *root, const char *dir, mode
 
 	if (flags & ~DM_METADB_RDONLY)
 		return dm_err_set(err, EINVAL, "%s: invalid open flags 0x%x", root, (unsigned)flags);
-	if (!(d = path_join(root, dir, NULL, err)) || !(f->path = path_join(d, file, NULL, err)))
+	if (!(d = dm_path_join(root, dir, err)) || !(f->path = dm_path_join(d, file, err)))
 		goto out;
 	if (!rdonly && mkdir(root, 0700) < 0 && errno != EEXIST) {
 		dm_err_sys(err, "%s: mkdir", root);
@@ -647,7 +635,7 @@ static int dbfile_open(struct dbfile *f, const char *root, const char *dir, mode
 	if ((dfd = dir_at(rootfd, dir, dirmode, !rdonly, d, err)) < 0)
 		goto out;
 	if (extra && !rdonly &&
-	    (!(x = path_join(d, extra, NULL, err)) || (xfd = dir_at(dfd, extra, 0700, true, x, err)) < 0))
+	    (!(x = dm_path_join(d, extra, err)) || (xfd = dir_at(dfd, extra, 0700, true, x, err)) < 0))
 		goto out;
 	f->db = dm_bolt_open_at(dfd, file, f->path, rdonly ? DM_BOLT_RDONLY : DM_BOLT_CREATE, &opt, &e);
 	if (!f->db) {

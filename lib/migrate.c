@@ -523,7 +523,6 @@ static int migrate_layers(struct run *r, dm_error *err)
 struct image_plan {
 	const char *config;          /* the exact imagedb bytes (the store's) */
 	size_t config_len;
-	dm_image_config cfg;         /* borrows the store's diff_ids: only dm_config_labels reads it */
 	dm_descriptor config_desc;
 	dm_descriptor *layers;
 	dm_manifest manifest;
@@ -551,8 +550,6 @@ static int read_config(const dm_image *im, struct image_plan *p, dm_error *err)
 	p->config_desc.media_type = DM_MEDIA_OCI_CONFIG;
 	p->config_desc.size = p->config_len;
 	p->config_desc.digest = im->id;
-	p->cfg.diff_ids = im->diff_ids;
-	p->cfg.n_diff_ids = im->n_layers;
 	return 0;
 }
 
@@ -647,7 +644,7 @@ static int write_blobs(struct run *r, const dm_image *im, const struct image_pla
 	char ref[128];
 	int rc = -1;
 
-	if (dm_config_labels(&p->cfg, r->t->snapshotter, &cl, err) < 0 ||
+	if (dm_config_labels(im->diff_ids, im->n_layers, r->t->snapshotter, &cl, err) < 0 ||
 	    dm_manifest_labels(&p->config_desc, p->layers, im->n_layers, &ml, err) < 0)
 		goto out;
 	snprintf(ref, sizeof ref, "config-%s", im->id.s);

@@ -78,6 +78,12 @@ tests_test_image_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_image_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_image
 
+check_PROGRAMS += tests/test_config
+tests_test_config_SOURCES = tests/test_config.c tests/testutil.c tests/testutil.h
+tests_test_config_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_config_LDADD = $(TEST_UNIT_LIBS) $(JSONC_LIBS)
+TESTS += tests/test_config
+
 check_PROGRAMS += tests/test_reference
 tests_test_reference_SOURCES = tests/test_reference.c tests/testutil.c tests/testutil.h
 tests_test_reference_CFLAGS = $(TEST_UNIT_CFLAGS)
