@@ -6,22 +6,13 @@
 set -u
 . "$top_srcdir/tests/lib-test.sh"
 . "$top_srcdir/tests/lib-daemon.sh"
+. "$top_srcdir/tests/lib-fresh.sh"
 dm_need_daemons || exit 77
 command -v gcc >/dev/null || { echo "skip: no gcc"; exit 77; }
 
 trap 'dm_dockerd_stop 2>/dev/null; dm_umount_under "$tmp" 2>/dev/null; chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 
-# The images' only program: the project's own fixtool, static.
-mkdir -p "$tmp/ctx/base"
-gcc -static -Os -s -o "$tmp/ctx/base/fixtool" "$top_srcdir/fixtures/fixtool.c" || fail "static fixtool"
-tar -C "$tmp/ctx/base" -cf "$tmp/base.tar" fixtool
-cat > "$tmp/ctx/Dockerfile" <<'EOF'
-FROM fresh/base:1
-RUN ["/fixtool", "mkdir", "/data", ";", "write", "/data/a.txt", "alpha", ";", "write", "/data/b.txt", "beta"]
-RUN ["/fixtool", "rm", "/data/a.txt", ";", "symlink", "b.txt", "/data/link", ";", "chmod", "4755", "/data/b.txt"]
-RUN ["/fixtool", "mkdir", "/opq", ";", "write", "/opq/x", "x"]
-RUN ["/fixtool", "rm", "/opq", ";", "mkdir", "/opq", ";", "write", "/opq/y", "y", ";", "link", "/opq/y", "/opq/y2"]
-EOF
+fresh_context "$tmp"
 
 for driver in overlay2 vfs; do
 	dm_dockerd_start "$driver" "$tmp/docker-$driver" || fail "$driver: dockerd did not start"

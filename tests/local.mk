@@ -287,7 +287,7 @@ EXTRA_DIST += tests/migrate-behaviour.sh
 
 # verify-source and plan on stores real dockerd 20.10 makes during the test.
 TESTS += tests/fresh-store.sh
-EXTRA_DIST += tests/fresh-store.sh
+EXTRA_DIST += tests/fresh-store.sh tests/lib-fresh.sh
 # run --containers judged by Docker 28 on a store dockerd 20.10 made (issue 11)
 TESTS += tests/containers-offline.sh tests/containers-docker28.sh tests/containers-kill.sh
 EXTRA_DIST += tests/containers-offline.sh tests/containers-docker28.sh tests/containers-kill.sh

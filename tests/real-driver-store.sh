@@ -22,6 +22,7 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$top_srcdir/tests/lib-test.sh"
 . "$top_srcdir/tests/lib-daemon.sh"
+. "$top_srcdir/tests/lib-fresh.sh"
 dm_need_daemons || exit 77
 DM=${DM:-$top_srcdir/src/dockerd-migrate}
 driver=${1:-}
@@ -64,24 +65,12 @@ esac
 data=$dir/root
 exp=$tmp/expected
 
-# The images' only program: the project's own fixtool, static.  The build makes
-# a deletion (whiteout), an opaque directory, a symlink, a hard link and a
-# setuid file.
-mkdir -p "$tmp/ctx/base"
-gcc -static -Os -s -o "$tmp/ctx/base/fixtool" "$top_srcdir/fixtures/fixtool.c" || fail "static fixtool"
-tar -C "$tmp/ctx/base" -cf "$tmp/base.tar" fixtool
-cat > "$tmp/ctx/Dockerfile" <<'EOF'
-FROM drv/base:1
-RUN ["/fixtool", "mkdir", "/data", ";", "write", "/data/a.txt", "alpha", ";", "write", "/data/b.txt", "beta"]
-RUN ["/fixtool", "rm", "/data/a.txt", ";", "symlink", "b.txt", "/data/link", ";", "chmod", "4755", "/data/b.txt"]
-RUN ["/fixtool", "mkdir", "/opq", ";", "write", "/opq/x", "x"]
-RUN ["/fixtool", "rm", "/opq", ";", "mkdir", "/opq", ";", "write", "/opq/y", "y", ";", "link", "/opq/y", "/opq/y2"]
-EOF
+fresh_context "$tmp"
 
 dm_dockerd_start "$driver" "$dir" || fail "$driver: dockerd 20.10 did not start"
-dm_docker import --change 'CMD ["/fixtool", "tree", "/"]' "$tmp/base.tar" drv/base:1 > /dev/null ||
+dm_docker import --change 'CMD ["/fixtool", "tree", "/"]' "$tmp/base.tar" fresh/base:1 > /dev/null ||
 	fail "$driver: docker import"
-dm_docker build -q --network none -t drv/app:1 -t localhost:5000/drv/app:v1 "$tmp/ctx" > /dev/null ||
+dm_docker build -q --network none -t fresh/app:1 -t localhost:5000/fresh/app:v1 "$tmp/ctx" > /dev/null ||
 	fail "$driver: docker build"
 # What dockerd 20.10 itself says, as fixtures/make-fixtures.sh records it.
 mkdir -p "$exp/tree"
