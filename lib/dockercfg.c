@@ -1,6 +1,7 @@
 #include "config.h"
 #include "dockercfg.h"
 #include "identifier.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -97,31 +98,10 @@ static int get_string(json_object *obj, const char *path, const char *key, char 
 	return 0;
 }
 
-/* The offset of the first byte of chars outside JSON strings, or len.  json-c
- * takes 'single-quoted' strings even in strict mode; Go's decoder (dockerd's)
- * does not. */
-static size_t outside_strings(const char *text, size_t len, const char *chars)
-{
-	bool in = false;
-
-	for (size_t i = 0; i < len; i++) {
-		if (in && text[i] == '\\')
-			i++;
-		else if (text[i] == '"')
-			in = !in;
-		else if (!in && strchr(chars, text[i]))
-			return i;
-	}
-	return len;
-}
-
 /* Parses text (len bytes) as daemon.json: *root gets the object. */
 static int parse(const char *path, const char *text, size_t len, json_object **root, dm_error *err)
 {
-	struct json_tokener *tok;
-	enum json_tokener_error je;
 	json_object *obj;
-	size_t end, bad;
 
 	*root = NULL;
 	/* dockerd takes a UTF-8 byte order mark (Notepad writes one); the rewrite drops it. */
@@ -129,31 +109,8 @@ static int parse(const char *path, const char *text, size_t len, json_object **r
 		text += 3, len -= 3;
 	if (len >= 2 && (!memcmp(text, "\xff\xfe", 2) || !memcmp(text, "\xfe\xff", 2)))
 		return dm_err_set(err, EINVAL, "%s: UTF-16 is not supported; save it as UTF-8", path);
-	if (memchr(text, '\0', len))
-		return dm_err_set(err, EINVAL, "%s: not valid JSON: a NUL byte", path);
-	if ((bad = outside_strings(text, len, "'")) < len)
-		return dm_err_set(err, EINVAL, "%s: not valid JSON: a single quote at byte %zu", path, bad);
-	if (!(tok = json_tokener_new()))
-		return dm_err_nomem(err);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, text, (int)len);
-	je = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (!obj || je != json_tokener_success) {
-		json_object_put(obj);
-		if (je == json_tokener_continue || je == json_tokener_success)
-			return dm_err_set(err, EINVAL, "%s: not valid JSON: %s", path,
-					  len ? "unexpected end of input" : "the file is empty");
-		return dm_err_set(err, EINVAL, "%s: not valid JSON: %s at byte %zu", path,
-				  json_tokener_error_desc(je), end);
-	}
-	for (size_t i = end; i < len; i++)
-		if (!strchr(" \t\r\n", text[i])) {
-			json_object_put(obj);
-			return dm_err_set(err, EINVAL, "%s: not valid JSON: data after the object at byte %zu", path,
-					  i);
-		}
+	if (dm_json_parse(text, len, path, &obj, err) < 0)
+		return -1;
 	if (!json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
 		return dm_err_set(err, EINVAL, "%s: not a JSON object", path);
@@ -336,7 +293,8 @@ fail:
 	return -1;
 }
 
-int dm_docker_config_switch(const char *path, bool dry_run, dm_docker_switch *s, dm_error *err)
+int dm_docker_config_switch(const char *path, const char *snapshotter, bool dry_run, dm_docker_switch *s,
+			    dm_error *err)
 {
 	dm_docker_config c;
 	json_object *root = NULL, *feat;
@@ -361,6 +319,15 @@ int dm_docker_config_switch(const char *path, bool dry_run, dm_docker_switch *s,
 			   "containerd image store dockerd would take it as a snapshotter name; remove the key or "
 			   "set a snapshotter (%s)",
 			   path, c.storage_driver, hint);
+		goto out;
+	}
+	/* btrfs, zfs, fuse-overlayfs: a snapshotter name too, which dockerd would then use, and
+	 * not the one the images were migrated into. */
+	if (c.storage_driver && snapshotter && strcmp(c.storage_driver, snapshotter) != 0) {
+		dm_err_set(err, EINVAL,
+			   "%s: \"storage-driver\": \"%s\": on the containerd image store dockerd would use the "
+			   "%s snapshotter, but the images were migrated into %s: remove the key or set it to %s",
+			   path, c.storage_driver, c.storage_driver, snapshotter, snapshotter);
 		goto out;
 	}
 	if (asprintf(&s->backup, "%s%s", path, DM_DOCKER_CONFIG_BACKUP_SUFFIX) < 0) {

@@ -85,9 +85,11 @@ typedef struct dm_docker_switch {
 /* Turns features.containerd-snapshotter on in path (see the convention
  * above).  dry_run: computes s->text and writes nothing.  Refuses (EINVAL,
  * nothing written) what dm_docker_config_read refuses and a storage-driver
- * that is a graphdriver only (naming it and its snapshotter).  Free s with
- * dm_docker_switch_free, also on error. */
-int dm_docker_config_switch(const char *path, bool dry_run, dm_docker_switch *s, dm_error *err);
+ * that is a graphdriver only (naming it and its snapshotter), or, when
+ * snapshotter (the one the images were migrated into) is not NULL, one that
+ * names another snapshotter.  Free s with dm_docker_switch_free, also on error. */
+int dm_docker_config_switch(const char *path, const char *snapshotter, bool dry_run, dm_docker_switch *s,
+			    dm_error *err);
 void dm_docker_switch_free(dm_docker_switch *s);
 
 #endif

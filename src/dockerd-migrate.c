@@ -1028,7 +1028,7 @@ static int cmd_switch(int argc, char **argv)
 		return rc;
 	memset(&c, 0, sizeof c);
 	/* First what the file allows (nothing written), then the target, then the write. */
-	if (dm_docker_config_switch(o.docker_config, true, &sw, &err) < 0) {
+	if (dm_docker_config_switch(o.docker_config, NULL, true, &sw, &err) < 0) {
 		report_error(&err);
 		dm_docker_switch_free(&sw);
 		return err.code == EINVAL && strstr(err.msg, "storage-driver") ? EXIT_REFUSED : EXIT_SOURCE;
@@ -1038,22 +1038,25 @@ static int cmd_switch(int argc, char **argv)
 		dm_docker_switch_free(&sw);
 		return EXIT_OK;
 	}
+	/* Again, now that the snapshotter the images went into is known; a dry run shows the file
+	 * whatever the run check found. */
 	rc = switch_check(&o, &c);
-	if (o.dry_run) {
+	dm_docker_switch_free(&sw);
+	memset(&sw, 0, sizeof sw);
+	if (rc != EXIT_OK && !o.dry_run) {
+		/* nothing written */
+	} else if (dm_docker_config_switch(o.docker_config, o.target.snapshotter, o.dry_run, &sw, &err) < 0) {
+		report_error(&err);
+		rc = err.code == EINVAL && strstr(err.msg, "storage-driver") ? EXIT_REFUSED : EXIT_SOURCE;
+	} else if (o.dry_run) {
 		fputs(sw.text, stdout);
-	} else if (rc == EXIT_OK) {
-		dm_docker_switch_free(&sw);
-		if (dm_docker_config_switch(o.docker_config, false, &sw, &err) < 0) {
-			report_error(&err);
-			rc = EXIT_SOURCE;
-		} else {
-			printf("%s: features.containerd-snapshotter = true (%s).\n", o.docker_config,
-			       sw.backup_made ? (sw.was_present ? "the previous file is kept as the backup"
-								  : "there was none: the backup is empty")
-					      : "the backup of the first switch is kept");
-			printf("Backup: %s\n", sw.backup);
-			print_restart(&c);
-		}
+	} else {
+		printf("%s: features.containerd-snapshotter = true (%s).\n", o.docker_config,
+		       sw.backup_made ? (sw.was_present ? "the previous file is kept as the backup"
+							  : "there was none: the backup is empty")
+				      : "the backup of the first switch is kept");
+		printf("Backup: %s\n", sw.backup);
+		print_restart(&c);
 	}
 	dm_docker_switch_free(&sw);
 	dm_target_choice_free(&c);

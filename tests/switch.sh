@@ -114,7 +114,7 @@ grep -q "no run has written into $croot" "$tmp/err" || fail "switch before a run
 printf '{"debug": true' > "$cfg"
 cp "$cfg" "$tmp/keep"
 expect_rc 3 sw
-grep -q "$cfg: not valid JSON" "$tmp/err" || fail "invalid JSON not refused"
+grep -Eq "$cfg: (malformed|unexpected end of) JSON" "$tmp/err" || fail "invalid JSON not refused"
 same "$cfg" "$tmp/keep" "invalid JSON: daemon.json changed"
 [ ! -e "$cfg.dockerd-migrate" ] || fail "invalid JSON: a backup was made"
 printf '{"storage-driver": "overlay2"}\n' > "$cfg"
@@ -128,6 +128,18 @@ expect_rc 0 "$DM" run --docker-root "$store" --containerd-root "$croot"
 # A run into another root does not count.
 rm -f "$cfg"
 expect_rc 8 sw --containerd-root "$tmp/other" --dry-run
+
+# A snapshotter name that is not the one migrated into (overlay2's images went to overlayfs):
+# dockerd would take btrfs as its snapshotter and find none of them.  (Read as a graphdriver,
+# the key would also name the store to read: the store's own driver is given.)
+printf '{"storage-driver": "btrfs"}\n' > "$cfg"
+cp "$cfg" "$tmp/keep"
+expect_rc 8 sw --storage-driver overlay2
+grep -q '"btrfs": on the containerd image store dockerd would use the btrfs snapshotter, but the images were migrated into overlayfs' "$tmp/err" ||
+	fail "storage-driver btrfs not refused"
+same "$cfg" "$tmp/keep" "storage-driver btrfs: daemon.json changed"
+[ ! -e "$cfg.dockerd-migrate" ] || fail "storage-driver btrfs: a backup was made"
+rm -f "$cfg"
 
 # Absent: created; the backup is empty.
 expect_rc 0 sw --dry-run

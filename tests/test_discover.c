@@ -77,14 +77,14 @@ END_TEST
 static const struct {
 	const char *text, *msg;
 } bad_json[] = {
-	{"", "not valid JSON: the file is empty"},
-	{"{", "not valid JSON: unexpected end of input"},
-	{"{\"a\": 1,}", "not valid JSON"},
-	{"{'a': 1}", "not valid JSON"},
-	{"{\"a\": 1} {}", "not valid JSON"},
-	{"{\"a\": 1} x", "not valid JSON"},
-	{"{\"a\": \"it's\", 'b': 1}", "a single quote at byte 14"},
-	{"/* c */ {}", "not valid JSON"},
+	{"", "unexpected end of JSON (empty or truncated file)"},
+	{"{", "unexpected end of JSON"},
+	{"{\"a\": 1,}", "malformed JSON near byte 8"},
+	{"{'a': 1}", "malformed JSON near byte 1: not JSON as Go reads it"},
+	{"{\"a\": 1} {}", "malformed JSON near byte 9"},
+	{"{\"a\": 1} x", "malformed JSON near byte 9"},
+	{"{\"a\": \"it's\", 'b': 1}", "malformed JSON near byte 14: not JSON as Go reads it"},
+	{"/* c */ {}", "malformed JSON near byte 0"},
 	{"[]", "not a JSON object"},
 	{"\"x\"", "not a JSON object"},
 	{"{\"data-root\": 1}", "\"data-root\" must be a string"},
@@ -97,7 +97,7 @@ static const struct {
 	{"{\"features\": true}", "\"features\" must be an object"},
 	{"{\"features\": {\"containerd-snapshotter\": \"true\"}}", "features.\"containerd-snapshotter\" must be true or false"},
 	{"{\"features\": {\"buildkit\": 1}}", "features.\"buildkit\" must be true or false"},
-	{"{\"a\": \"\xff\"}", "not valid JSON"},
+	{"{\"a\": \"x\ty\"}", "malformed JSON near byte 8: not JSON as Go reads it"},
 	{"\xff\xfe{\0}\0", "UTF-16"},
 };
 
@@ -130,12 +130,12 @@ START_TEST(switch_absent_file)
 	struct stat sb;
 	char *t;
 
-	OK(dm_docker_config_switch(p, true, &s, &err));
+	OK(dm_docker_config_switch(p, NULL, true, &s, &err));
 	ck_assert_str_eq(s.text, "{\n  \"features\": {\n    \"containerd-snapshotter\": true\n  }\n}\n");
 	ck_assert(access(p, F_OK) < 0 && access(b, F_OK) < 0);  /* dry run: nothing written */
 	dm_docker_switch_free(&s);
 
-	OK(dm_docker_config_switch(p, false, &s, &err));
+	OK(dm_docker_config_switch(p, NULL, false, &s, &err));
 	ck_assert(!s.was_present && s.backup_made && !s.already);
 	ck_assert_str_eq(s.backup, b);
 	dm_docker_switch_free(&s);
@@ -146,7 +146,7 @@ START_TEST(switch_absent_file)
 	ck_assert_int_eq(stat(b, &sb), 0);
 	ck_assert_int_eq(sb.st_size, 0);
 	/* Again: already on, nothing written. */
-	OK(dm_docker_config_switch(p, false, &s, &err));
+	OK(dm_docker_config_switch(p, NULL, false, &s, &err));
 	ck_assert(s.already && !s.backup_made && !s.text);
 	dm_docker_switch_free(&s);
 }
@@ -164,7 +164,7 @@ START_TEST(switch_keeps_other_keys)
 
 	tu_put(p, old);
 	chmod(p, 0600);
-	OK(dm_docker_config_switch(p, false, &s, &err));
+	OK(dm_docker_config_switch(p, NULL, false, &s, &err));
 	ck_assert(s.was_present && s.backup_made);
 	dm_docker_switch_free(&s);
 	t = slurp(p);
@@ -184,7 +184,7 @@ START_TEST(switch_keeps_other_keys)
 	}
 	/* A later switch (after someone turned it off) keeps the first backup. */
 	tu_put(p, "{\"features\":{\"containerd-snapshotter\":false}}");
-	OK(dm_docker_config_switch(p, false, &s, &err));
+	OK(dm_docker_config_switch(p, NULL, false, &s, &err));
 	ck_assert(!s.backup_made);
 	dm_docker_switch_free(&s);
 	t = slurp(b);
@@ -200,7 +200,7 @@ START_TEST(switch_features_without_flag)
 	dm_error err = {0};
 
 	tu_put(p, "{\"features\": {\"buildkit\": true}}");
-	OK(dm_docker_config_switch(p, true, &s, &err));
+	OK(dm_docker_config_switch(p, NULL, true, &s, &err));
 	ck_assert_str_eq(s.text, "{\n  \"features\": {\n    \"buildkit\": true,\n    \"containerd-snapshotter\": true\n  }\n}\n");
 	dm_docker_switch_free(&s);
 }
@@ -211,8 +211,8 @@ START_TEST(switch_refuses)
 	const char *p = tu_path(dir, "daemon.json"), *b = tu_path(dir, "daemon.json.dockerd-migrate");
 	static const char *const texts[] = {"{\"debug\": true", "{\"storage-driver\": \"overlay2\"}",
 					    "{\"storage-driver\": \"vfs\"}", "", "{\"features\": []}"};
-	static const char *const msgs[] = {"not valid JSON", "\"overlay2\" is a graphdriver, not a containerd "
-					   "snapshotter", "(native)", "not valid JSON", "\"features\" must be"};
+	static const char *const msgs[] = {"unexpected end of JSON", "\"overlay2\" is a graphdriver, not a containerd "
+					   "snapshotter", "(native)", "unexpected end of JSON", "\"features\" must be"};
 	dm_docker_switch s;
 	dm_error err = {0};
 
@@ -221,7 +221,7 @@ START_TEST(switch_refuses)
 
 		tu_put(p, texts[i]);
 		dm_err_clear(&err);
-		ck_assert_int_eq(dm_docker_config_switch(p, false, &s, &err), -1);
+		ck_assert_int_eq(dm_docker_config_switch(p, NULL, false, &s, &err), -1);
 		ck_assert_msg(strstr(err.msg, msgs[i]), "%s: %s", texts[i], err.msg);
 		dm_docker_switch_free(&s);
 		t = slurp(p);
@@ -231,13 +231,13 @@ START_TEST(switch_refuses)
 	}
 	/* btrfs and zfs name snapshotters too. */
 	tu_put(p, "{\"storage-driver\": \"btrfs\"}");
-	OK(dm_docker_config_switch(p, true, &s, &err));
+	OK(dm_docker_config_switch(p, NULL, true, &s, &err));
 	dm_docker_switch_free(&s);
 	/* A symlink is not replaced by a file. */
 	unlink(p);
 	tu_put(tu_path(dir, "real.json"), "{}");
 	tu_symlink("real.json", p);
-	ck_assert_int_eq(dm_docker_config_switch(p, false, &s, &err), -1);
+	ck_assert_int_eq(dm_docker_config_switch(p, NULL, false, &s, &err), -1);
 	ck_assert_ptr_nonnull(strstr(err.msg, "symbolic link"));
 	dm_docker_switch_free(&s);
 }
