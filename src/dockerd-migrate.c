@@ -22,6 +22,7 @@
 #include "layerstore.h"
 #include "migrate.h"
 #include "plan.h"
+#include "resolve.h"
 #include "rollback.h"
 #include "sizes.h"
 #include "target.h"
@@ -53,6 +54,7 @@ struct options {
 	unsigned jobs;
 	dm_target_request target; /* address, root: NULL unless given; snapshotter: NULL for the driver's default */
 	dm_migrate_options mig;
+	char root_buf[2][PATH_MAX];  /* --docker-root, --containerd-root made absolute */
 };
 
 static const char *prog = "dockerd-migrate";
@@ -177,6 +179,28 @@ static unsigned default_jobs(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+/* DIR as an absolute, lexically clean path, as Go's filepath.Abs makes one (dockerd and
+ * containerd do so with theirs): the library records and compares roots, and refuses a
+ * relative one.  Symlinks are kept (a moved /var/lib/containerd is named as configured).
+ * Returns dir itself when it cannot be made absolute; the library then says why. */
+static const char *absolute_dir(const char *dir, char *buf)
+{
+	char cwd[PATH_MAX], joined[2 * PATH_MAX + 2];
+	dm_error err = {0};
+
+	if (dir[0] != '/') {
+		if (!getcwd(cwd, sizeof cwd))
+			return dir;
+		snprintf(joined, sizeof joined, "%s/%s", cwd, dir);
+	} else {
+		snprintf(joined, sizeof joined, "%s", dir);
+	}
+	buf[0] = '/';
+	if (dm_path_clean(joined, strlen(joined), buf + 1, PATH_MAX - 1, &err) < 0)
+		return dir;
+	return buf;
+}
+
 enum {
 	OPT_ROOT = 256, OPT_DRIVER, OPT_JSON, OPT_JOBS,
 	OPT_CTR_ROOT, OPT_NAMESPACE, OPT_SNAPSHOTTER, OPT_COMPRESSION, OPT_FORCE, OPT_CTR_ADDRESS,
@@ -234,7 +258,7 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 			return usage_error("this command has no option --%s", longopts[idx].name);
 		switch (c) {
 		case OPT_ROOT:
-			o->docker_root = optarg;
+			o->docker_root = absolute_dir(optarg, o->root_buf[0]);
 			break;
 		case OPT_DRIVER:
 			if (dm_driver_lookup(optarg, &(dm_driver){0}) < 0)
@@ -257,7 +281,7 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 			break;
 		}
 		case OPT_CTR_ROOT:
-			o->target.root = optarg;
+			o->target.root = absolute_dir(optarg, o->root_buf[1]);
 			break;
 		case OPT_CTR_ADDRESS:
 			o->target.address = optarg;

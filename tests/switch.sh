@@ -172,5 +172,10 @@ rm -rf "$store/containerd"
 expect_rc 0 "$DM" run --docker-root "$store" --docker-config "$tmp/absent.json" --containerd-config "$noctr" --json
 json_is "$tmp/out" containerd_root "$store/containerd/daemon" || fail "run did not go to the supervised root"
 [ -f "$store/containerd/daemon/io.containerd.metadata.v1.bolt/meta.db" ] || fail "no meta.db in the supervised root"
+# Relative roots (and ".." in them) are made absolute as Go's filepath.Abs does.
+mkdir "$tmp/sub"
+(cd "$tmp" && "$DM" run --docker-root ./store --containerd-root sub/../relroot --docker-config absent.json --json) \
+	> "$tmp/out" 2> "$tmp/err" || fail "run with relative roots: $(cat "$tmp/err")"
+json_is "$tmp/out" containerd_root "$tmp/relroot" || fail "relative --containerd-root not made absolute"
 echo "switch: all daemon.json cases ok"
 exit 0
