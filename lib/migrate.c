@@ -772,8 +772,17 @@ int dm_migrate_container_verdict(const dm_store *st, const dm_container *c, cons
 	*status = DM_MIG_DONE;
 	if (c->reason)
 		return verdict_fail(status, reason, "%s", c->reason);
-	if (!c->has_config)
-		return verdict_fail(status, reason, "%s/containers/%s/config.v2.json: missing", st->root, c->id);
+	if (!c->has_config) {
+		/* A writable layer Docker has no container for (e.g. removed on the new store after
+		 * its migration: the legacy layerdb is never changed): nothing to migrate. */
+		*status = DM_MIG_SKIPPED;
+		if (asprintf(reason, "no %s/containers/%s/config.v2.json: Docker has no such container", st->root,
+			     c->id) < 0) {
+			*reason = NULL;
+			return -1;
+		}
+		return 0;
+	}
 	if (dm_container_on_containerd(c)) {
 		*status = DM_MIG_EXISTED;
 		return 0;
@@ -950,11 +959,14 @@ static void migrate_containers(struct run *r)
 		case DM_MIG_EXISTED:
 			rep->containers_existed++;
 			break;
-		default:
+		case DM_MIG_SKIPPED:
+			rep->containers_skipped++;
+			break;
+		case DM_MIG_FAILED:
 			rep->containers_failed++;
 			break;
 		}
-		if (mc->status == DM_MIG_FAILED) {
+		if (mc->status == DM_MIG_FAILED || mc->status == DM_MIG_SKIPPED) {
 			/* One line naming the container the user knows by its name. */
 			char *line = NULL;
 

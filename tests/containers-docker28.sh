@@ -150,7 +150,7 @@ check_driver() {
 	expect_rc 1 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --containers
 	grep -q "^dockerd-migrate: container [0-9a-f]*: failed: /busy: running: " "$tmp/err" ||
 		fail "$driver: no line naming the running container /busy"
-	grep -q '^dockerd-migrate: containers: 5 migrated, 0 existed, 1 failed$' "$tmp/err" ||
+	grep -q '^dockerd-migrate: containers: 5 migrated, 0 existed, 0 skipped, 1 failed$' "$tmp/err" ||
 		fail "$driver: want 5 containers migrated, 1 failed"
 	dm_docker kill busy > /dev/null || fail "$driver: docker kill busy"
 	tree_of dm_docker busy > "$w/legacy/busy.tree" || fail "$driver: docker export busy"
@@ -221,7 +221,23 @@ for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
 	grep -q "^$id_changes " "$w/new/snapshots" || fail "$driver: no active snapshot for changes"
 	sid_ctr -n moby leases ls > "$w/new/leases"
 	grep -q "^$id_changes " "$w/new/leases" || fail "$driver: no lease for changes"
+	# A container made on the containerd store is never touched; the one removed there
+	# (its legacy writable layer stays) is skipped, not failed.
+	sid_docker create --name made28 --network none ctr/app:1 /fixtool true > "$w/new/made28" ||
+		fail "$driver: docker create on Docker 28"
+	id_made28=$(cat "$w/new/made28")
 	sid_stop_all
+	sum_before=$(sha256sum "$data/containers/$id_made28/config.v2.json")
+	expect_rc 7 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --containers
+	grep -q '^dockerd-migrate: containers: 0 migrated, 5 existed, 1 skipped, 0 failed$' "$tmp/err" ||
+		fail "$driver: a rerun after Docker 28 ran: want 5 existed, 1 skipped"
+	grep -q "^dockerd-migrate: container $id_stopped: skipped: /stopped: no .*config.v2.json: Docker has no such container$" \
+		"$tmp/err" || grep -q "^dockerd-migrate: container $id_stopped: skipped: no " "$tmp/err" ||
+		fail "$driver: the removed container is not reported as skipped"
+	[ "$(sha256sum "$data/containers/$id_made28/config.v2.json")" = "$sum_before" ] ||
+		fail "$driver: the container made on Docker 28 was touched"
+	[ ! -e "$data/containers/$id_made28/config.v2.json.dockerd-migrate" ] ||
+		fail "$driver: the container made on Docker 28 got a backup"
 	echo "$driver: 6 containers migrated; ps, trees, start -a, volume, commit and rm as on dockerd 20.10"
 }
 

@@ -56,7 +56,7 @@ expect_rc 1 "$DM" run --docker-root "$store" --containerd-root "$root" --contain
 grep -q "^dockerd-migrate: container $stopped: failed: /stopped: running: its writable layer is changing; stop it and run again$" \
 	"$tmp/err" || fail "no line naming the running container"
 grep -q "^dockerd-migrate: container $created: migrated: /created$" "$tmp/err" || fail "/created not migrated"
-grep -q '^dockerd-migrate: containers: 1 migrated, 0 existed, 1 failed$' "$tmp/err" || fail "summary line"
+grep -q '^dockerd-migrate: containers: 1 migrated, 0 existed, 0 skipped, 1 failed$' "$tmp/err" || fail "summary line"
 cmp -s "$(cfg $stopped)" "$tmp/stopped.running" || fail "the refused container's config changed"
 cmp -s "$(cfg $created).dockerd-migrate" "$tmp/created.orig" || fail "the backup is not the original"
 python3 - "$(cfg $created)" "$tmp/created.orig" "$root" <<'EOF' || fail "the rewritten config"
@@ -128,9 +128,15 @@ listing "$store/overlay2/$mid/diff" | grep -q '^run-output.txt ' ||
 	fail "the writable layer of /stopped lacks run-output.txt: nothing was compared"
 find "$store/containers" "$root" -printf '%p %s %T@\n' | sort > "$tmp/before"
 expect_rc 7 "$DM" run --docker-root "$store" --containerd-root "$root" --containers
-grep -q '^dockerd-migrate: containers: 0 migrated, 2 existed, 0 failed$' "$tmp/err" || fail "third run"
+grep -q '^dockerd-migrate: containers: 0 migrated, 2 existed, 0 skipped, 0 failed$' "$tmp/err" || fail "third run"
 find "$store/containers" "$root" -printf '%p %s %T@\n' | sort > "$tmp/after"
 cmp -s "$tmp/before" "$tmp/after" || { diff "$tmp/before" "$tmp/after" | head; fail "a run with nothing to do wrote"; }
+# A writable layer whose container is gone (removed on the new store): skipped, not failed.
+rm -rf "$store/containers/$created"
+expect_rc 7 "$DM" run --docker-root "$store" --containerd-root "$root" --containers
+grep -q "^dockerd-migrate: container $created: skipped: no .*/containers/$created/config.v2.json: Docker has no such container$" \
+	"$tmp/err" || fail "the layer without a container is not reported as skipped"
+grep -q '^dockerd-migrate: containers: 0 migrated, 1 existed, 1 skipped, 0 failed$' "$tmp/err" || fail "fourth run"
 # Another snapshotter than the driver's form: refused, named.
 expect_rc 0 "$DM" plan --docker-root "$store" --containers --snapshotter native
 echo "containers: refused while running, migrated after, backups intact, third run writes nothing"
