@@ -89,27 +89,7 @@ cmp -s "$(cfg $stopped).dockerd-migrate" "$tmp/stopped.orig" || fail "the backup
 
 # The snapshot directories hold the legacy layers' trees exactly (every entry:
 # type, mode, owner, size, mtime but of directories, links, content, xattrs).
-listing() {
-	python3 -c '
-import hashlib, os, stat, sys
-top = sys.argv[1]
-for d, dirs, files in os.walk(top):
-    for n in sorted(dirs + files):
-        p = os.path.join(d, n)
-        st = os.lstat(p)
-        what = "-"
-        if stat.S_ISREG(st.st_mode):
-            what = hashlib.sha256(open(p, "rb").read()).hexdigest()[:16]
-        elif stat.S_ISLNK(st.st_mode):
-            what = os.readlink(p)
-        elif stat.S_ISCHR(st.st_mode):
-            what = "%d,%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
-        x = ",".join(sorted(k + "=" + os.getxattr(p, k, follow_symlinks=False).hex()
-                            for k in os.listxattr(p, follow_symlinks=False)))
-        print(os.path.relpath(p, top), oct(st.st_mode), st.st_uid, st.st_gid, st.st_size,
-              "-" if stat.S_ISDIR(st.st_mode) else int(st.st_mtime), st.st_nlink, what, x or "-")
-' "$1"
-}
+listing() { python3 "$top_srcdir/tests/tree-listing.py" "$1"; }
 snaps=$root/io.containerd.snapshotter.v1.$sn/snapshots
 for c in $stopped $created; do
 	mid=$(cat "$store/image/overlay2/layerdb/mounts/$c/mount-id")

@@ -274,7 +274,7 @@ TESTS += tests/fresh-store.sh
 EXTRA_DIST += tests/fresh-store.sh
 # run --containers judged by Docker 28 on a store dockerd 20.10 made (issue 11)
 TESTS += tests/containers-offline.sh tests/containers-docker28.sh tests/containers-kill.sh
-EXTRA_DIST += tests/containers-offline.sh tests/containers-docker28.sh tests/containers-kill.sh
+EXTRA_DIST += tests/containers-offline.sh tests/containers-docker28.sh tests/containers-kill.sh tests/tree-listing.py
 
 # Packaging: the bash completion (data/bash-completion/dockerd-migrate), the
 # postinst snippet in README.md, and debian/ and rpm/ kept in step with
