@@ -11,7 +11,8 @@
 # status, `docker export` of each holds the same tree as on the legacy store,
 # `docker start -a` prints what it printed there, the volume's data is there,
 # and `docker commit` and `docker rm` work.  For overlay2 (overlayfs) and vfs
-# (native), or the drivers given as arguments.
+# (native), or the drivers given as arguments; overlay2 is migrated offline,
+# vfs online (through the sid containerd that Docker 28 then uses).
 set -u
 . "$top_srcdir/tests/lib-test.sh"
 . "$top_srcdir/tests/lib-daemon.sh"
@@ -88,9 +89,9 @@ start_a() {
 ctrs='changes stopped failing created withvol busy'
 
 check_driver() {
-	driver=$1 sn=$2
+	driver=$1 sn=$2 mode=$3
 	w=$tmp2/$driver
-	echo "== $driver -> $sn"
+	echo "== $driver -> $sn ($mode)"
 	dm_dockerd_start "$driver" "$w/docker" || fail "$driver: dockerd 20.10 did not start"
 	data=$w/docker/root
 	dm_docker import "$tmp2/base.tar" ctr/base:1 > /dev/null || fail "$driver: docker import"
@@ -126,8 +127,17 @@ check_driver() {
 	grep -q '^data/a.txt ' "$w/legacy/changes.tree" && fail "$driver: the legacy tree still has data/a.txt"
 	grep -q '^opq/old ' "$w/legacy/changes.tree" && fail "$driver: the legacy tree still has opq/old"
 
+	# Online: the migration writes through the sid containerd (2.x), which Docker 28
+	# then uses; offline: into its root, containerd started only for Docker 28.
+	if [ "$mode" = online ]; then
+		sid_enter || fail "sid_enter"
+		sid_start_containerd "$w/croot" || fail "$driver: containerd (sid)"
+		target="--containerd-address $SID_CONTAINERD_SOCK"
+	else
+		target="--containerd-root $w/croot"
+	fi
 	# While dockerd 20.10 runs: busy is refused by name, the rest migrates.
-	expect_rc 1 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --containers
+	expect_rc 1 "$DM" run --docker-root "$data" $target --containers
 	grep -q "^dockerd-migrate: container [0-9a-f]*: failed: /busy: running: " "$tmp/err" ||
 		fail "$driver: no line naming the running container /busy"
 	grep -q '^dockerd-migrate: containers: 5 migrated, 0 existed, 0 skipped, 1 failed$' "$tmp/err" ||
@@ -136,7 +146,7 @@ check_driver() {
 	tree_of dm_docker busy > "$w/legacy/busy.tree" || fail "$driver: docker export busy"
 	ps_of dm_docker > "$w/legacy/ps"
 	dm_dockerd_stop
-	expect_rc 0 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --containers --json
+	expect_rc 0 "$DM" run --docker-root "$data" $target --containers --json
 	python3 - "$tmp/out" <<'EOF' || fail "$driver: the rerun's report"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -146,7 +156,7 @@ want = {"/busy": "migrated", "/changes": "existed", "/stopped": "existed", "/fai
 if st != want:
     sys.exit("containers: %s" % st)
 EOF
-	expect_rc 7 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --containers
+	expect_rc 7 "$DM" run --docker-root "$data" $target --containers
 	for c in $ctrs; do
 		id=$(python3 -c 'import json,sys,glob
 for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
@@ -157,8 +167,10 @@ for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
 		eval "id_$c=$id"
 	done
 
-	sid_enter || fail "sid_enter"
-	sid_start_containerd "$w/croot" || fail "$driver: containerd (sid)"
+	if [ "$mode" = offline ]; then
+		sid_enter || fail "sid_enter"
+		sid_start_containerd "$w/croot" || fail "$driver: containerd (sid)"
+	fi
 	sid_start_dockerd "$data" "$sn" || { sid_logs; fail "$driver: dockerd 28 on the migrated root"; }
 	mkdir -p "$w/new"
 	ps_of sid_docker > "$w/new/ps"
@@ -218,14 +230,14 @@ for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
 		fail "$driver: the container made on Docker 28 was touched"
 	[ ! -e "$data/containers/$id_made28/config.v2.json.dockerd-migrate" ] ||
 		fail "$driver: the container made on Docker 28 got a backup"
-	echo "$driver: 6 containers migrated; ps, trees, start -a, volume, commit and rm as on dockerd 20.10"
+	echo "$driver ($mode): 6 containers migrated; ps, trees, start -a, volume, commit and rm as on dockerd 20.10"
 }
 
 [ $# -gt 0 ] || set -- overlay2 vfs
 for d in "$@"; do
 	case $d in
-	overlay2) check_driver overlay2 overlayfs ;;
-	vfs) check_driver vfs native ;;
+	overlay2) check_driver overlay2 overlayfs offline ;;
+	vfs) check_driver vfs native online ;;
 	*) echo "usage: $0 [overlay2|vfs]..." >&2; exit 2 ;;
 	esac
 done
