@@ -1117,8 +1117,9 @@ static uint64_t space_needed(struct run *r)
 			need = dm_size_add(need, layer_need(w->l, !strcmp(r->t->snapshotter, "native"), r->mode,
 							    w->snap_exists));
 	}
-	/* A container's layers are copied (native: on top of the copy of the image's tree that
-	 * Prepare makes, which counts as much as the layer's own full tree at the most). */
+	/* A container's layers are copied (native, for <ID>-init: after the copy of the image's
+	 * tree that Prepare makes, which is removed again; it counts as much as the layer's own
+	 * full tree at the most). */
 	for (size_t i = 0; i < r->rep->n_containers; i++)
 		if (r->rep->containers[i].status == DM_MIG_DONE)
 			need = dm_size_add(need, dm_size_add(r->rep->containers[i].size,

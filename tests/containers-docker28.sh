@@ -12,7 +12,8 @@
 # `docker start -a` prints what it printed there, the volume's data is there,
 # and `docker commit` and `docker rm` work.  For overlay2 (overlayfs) and vfs
 # (native), or the drivers given as arguments; overlay2 is migrated offline,
-# vfs online (through the sid containerd that Docker 28 then uses).
+# vfs online (through the sid containerd that Docker 28 then uses);
+# DM_CTR28_MODE=offline or online makes both go one way.
 set -u
 . "$top_srcdir/tests/lib-test.sh"
 . "$top_srcdir/tests/lib-daemon.sh"
@@ -236,8 +237,8 @@ for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
 [ $# -gt 0 ] || set -- overlay2 vfs
 for d in "$@"; do
 	case $d in
-	overlay2) check_driver overlay2 overlayfs offline ;;
-	vfs) check_driver vfs native online ;;
+	overlay2) check_driver overlay2 overlayfs "${DM_CTR28_MODE:-offline}" ;;
+	vfs) check_driver vfs native "${DM_CTR28_MODE:-online}" ;;
 	*) echo "usage: $0 [overlay2|vfs]..." >&2; exit 2 ;;
 	esac
 done
