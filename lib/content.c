@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "resolve.h"
+
 #define DIR_MODE 0755
 #define FILE_MODE 0644
 #define BLOB_MODE 0444
@@ -100,9 +102,7 @@ dm_content_store *dm_content_store_open(const char *root, dm_error *err)
 		return NULL;
 	}
 	s->dirfd = s->ingestfd = s->shafd = -1;
-	if (asprintf(&s->path, "%s/%s", root, DM_CONTENT_PLUGIN) < 0) {
-		s->path = NULL;
-		dm_err_nomem(err);
+	if (!(s->path = dm_path_join(root, DM_CONTENT_PLUGIN, err))) {
 		dm_err_prefix(err, "content store: ");
 		goto fail;
 	}
@@ -647,4 +647,25 @@ int dm_content_write_buffer(dm_content_store *s, const char *ref, const void *bu
 		return -1;
 	}
 	return dm_content_commit(w, &d, flags, out, err);
+}
+
+int dm_content_remove_blob(dm_content_store *s, const dm_digest *d, dm_error *err)
+{
+	dm_error sub;
+	int shafd = sha_dir(s, false, &sub);
+
+	if (shafd < 0) {
+		if (sub.code == ENOENT)
+			return 0;
+		*err = sub;
+		return -1;
+	}
+	if (unlinkat(shafd, dm_digest_hex(d), 0) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return dm_err_sys(err, "%s/blobs/sha256/%s", s->path, dm_digest_hex(d));
+	}
+	if (fsync(shafd) < 0)
+		return dm_err_sys(err, "%s/blobs/sha256", s->path);
+	return 1;
 }

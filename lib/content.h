@@ -70,6 +70,10 @@ int dm_content_commit(dm_content_writer *w, const dm_digest *expected, unsigned 
 /* Discards w and removes its ingest; returns -1 only if removal failed. */
 int dm_content_abort(dm_content_writer *w, dm_error *err);
 
+/* Removes blob d's file (rollback, once no namespace has a record of it): 1 if removed, 0 if
+ * there was none. */
+int dm_content_remove_blob(dm_content_store *s, const dm_digest *d, dm_error *err);
+
 /* Writes a whole buffer (config, manifest) as a blob; when the blob already
  * exists it is only checked, and no ingest is made. */
 int dm_content_write_buffer(dm_content_store *s, const char *ref, const void *buf, size_t len,

@@ -1047,3 +1047,16 @@ int dm_ctr_image_get(dm_grpc *c, const char *name, dm_ctr_image *out, dm_error *
 	done(r);
 	return rv;
 }
+
+int dm_ctr_image_delete(dm_grpc *c, const char *name, bool sync, dm_error *err)
+{
+	Containerd__Services__Images__V1__DeleteImageRequest req =
+		CONTAINERD__SERVICES__IMAGES__V1__DELETE_IMAGE_REQUEST__INIT;
+	void *r;
+
+	req.name = (char *)name;
+	req.sync = sync;
+	r = call(c, &SVC_IMAGES, "Delete", &req.base, err);
+	done(r);
+	return r ? 0 : dm_err_prefix(err, "image %s: ", name);
+}

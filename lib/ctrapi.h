@@ -154,6 +154,9 @@ int dm_ctr_image_create(dm_grpc *c, const dm_ctr_image *img, dm_error *err);
 int dm_ctr_image_update(dm_grpc *c, const dm_ctr_image *img, dm_error *err);
 /* Images.Get; ENOENT if absent. */
 int dm_ctr_image_get(dm_grpc *c, const char *name, dm_ctr_image *out, dm_error *err);
+/* Images.Delete; ENOENT if there is none; with sync, containerd's garbage collection has run
+ * when this returns (what rollback relies on to remove only what nothing references). */
+int dm_ctr_image_delete(dm_grpc *c, const char *name, bool sync, dm_error *err);
 void dm_ctr_image_free(dm_ctr_image *img);
 
 #endif

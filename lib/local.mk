@@ -32,6 +32,9 @@ lib_libdm_la_SOURCES += lib/content.c lib/content.h
 # image
 lib_libdm_la_SOURCES += lib/image.c lib/image.h
 
+# json: the one strict JSON reader
+lib_libdm_la_SOURCES += lib/json.c lib/json.h
+
 # reference
 lib_libdm_la_SOURCES += lib/reference.c lib/reference.h
 
@@ -66,3 +69,10 @@ lib_libdm_la_SOURCES += lib/grpc.c lib/grpc.h lib/ctrapi.c lib/ctrapi.h
 
 # target_online: the online backend of lib/target, over lib/ctrapi
 lib_libdm_la_SOURCES += lib/target_online.c
+
+# dockercfg: daemon.json read and switched; ctrcfg: config.toml's root and [grpc] address;
+# discover: which containerd Docker uses
+lib_libdm_la_SOURCES += lib/dockercfg.c lib/dockercfg.h lib/ctrcfg.c lib/ctrcfg.h lib/discover.c lib/discover.h
+# journal: what runs created, recorded before they create it; rollback: undoing it (issue 12)
+lib_libdm_la_SOURCES += lib/journal.c lib/journal.h lib/rollback.c lib/rollback.h lib/rollback_offline.c \
+	lib/rollback_online.c

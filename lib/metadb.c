@@ -605,18 +605,6 @@ static int dir_at(int dfd, const char *name, mode_t mode, bool create, const cha
 	return dm_err_sys(err, "%s", path);
 }
 
-static char *path_join(const char *a, const char *b, const char *c, dm_error *err)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "") < 0) {
-		dm_err_nomem(err);
-		dm_err_prefix(err, "%s: ", a);
-		return NULL;
-	}
-	return p;
-}
-
 /* Opens <root>/<dir>/<file>; read-write, makes root (0700), dir (dirmode)
  * and, if extra is set, <dir>/<extra> (0700) first.  The root is taken as
  * given (it may be a symlink: a moved /var/lib/containerd); nothing below it
@@ -634,7 +622,7 @@ static int dbfile_open(struct dbfile *f, const char *root, const char *dir, mode
 
 	if (flags & ~DM_METADB_RDONLY)
 		return dm_err_set(err, EINVAL, "%s: invalid open flags 0x%x", root, (unsigned)flags);
-	if (!(d = path_join(root, dir, NULL, err)) || !(f->path = path_join(d, file, NULL, err)))
+	if (!(d = dm_path_join(root, dir, err)) || !(f->path = dm_path_join(d, file, err)))
 		goto out;
 	if (!rdonly && mkdir(root, 0700) < 0 && errno != EEXIST) {
 		dm_err_sys(err, "%s: mkdir", root);
@@ -647,7 +635,7 @@ static int dbfile_open(struct dbfile *f, const char *root, const char *dir, mode
 	if ((dfd = dir_at(rootfd, dir, dirmode, !rdonly, d, err)) < 0)
 		goto out;
 	if (extra && !rdonly &&
-	    (!(x = path_join(d, extra, NULL, err)) || (xfd = dir_at(dfd, extra, 0700, true, x, err)) < 0))
+	    (!(x = dm_path_join(d, extra, err)) || (xfd = dir_at(dfd, extra, 0700, true, x, err)) < 0))
 		goto out;
 	f->db = dm_bolt_open_at(dfd, file, f->path, rdonly ? DM_BOLT_RDONLY : DM_BOLT_CREATE, &opt, &e);
 	if (!f->db) {
@@ -1798,4 +1786,240 @@ int dm_snapshot_committed(dm_metadb_tx *mtx, dm_snapdb_tx *stx, const char *ns, 
 out:
 	dm_metadb_snapshot_free(&view);
 	return rc;
+}
+
+/* ---- removal and listing, for rollback (issue 12) ---- */
+
+int dm_metadb_namespace_list(dm_metadb_tx *tx, dm_metadb_names *out, dm_error *err)
+{
+	const struct txn *t = &tx->t;
+	dm_bolt_bucket *v1;
+	int r;
+
+	memset(out, 0, sizeof *out);
+	if ((r = sub_get(t, dm_bolt_root(t->btx), "v1", "v1", &v1, err)) <= 0)
+		return r;
+	/* v1/version is a plain key beside the namespace buckets. */
+	if (read_names(t, v1, "v1", ONLY_BUCKETS, NULL, out, err) < 0) {
+		dm_metadb_names_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+/* The names of the buckets at v1/<ns>/<parts...> (none when it is missing). */
+static int list_at(const struct txn *t, const char *ns, const char *const *parts, size_t n, const char *what,
+		   dm_metadb_names *out, dm_error *err)
+{
+	dm_bolt_bucket *b;
+	int r;
+
+	memset(out, 0, sizeof *out);
+	if ((r = ns_get(t, ns, parts, n, what, &b, err)) <= 0)
+		return r;
+	if (read_names(t, b, what, ONLY_BUCKETS, NULL, out, err) < 0) {
+		dm_metadb_names_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+/* Deletes bucket name of v1/<ns>/<parts...>: 1 if deleted, 0 if there was none. */
+static int delete_at(const struct txn *t, const char *ns, const char *const *parts, size_t n, const char *name,
+		     const char *what, dm_error *err)
+{
+	dm_bolt_bucket *parent, *b;
+	int r;
+
+	if ((r = ns_get(t, ns, parts, n, what, &parent, err)) <= 0 ||
+	    (r = sub_get(t, parent, name, what, &b, err)) <= 0)
+		return r;
+	return dm_bolt_bucket_delete(parent, name, strlen(name), err) < 0 ? -1 : 1;
+}
+
+int dm_metadb_image_delete(dm_metadb_tx *tx, const char *ns, const char *name, dm_error *err)
+{
+	char what[WHAT_MAX];
+
+	if (!*name)
+		return dm_err_set(err, EINVAL, "empty image name");
+	image_what(what, ns, name);
+	return delete_at(&tx->t, ns, IMAGE_PATH, 1, name, what, err);
+}
+
+int dm_metadb_blob_list(dm_metadb_tx *tx, const char *ns, dm_metadb_names *out, dm_error *err)
+{
+	char what[WHAT_MAX];
+
+	snprintf(what, sizeof what, "v1/%.100s/content/blob", ns);
+	return list_at(&tx->t, ns, BLOB_PATH, 2, what, out, err);
+}
+
+int dm_metadb_blob_delete(dm_metadb_tx *tx, const char *ns, const dm_digest *d, dm_error *err)
+{
+	char what[WHAT_MAX];
+
+	if (blob_what(what, ns, d, err) < 0)
+		return -1;
+	return delete_at(&tx->t, ns, BLOB_PATH, 2, d->s, what, err);
+}
+
+int dm_metadb_snapshotter_list(dm_metadb_tx *tx, const char *ns, dm_metadb_names *out, dm_error *err)
+{
+	const char *path[] = {"snapshots"};
+	char what[WHAT_MAX];
+
+	snprintf(what, sizeof what, "v1/%.100s/snapshots", ns);
+	return list_at(&tx->t, ns, path, 1, what, out, err);
+}
+
+int dm_metadb_snapshot_list(dm_metadb_tx *tx, const char *ns, const char *sn, dm_metadb_names *out,
+			    dm_error *err)
+{
+	const char *path[] = {"snapshots", sn};
+	char what[WHAT_MAX];
+
+	if (snap_args(what, ns, sn, NULL, err) < 0)
+		return -1;
+	return list_at(&tx->t, ns, path, 2, what, out, err);
+}
+
+int dm_metadb_snapshot_delete(dm_metadb_tx *tx, const char *ns, const char *sn, const char *key, dm_error *err)
+{
+	const struct txn *t = &tx->t;
+	const char *path[] = {"snapshots", sn};
+	dm_metadb_snapshot s;
+	char what[WHAT_MAX];
+	dm_bolt_bucket *sb, *pb, *cb;
+	int r;
+
+	if (snap_args(what, ns, sn, key, err) < 0)
+		return -1;
+	if ((r = dm_metadb_snapshot_get(tx, ns, sn, key, &s, err)) <= 0)
+		return r;
+	if (s.children.n) {
+		refuse(t, err, EBUSY, what, "it has children");
+		dm_metadb_snapshot_free(&s);
+		return -1;
+	}
+	r = ns_get(t, ns, path, 2, what, &sb, err);
+	/* The parent's children entry goes with it, as containerd's Remove does. */
+	if (r == 1 && s.parent && (r = sub_get(t, sb, s.parent, what, &pb, err)) == 1 &&
+	    (r = sub_get(t, pb, "children", what, &cb, err)) == 1)
+		r = dm_bolt_del(cb, key, strlen(key), err) < 0 ? -1 : 1;
+	dm_metadb_snapshot_free(&s);
+	if (r < 0)
+		return -1;
+	/* Fetched again: a change below may have moved the bucket's handle. */
+	if (ns_get(t, ns, path, 2, what, &sb, err) <= 0)
+		return -1;
+	return dm_bolt_bucket_delete(sb, key, strlen(key), err) < 0 ? -1 : 1;
+}
+
+struct ctr_ctx {
+	const struct txn *t;
+	dm_bolt_bucket *ctrs;
+	dm_metadb_names *out;
+};
+
+static int ctr_kv(void *ctx, const dm_bolt_kv *kv, dm_error *err)
+{
+	struct ctr_ctx *cc = ctx;
+	char what[WHAT_MAX], *sn = NULL, *key = NULL, *both = NULL;
+	dm_bolt_bucket *b;
+	int rc = -1;
+
+	if (!kv->is_bucket)
+		return 0;
+	snprintf(what, sizeof what, "containers/%.*s", (int)(kv->klen > 200 ? 200 : kv->klen), (const char *)kv->key);
+	if (!(b = dm_bolt_bucket_get(cc->ctrs, kv->key, kv->klen, err)) ||
+	    read_str(cc->t, b, "snapshotter", what, &sn, err) < 0 ||
+	    read_str(cc->t, b, "snapshotKey", what, &key, err) < 0)
+		goto out;
+	rc = 0;
+	if (!sn || !key)
+		goto out;
+	if (asprintf(&both, "%s/%s", sn, key) < 0) {
+		rc = dm_err_nomem(err);
+		goto out;
+	}
+	rc = names_push(cc->t, cc->out, both, strlen(both), what, err);
+out:
+	free(sn);
+	free(key);
+	free(both);
+	return rc;
+}
+
+int dm_metadb_container_snapshots(dm_metadb_tx *tx, const char *ns, dm_metadb_names *out, dm_error *err)
+{
+	const char *path[] = {"containers"};
+	struct ctr_ctx cc = {&tx->t, NULL, out};
+	char what[WHAT_MAX];
+	int r;
+
+	memset(out, 0, sizeof *out);
+	snprintf(what, sizeof what, "v1/%.100s/containers", ns);
+	if ((r = ns_get(&tx->t, ns, path, 1, what, &cc.ctrs, err)) <= 0)
+		return r;
+	if (each(cc.ctrs, ctr_kv, &cc, err) < 0) {
+		dm_metadb_names_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+int dm_snapdb_delete(dm_snapdb_tx *tx, const char *name, uint64_t *id, dm_error *err)
+{
+	const struct txn *t = &tx->t;
+	char what[WHAT_MAX];
+	dm_bolt_bucket *snaps, *parents, *b;
+	dm_snapdb_snapshot s, p;
+	uint8_t key[2 * DM_VARINT_MAX + 1];
+	dm_bolt_cursor *c;
+	dm_bolt_kv kv;
+	size_t kl;
+	int r;
+
+	snprintf(what, sizeof what, "v1/snapshots/%.250s", name);
+	if ((r = dm_snapdb_get(tx, name, &s, err)) <= 0)
+		return r;
+	*id = s.id;
+	if (snapdb_write_buckets(t, &snaps, &parents, err) < 0)
+		goto fail;
+	/* A snapshot with children cannot go (containerd refuses too). */
+	kl = dm_uvarint_put(key, s.id);
+	key[kl++] = 0;
+	if (!(c = dm_bolt_cursor_open(parents, err)))
+		goto fail;
+	r = dm_bolt_cursor_seek(c, key, kl, &kv, err);
+	if (r == 1 && kv.klen >= kl && !memcmp(kv.key, key, kl)) {
+		dm_bolt_cursor_close(c);
+		refuse(t, err, EBUSY, what, "it has children");
+		goto fail;
+	}
+	dm_bolt_cursor_close(c);
+	if (r < 0)
+		goto fail;
+	if (s.parent) {
+		if ((r = dm_snapdb_get(tx, s.parent, &p, err)) < 0)
+			goto fail;
+		if (r == 1) {
+			kl = dm_uvarint_put(key, p.id);
+			key[kl++] = 0;
+			kl += dm_uvarint_put(key + kl, s.id);
+			dm_snapdb_snapshot_free(&p);
+			if (snapdb_write_buckets(t, &snaps, &parents, err) < 0 ||
+			    (dm_bolt_del(parents, key, kl, err) < 0))
+				goto fail;
+		}
+	}
+	if (snapdb_write_buckets(t, &snaps, &parents, err) < 0 || sub_get(t, snaps, name, what, &b, err) < 0 ||
+	    dm_bolt_bucket_delete(snaps, name, strlen(name), err) < 0)
+		goto fail;
+	dm_snapdb_snapshot_free(&s);
+	return 1;
+fail:
+	dm_snapdb_snapshot_free(&s);
+	return -1;
 }

@@ -273,6 +273,30 @@ void dm_snapdb_snapshot_free(dm_snapdb_snapshot *s);
 int dm_snapdb_find(dm_snapdb_tx *tx, const char *ns, const char *key, char **name, uint64_t *seq,
 		   uint64_t *id, dm_error *err);
 
+/* ---- removal and listing, for rollback (issue 12) ---- */
+
+/* Deleting functions return 1 if they deleted, 0 if there was nothing; listing functions give
+ * the names of the buckets there (none when the bucket is missing), in byte order. */
+/* The namespaces (buckets of v1). */
+int dm_metadb_namespace_list(dm_metadb_tx *tx, dm_metadb_names *out, dm_error *err);
+int dm_metadb_image_delete(dm_metadb_tx *tx, const char *ns, const char *name, dm_error *err);
+/* The digests of the blob records of ns. */
+int dm_metadb_blob_list(dm_metadb_tx *tx, const char *ns, dm_metadb_names *out, dm_error *err);
+int dm_metadb_blob_delete(dm_metadb_tx *tx, const char *ns, const dm_digest *d, dm_error *err);
+/* The snapshotters ns has a namespace view of, and the keys of one. */
+int dm_metadb_snapshotter_list(dm_metadb_tx *tx, const char *ns, dm_metadb_names *out, dm_error *err);
+int dm_metadb_snapshot_list(dm_metadb_tx *tx, const char *ns, const char *sn, dm_metadb_names *out,
+			    dm_error *err);
+/* Deletes the namespace view of snapshot key and its parent's children entry; EBUSY when it
+ * has children. */
+int dm_metadb_snapshot_delete(dm_metadb_tx *tx, const char *ns, const char *sn, const char *key, dm_error *err);
+/* "<snapshotter>/<key>" of every container record of ns that names a snapshot (a GC root). */
+int dm_metadb_container_snapshots(dm_metadb_tx *tx, const char *ns, dm_metadb_names *out, dm_error *err);
+/* Deletes backend snapshot name (any kind) and its v1/parents link; *id gets its id (the
+ * directory snapshots/<id>, which is the caller's to remove after the commit).  EBUSY when
+ * it has children. */
+int dm_snapdb_delete(dm_snapdb_tx *tx, const char *name, uint64_t *id, dm_error *err);
+
 /* ---- both files ---- */
 
 /* Whether committed snapshot key exists as containerd sees it: the namespace

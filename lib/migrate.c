@@ -70,9 +70,41 @@ static bool no_space(int code)
 	return code == ENOSPC || code == EDQUOT;
 }
 
+/* What Docker on the containerd store uses after a graphdriver (moby daemon/daemon.go): its own
+ * migration maps overlay2 to overlayfs and vfs to native; with no storage-driver configured
+ * Docker 28 takes defaults.DefaultSnapshotter, overlayfs (Docker 29: native when containerd's
+ * overlayfs plugin did not load).  A storage-driver of btrfs or fuse-overlayfs left in
+ * daemon.json would select containerd's snapshotter of that name, which this tool cannot write. */
+static const struct {
+	const char *snapshotter, *why;
+} default_snapshotters[] = {
+	[DM_DRIVER_OVERLAY2] = { "overlayfs", "what Docker's own migration picks for overlay2" },
+	[DM_DRIVER_VFS] = { "native", "what Docker's own migration picks for vfs" },
+	[DM_DRIVER_BTRFS] = { "overlayfs",
+			      "Docker 28 on the containerd store defaults to overlayfs, which runs on btrfs; "
+			      "containerd's btrfs snapshotter (what \"storage-driver\": \"btrfs\" in daemon.json "
+			      "would select) is not one this tool writes" },
+	[DM_DRIVER_FUSE_OVERLAYFS] = { "overlayfs",
+				       "Docker 28 on the containerd store defaults to overlayfs; containerd has "
+				       "no built-in fuse-overlayfs snapshotter; where the kernel cannot mount "
+				       "overlayfs (rootless before Linux 5.11), pass --snapshotter native" },
+};
+
 const char *dm_migrate_default_snapshotter(dm_driver driver)
 {
-	return driver == DM_DRIVER_VFS ? "native" : "overlayfs";
+	return default_snapshotters[driver].snapshotter;
+}
+
+const char *dm_migrate_default_snapshotter_why(dm_driver driver)
+{
+	return default_snapshotters[driver].why;
+}
+
+/* The copy mode the store allows: btrfs keeps each layer in its own subvolume, and btrfs refuses a
+ * hard link across subvolumes (EXDEV), so hardlink copies there (reflink works across them). */
+static enum dm_copy_mode store_copy_mode(const dm_store *st, enum dm_copy_mode m)
+{
+	return st->driver == DM_DRIVER_BTRFS && m == DM_COPY_HARDLINK ? DM_COPY_COPY : m;
 }
 
 /* Does the layer blob (or config, manifest) d of that size exist already? */
@@ -82,6 +114,12 @@ static int blob_present(struct run *r, const dm_digest *d, uint64_t size, dm_err
 	int rc = r->t->ops->blob_stat(r->t, d, &have, err);
 
 	return rc == 1 ? have == size : rc;
+}
+
+/* Records what the run is about to create (or, for a layer blob, has just created). */
+static int journal(struct run *r, dm_journal_kind kind, const char *a, const char *b, dm_error *err)
+{
+	return r->o->journal ? dm_journal_add(r->o->journal, kind, r->t->ns, a, b, err) : 0;
 }
 
 static void emit(struct run *r, dm_migrate_kind kind, dm_migrate_status status, const char *id,
@@ -225,9 +263,8 @@ static int unlisted_cb(void *opaque, const char *rel, const struct stat *st, dm_
 	struct unlisted *u = opaque;
 	int rc;
 
-	/* overlay2 keeps deletions as 0:0 devices, which the stream carries as .wh. entries. */
-	if (S_ISCHR(st->st_mode) && st->st_rdev == 0)
-		return 0;
+	/* The walk leaves out the driver's whiteouts (dm_layer_reader_walk). */
+	(void)st;
 	if ((rc = dm_apply_has(u->ao, rel, err)) != 0)
 		return rc < 0 ? -1 : 0;
 	if (u->n < 3)
@@ -329,6 +366,10 @@ static int migrate_stream(struct run *r, const dm_layer *l, struct layer_out *ou
 	t.z = NULL;
 	rc = r->t->ops->blob_commit(b, &labels, &out->blob, err);
 	b = NULL;
+	/* Its digest is known only now; a run killed in between leaves it to the snapshot's
+	 * labels (which name it) and to containerd's GC. */
+	if (rc == 0 && !out->blob.existed)
+		rc = journal(r, DM_JOURNAL_BLOB, out->blob.digest.s, NULL, err);
 	/* Snapshot data durable before the record that names it (made at commit).  Only now: the
 	 * online backend's blob spool is gone, so the sync does not write it out for nothing. */
 	if (rc == 0 && out->dir)
@@ -432,7 +473,7 @@ static void migrate_layer(struct run *r, struct layer_work *w)
 		dm_err_set(&err, EIO, "parent layer %s failed", l->parent->chain_id.s);
 	} else if (w->snap_exists) {
 		rc = 0;
-	} else {
+	} else if ((rc = journal(r, DM_JOURNAL_SNAPSHOT, r->t->snapshotter, l->chain_id.s, &err)) == 0) {
 		rc = r->t->ops->snapshot_prepare(r->t, l->chain_id.s,
 						 l->parent ? l->parent->chain_id.s : NULL, &out.snap, &err);
 		out.have_snap = rc == 0;
@@ -493,7 +534,6 @@ static int migrate_layers(struct run *r, dm_error *err)
 struct image_plan {
 	const char *config;          /* the exact imagedb bytes (the store's) */
 	size_t config_len;
-	dm_image_config cfg;         /* borrows the store's diff_ids: only dm_config_labels reads it */
 	dm_descriptor config_desc;
 	dm_descriptor *layers;
 	dm_manifest manifest;
@@ -521,8 +561,6 @@ static int read_config(const dm_image *im, struct image_plan *p, dm_error *err)
 	p->config_desc.media_type = DM_MEDIA_OCI_CONFIG;
 	p->config_desc.size = p->config_len;
 	p->config_desc.digest = im->id;
-	p->cfg.diff_ids = im->diff_ids;
-	p->cfg.n_diff_ids = im->n_layers;
 	return 0;
 }
 
@@ -591,13 +629,17 @@ static int image_existing(struct run *r, const struct image_plan *p, dm_error *e
 }
 
 /* Writes a small blob (config, manifest) in one piece, with its labels. */
-static int put_blob(struct run *r, const char *ref, const void *buf, size_t len,
+static int put_blob(struct run *r, const char *ref, const dm_digest *d, const void *buf, size_t len,
 		    const dm_labels *labels, dm_error *err)
 {
-	dm_target_blob *b = r->t->ops->blob_begin(r->t, ref, err);
+	dm_target_blob *b;
 	dm_blob_info info;
+	int rc;
 
-	if (!b)
+	/* Its digest is known beforehand: recorded before it is made, unless it exists. */
+	if ((rc = blob_present(r, d, len, err)) < 0 || (rc == 0 && journal(r, DM_JOURNAL_BLOB, d->s, NULL, err) < 0))
+		return -1;
+	if (!(b = r->t->ops->blob_begin(r->t, ref, err)))
 		return -1;
 	if (r->t->ops->blob_write(b, buf, len, err) < 0) {
 		r->t->ops->blob_abort(b);
@@ -617,14 +659,14 @@ static int write_blobs(struct run *r, const dm_image *im, const struct image_pla
 	char ref[128];
 	int rc = -1;
 
-	if (dm_config_labels(&p->cfg, r->t->snapshotter, &cl, err) < 0 ||
+	if (dm_config_labels(im->diff_ids, im->n_layers, r->t->snapshotter, &cl, err) < 0 ||
 	    dm_manifest_labels(&p->config_desc, p->layers, im->n_layers, &ml, err) < 0)
 		goto out;
 	snprintf(ref, sizeof ref, "config-%s", im->id.s);
-	if (put_blob(r, ref, p->config, p->config_len, &cl, err) < 0)
+	if (put_blob(r, ref, &p->config_desc.digest, p->config, p->config_len, &cl, err) < 0)
 		goto out;
 	snprintf(ref, sizeof ref, "manifest-%s", p->manifest.digest.s);
-	rc = put_blob(r, ref, p->manifest.json, p->manifest.len, &ml, err);
+	rc = put_blob(r, ref, &p->manifest.digest, p->manifest.json, p->manifest.len, &ml, err);
 out:
 	dm_labels_free(&cl);
 	dm_labels_free(&ml);
@@ -670,6 +712,15 @@ static int write_names(struct run *r, const struct image_plan *p, dm_migrate_ima
 				nm->reason = NULL;
 		} else {
 			nm->status = DM_MIG_DONE;
+		}
+		/* A new name is recorded before it is made; one replaced by --force is not the run's
+		 * to remove (rollback leaves it, pointing at the migrated image). */
+		if (nm->status == DM_MIG_DONE && rc == 0 &&
+		    journal(r, DM_JOURNAL_IMAGE, nm->name, md.digest.s, &nerr) < 0) {
+			free(digest);
+			if (name_failed(nm, nerr.msg, err) < 0)
+				return -1;
+			continue;
 		}
 		free(digest);
 		if (nm->status == DM_MIG_DONE &&
@@ -1098,6 +1149,7 @@ uint64_t dm_migrate_space_estimate(const dm_store *st, const char *snapshotter, 
 {
 	uint64_t need = SPACE_MARGIN;
 
+	m = store_copy_mode(st, m);
 	for (size_t i = 0; i < st->n_layers; i++)
 		if (st->layers[i].migrate_refs && st->layers[i].usable)
 			need = dm_size_add(need, layer_need(&st->layers[i], !strcmp(snapshotter, "native"), m,
@@ -1172,6 +1224,11 @@ static void choose_copy_mode(struct run *r)
 	for (size_t i = 0; i < r->st->n_layers && !probe; i++)
 		if (r->lw[i].state == L_TODO)
 			probe = r->st->layers[i].tarsplit_path;
+	if (store_copy_mode(r->st, m) != m) {
+		add_warning(r, "%s: btrfs keeps each layer in its own subvolume and no hard link crosses "
+			    "subvolumes: file data is copied (copy mode copy)", r->st->root);
+		m = DM_COPY_COPY;
+	}
 	if (m != DM_COPY_COPY && (stat(r->st->root, &src) < 0 || stat(r->o->containerd_root, &dst) < 0 ||
 				  src.st_dev != dst.st_dev)) {
 		add_warning(r, "%s and %s are not on one filesystem: file data is copied (copy mode copy)", r->st->root,

@@ -20,14 +20,12 @@
 #include "apply.h"
 #include "compress.h"
 #include "error.h"
+#include "image.h"
+#include "journal.h"
 #include "layerstore.h"
 #include "target.h"
 
-/* Labels on a migrated snapshot's namespace view: the layer blob made from it,
- * so that a later run can rebuild the manifest without reading the layer. */
-#define DM_LABEL_LAYER_DIGEST "io.dockerd-migrate.layer.digest"
-#define DM_LABEL_LAYER_SIZE "io.dockerd-migrate.layer.size"
-#define DM_LABEL_LAYER_MEDIA "io.dockerd-migrate.layer.mediatype"
+/* DM_LABEL_LAYER_*: lib/image.h (rollback reads them too). */
 
 typedef struct dm_migrate_options {
 	const char *containerd_root; /* where the free-space check looks */
@@ -36,6 +34,9 @@ typedef struct dm_migrate_options {
 	bool force;                  /* replace image records that point elsewhere */
 	enum dm_copy_mode copy_mode; /* where snapshot file data comes from (auto: probed) */
 	bool containers;             /* also migrate stopped containers (run --containers, issue 11) */
+	/* Where the run records what it creates, before creating it (lib/journal.h), so that
+	 * rollback can undo it; NULL: not recorded (tests of the migration alone). */
+	dm_journal *journal;
 } dm_migrate_options;
 
 typedef enum dm_migrate_status {
@@ -137,7 +138,10 @@ uint64_t dm_migrate_space_estimate(const dm_store *st, const char *snapshotter, 
 int dm_migrate_container_verdict(const dm_store *st, const dm_container *c, const char *sn,
 				 dm_migrate_status *status, uint64_t *size, char **reason);
 
-/* "overlayfs" for overlay2, "native" for vfs. */
+/* The snapshotter Docker on the containerd store would use after that graphdriver, among those
+ * this tool writes: "native" for vfs, "overlayfs" for overlay2, btrfs and fuse-overlayfs. */
 const char *dm_migrate_default_snapshotter(dm_driver driver);
+/* Why, in one line (what plan shows when no --snapshotter is given). */
+const char *dm_migrate_default_snapshotter_why(dm_driver driver);
 
 #endif

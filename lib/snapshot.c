@@ -29,17 +29,6 @@ struct dm_snapshot_store {
 	dm_snapdb *db;
 };
 
-static char *path_join(const char *a, const char *b, dm_error *err)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s", a, b) < 0) {
-		dm_err_nomem(err);
-		return NULL;
-	}
-	return p;
-}
-
 static char *snapshot_dir(const dm_snapshot_store *s, uint64_t id, dm_error *err)
 {
 	char *p;
@@ -68,7 +57,7 @@ static int remove_stale(dm_snapshot_store *s, dm_error *err)
 
 		if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
 			continue;
-		if (!(p = path_join(s->snapdir, e->d_name, err)))
+		if (!(p = dm_path_join(s->snapdir, e->d_name, err)))
 			rc = -1;
 		else
 			rc = dm_tree_remove(p, err);
@@ -249,10 +238,8 @@ static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids,
 	int rc = -1;
 
 	snprintf(tmp, sizeof tmp, TMP_PREFIX "%" PRIu64, job->id);
-	if (asprintf(&job->tmpdir, "%s/%s", s->snapdir, tmp) < 0) {
-		job->tmpdir = NULL;
-		return dm_err_nomem(err);
-	}
+	if (!(job->tmpdir = dm_path_join(s->snapdir, tmp, err)))
+		return -1;
 	if (mkdirat(s->snapfd, tmp, s->kind == DM_SNAPSHOTTER_NATIVE ? 0755 : 0700) < 0)
 		return dm_err_sys(err, "%s", job->tmpdir);
 	if (s->kind == DM_SNAPSHOTTER_NATIVE) {
@@ -272,7 +259,7 @@ static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids,
 				goto out;
 		}
 	} else {
-		if (!(fs = path_join(job->tmpdir, "fs", err)) || !(work = path_join(job->tmpdir, "work", err)))
+		if (!(fs = dm_path_join(job->tmpdir, "fs", err)) || !(work = dm_path_join(job->tmpdir, "work", err)))
 			goto out;
 		if (mkdir(fs, 0755) < 0 || chmod(fs, 0755) < 0 || mkdir(work, 0711) < 0 ||
 		    chmod(work, 0711) < 0) {

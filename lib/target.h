@@ -24,6 +24,8 @@
 
 #include "descriptor.h"
 #include "digest.h"
+#include "discover.h"
+#include "dockercfg.h"
 #include "error.h"
 #include "labels.h"
 #include "lease.h"
@@ -146,26 +148,39 @@ int dm_target_online_root(const char *socket, const char *ns, char **root, dm_er
 typedef struct dm_target_request {
 	const char *address;     /* a containerd's socket (--containerd-address): online; NULL: not given */
 	const char *root;        /* containerd's root (--containerd-root); NULL: not given */
-	const char *ns;          /* containerd namespace */
+	const char *ns;          /* containerd namespace (--namespace); NULL: Docker's (daemon.json, moby) */
 	const char *snapshotter; /* "overlayfs" or "native" */
+	/* Discovery (lib/discover.h), when neither address nor root is given: */
+	const dm_docker_config *docker;  /* daemon.json as read; NULL: none (dockerd's defaults) */
+	const char *containerd_config;   /* config.toml; NULL: DM_CONTAINERD_CONFIG */
+	const char *systemd_dir;         /* NULL: DM_SYSTEMD_DIR */
+	const char *data_root;           /* Docker's data-root read (--docker-root); NULL: daemon.json's */
 } dm_target_request;
 
 typedef struct dm_target_choice {
 	bool online;
 	const char *mode;        /* "online" or "offline" */
 	const char *address;     /* online: the socket written through; offline: NULL */
-	/* The root written to: offline, the one given or DM_CONTAINERD_ROOT; online, the one
-	 * given (NULL if none) until dm_target_choose_open, then the one the daemon serves. */
+	/* The root written to: offline, the one given or discovered; online, the one given
+	 * (NULL if none) until dm_target_choose_open, then the one the daemon serves. */
 	const char *root;
-	char why[256];           /* one line: why this mode ("containerd answers on SOCK") */
+	const char *ns;          /* the namespace written to */
+	/* Which containerd: "given" (an option), "daemon.json's containerd", "system" or
+	 * "supervised"; the socket it serves on when known (offline too: where it would). */
+	const char *which;
+	const char *socket;
+	char why[1280];          /* one line: why this containerd and mode */
 	char *root_buf;          /* the backend's answer; freed by dm_target_choice_free */
+	dm_discovery disc;       /* what discovery found (when it ran) */
 } dm_target_choice;
 
-/* Chooses the mode of r without writing anything: online through r->address
- * when given; offline into r->root when only that is given; with neither,
- * online when a containerd answers on DM_CONTAINERD_ADDRESS, else offline
- * into DM_CONTAINERD_ROOT.  What plan shows.  Free c with dm_target_choice_free. */
-void dm_target_choose(const dm_target_request *r, dm_target_choice *c);
+/* Chooses the containerd and mode of r without writing anything: online
+ * through r->address when given; offline into r->root when only that is
+ * given; with neither, what lib/discover decides from daemon.json, the
+ * system containerd's config.toml and which sockets answer.  What plan
+ * shows.  -1 with a complete line (config files refused, both containerds
+ * plausible) when it cannot.  Free c with dm_target_choice_free, also then. */
+int dm_target_choose(const dm_target_request *r, dm_target_choice *c, dm_error *err);
 
 /* dm_target_choose, then opens the target chosen, as run does.  Online, the
  * daemon's root must be r->root when that was given (the user means that

@@ -24,7 +24,6 @@
 #define REF_PREFIX "dockerd-migrate-"
 /* On our lease: "<pid>:<start time in ticks>" of the run, so that a run tells
  * a dead run's lease from a live one's (containerd is on this host). */
-#define LABEL_PROCESS "io.dockerd-migrate.process"
 #define EXTRACT_PREFIX "dockerd-migrate-extract-"
 /* Tries of a call that fails with EAGAIN (containerd unavailable or restarting). */
 #define TRIES 3
@@ -96,47 +95,6 @@ static dm_grpc *connect_leased(online *o, dm_error *err)
 	return c;
 }
 
-/* *tag: pid's "<pid>:<start time>" from /proc; 0 when there is no such process. */
-static int process_tag(long pid, char *tag, size_t len)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long start;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* The command name may hold anything: fields resume after its last ')'. */
-	if (!(p = strrchr(buf, ')')))
-		return 0;
-	/* starttime is field 22; each step moves to the blank before the next field, from 3 on. */
-	for (int field = 3; field <= 22; field++)
-		if (!(p = strchr(p + 1, ' ')))
-			return 0;
-	if (sscanf(p, " %llu", &start) != 1)
-		return 0;
-	snprintf(tag, len, "%ld:%llu", pid, start);
-	return 1;
-}
-
-/* A lease of this tool whose run is still alive (another run going on now). */
-static bool live_run(const dm_labels *labels)
-{
-	const char *v = dm_labels_get(labels, LABEL_PROCESS);
-	char tag[64];
-	long pid;
-
-	if (!v || sscanf(v, "%ld:", &pid) != 1 || pid <= 0)
-		return false;
-	return process_tag(pid, tag, sizeof tag) && !strcmp(tag, v);
-}
-
 /* Leases of dead runs go only at the end, once the images hold what they
  * held: containerd collects right after a lease is deleted (measured: a
  * snapshot a dead run committed vanished between the delete and the
@@ -149,8 +107,7 @@ static int remove_stale(online *o, dm_error *err)
 
 	RETRY(rc, err, dm_ctr_lease_list(o->c, NULL, &ls, &n, err));
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (!dm_labels_get(&ls[i].labels, DM_LEASE_LABEL_TOOL) || !strcmp(ls[i].id, o->lease) ||
-		    live_run(&ls[i].labels))
+		if (!dm_lease_is_stale(ls[i].id, &ls[i].labels, o->lease))
 			continue;
 		RETRY(rc, err, dm_ctr_lease_delete(o->c, ls[i].id, false, err));
 		if (rc < 0 && err->code == ENOENT) {
@@ -165,17 +122,9 @@ static int remove_stale(online *o, dm_error *err)
 static int on_lease_begin(dm_target *t, const dm_lease *l, dm_error *err)
 {
 	online *o = on(t);
-	dm_labels labels = DM_LABELS_INIT;
-	char tag[64];
-	int rc = 0;
+	int rc;
 
-	for (size_t i = 0; rc == 0 && i < l->labels.n; i++)
-		rc = dm_labels_set(&labels, l->labels.v[i].key, l->labels.v[i].value, err);
-	if (rc == 0 && process_tag((long)getpid(), tag, sizeof tag))
-		rc = dm_labels_set(&labels, LABEL_PROCESS, tag, err);
-	if (rc == 0)
-		RETRY(rc, err, dm_ctr_lease_create(o->c, l->id, &labels, err));
-	dm_labels_free(&labels);
+	RETRY(rc, err, dm_ctr_lease_create(o->c, l->id, &l->labels, err));
 	if (rc < 0)
 		return dm_err_prefix(err, "lease %s: ", l->id);
 	snprintf(o->lease, sizeof o->lease, "%s", l->id);

@@ -350,7 +350,9 @@ START_TEST(fatal_stores)
 	open_fails("repos-wrong-type", NULL, EINVAL, "\"busybox:latest\": image ID is not a string");
 	open_fails("two-drivers", NULL, EINVAL, "several graphdriver image stores (overlay2, vfs)");
 	open_fails("unsupported-driver", NULL, ENOTSUP, "storage driver \"aufs\" is not supported");
-	open_fails("good", "btrfs", ENOTSUP, "storage driver \"btrfs\" is not supported");
+	open_fails("good", "aufs", ENOTSUP, "storage driver \"aufs\" is not supported");
+	open_fails("good", "btrfs", ENOENT, "/good/image/btrfs");
+	open_fails("btrfs-no-subvolumes", NULL, ENOENT, "/btrfs-no-subvolumes/btrfs/subvolumes: graphdriver directory");
 	open_fails("good", "vfs", ENOENT, "/good/image/vfs");
 	open_fails("no-such-root", NULL, ENOENT, "no-such-root");
 	open_fails("good/image", NULL, ENOENT, "/good/image/image: no Docker image store here");
@@ -457,6 +459,105 @@ START_TEST(diff_missing)
 	st = open_ok("diff-missing", NULL);
 	assert_contains("L3", layer(st, C3)->reason, "parent layer " C2 " is broken");
 	ck_assert_uint_eq(layer(st, C3)->depth, 0);
+	dm_store_close(st);
+}
+END_TEST
+
+/* btrfs keeps a layer's full tree in btrfs/subvolumes/<cache-id> (like vfs), fuse-overlayfs its
+ * changes in fuse-overlayfs/<cache-id>/diff (like overlay2); both found from image/<driver>. */
+START_TEST(good_btrfs)
+{
+	dm_store *st = open_ok("good-btrfs", NULL);
+
+	ck_assert_int_eq(st->driver, DM_DRIVER_BTRFS);
+	ck_assert_str_eq(dm_driver_name(st->driver), "btrfs");
+	assert_contains("image dir", st->image_dir, "/good-btrfs/image/btrfs");
+	assert_contains("layer dir", layer(st, C2)->dir, "/good-btrfs/btrfs/subvolumes/" CID2);
+	check_good_model(st);
+	check_good_streams(st, 2);
+	dm_store_close(st);
+}
+END_TEST
+
+START_TEST(good_fuse_overlayfs)
+{
+	dm_store *st = open_ok("good-fuse-overlayfs", "fuse-overlayfs");
+	dm_driver d;
+
+	ck_assert_int_eq(st->driver, DM_DRIVER_FUSE_OVERLAYFS);
+	ck_assert_int_eq(dm_driver_lookup("fuse-overlayfs", &d), 0);
+	ck_assert_int_eq(d, DM_DRIVER_FUSE_OVERLAYFS);
+	ck_assert_int_eq(dm_driver_lookup("fuse", &d), -1);
+	ck_assert_int_eq(dm_driver_lookup("", &d), -1);
+	assert_contains("layer dir", layer(st, C2)->dir, "/good-fuse-overlayfs/fuse-overlayfs/" CID2 "/diff");
+	check_good_model(st);
+	check_good_streams(st, 1);
+	dm_store_close(st);
+}
+END_TEST
+
+/* A subvolume or diff/ missing, or a symlink where it should be: that layer only is unusable. */
+static const struct {
+	const char *store, *chain, *want;
+	size_t images_broken;
+} driver_dir_cases[] = {
+	{ "btrfs-subvolume-missing", C2, "/btrfs-subvolume-missing/btrfs/subvolumes/" CID2 ": No such file or directory", 3 },
+	{ "btrfs-subvolume-symlink", C1, "/btrfs/subvolumes/", 5 },
+	{ "btrfs-subvolume-symlink", C1, "not a directory (or a symbolic link)", 5 },
+	{ "fuse-overlayfs-diff-missing", C2, "/fuse-overlayfs/" CID2 "/diff: No such file or directory", 3 },
+	{ "fuse-overlayfs-diff-symlink", C1, "/diff: not a directory (or a symbolic link)", 5 },
+};
+
+START_TEST(driver_dirs_broken)
+{
+	check_layer_broken(driver_dir_cases[_i].store, driver_dir_cases[_i].chain, driver_dir_cases[_i].want,
+			   driver_dir_cases[_i].images_broken);
+}
+END_TEST
+
+typedef struct walked {
+	char names[8][64];
+	size_t n;
+} walked;
+
+static int walk_collect(void *opaque, const char *rel, const struct stat *st, dm_error *err)
+{
+	walked *w = opaque;
+
+	(void)st;
+	(void)err;
+	ck_assert_uint_lt(w->n, 8);
+	snprintf(w->names[w->n++], sizeof w->names[0], "%s", rel);
+	return 0;
+}
+
+static bool walked_has(const walked *w, const char *name)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (!strcmp(w->names[i], name))
+			return true;
+	return false;
+}
+
+/* fuse-overlayfs's AUFS-form deletions are no names of the layer's tree: the walk leaves them out
+ * (the stream has them as .wh. entries of its own), but not a .wh. file with content, and not in
+ * a store whose driver keeps no AUFS form. */
+START_TEST(aufs_whiteouts_walk)
+{
+	dm_store *st = open_ok("fuse-overlayfs-aufs-whiteouts", NULL);
+	dm_error err = { 0 };
+	dm_layer_reader *rd = dm_layer_reader_open(st, layer(st, C2), &err);
+	walked w = { .n = 0 };
+
+	ck_assert_msg(rd != NULL, "%s", err.msg);
+	ck_assert_int_eq(dm_layer_reader_walk(rd, walk_collect, &w, &err), 0);
+	ck_assert_uint_eq(w.n, 3);
+	ck_assert(walked_has(&w, "world"));
+	ck_assert(walked_has(&w, "opq"));
+	ck_assert(walked_has(&w, ".wh.full"));
+	dm_layer_reader_close(rd);
+	/* The stream is what the tar-split says: still the DiffID. */
+	ck_assert_int_eq(dm_layer_stream(st, layer(st, C2), NULL, NULL, NULL, &err), 0);
 	dm_store_close(st);
 }
 END_TEST
@@ -1417,6 +1518,10 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, good_overlay2);
 	tcase_add_test(tc, good_vfs);
+	tcase_add_test(tc, good_btrfs);
+	tcase_add_test(tc, good_fuse_overlayfs);
+	tcase_add_loop_test(tc, driver_dirs_broken, 0, sizeof driver_dir_cases / sizeof *driver_dir_cases);
+	tcase_add_test(tc, aufs_whiteouts_walk);
 	tcase_add_test(tc, stream_to_sink);
 	tcase_add_test(tc, fatal_stores);
 	tcase_add_test(tc, two_drivers_by_name);
