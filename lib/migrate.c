@@ -844,6 +844,11 @@ int dm_migrate_container_verdict(const dm_store *st, const dm_container *c, cons
 	if (!c->driver || strcmp(c->driver, dm_driver_name(st->driver)))
 		return verdict_fail(status, reason, "its config names storage driver %s, not %s",
 				    c->driver ? c->driver : "(none)", dm_driver_name(st->driver));
+	if (!want)
+		return verdict_fail(status, reason,
+				    "containers of storage driver %s are not migrated (the whiteout form of "
+				    "their writable layer is not checked)",
+				    dm_driver_name(st->driver));
 	if (strcmp(sn, want))
 		return verdict_fail(status, reason,
 				    "a %s container's layers go to snapshotter %s only, not %s (run it with "
