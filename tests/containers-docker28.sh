@@ -13,7 +13,8 @@
 # and `docker commit` and `docker rm` work.  For overlay2 (overlayfs) and vfs
 # (native), or the drivers given as arguments; overlay2 is migrated offline,
 # vfs online (through the sid containerd that Docker 28 then uses);
-# DM_CTR28_MODE=offline or online makes both go one way.
+# DM_CTR28_MODE=offline or online makes both go one way.  `btrfs` (not in
+# make check: a 3 GiB loop device) checks a btrfs store too, into native.
 set -u
 . "$top_srcdir/tests/lib-test.sh"
 . "$top_srcdir/tests/lib-daemon.sh"
@@ -31,7 +32,9 @@ DM=${DM:-$top_srcdir/src/dockerd-migrate}
 # The test's temporary tree lives under /var/tmp (the chroot binds it); the
 # trap of lib-test.sh is replaced: daemons first, then mounts, then files.
 tmp2=$(mktemp -d /var/tmp/dm-ctr28.XXXXXX) || exit 1
+loop=
 trap 'sid_stop_all; dm_dockerd_stop 2>/dev/null; dm_umount_under "$tmp2" 2>/dev/null
+      [ -z "$loop" ] || losetup -d "$loop" 2>/dev/null
       [ "${DM_KEEP:-0}" = 1 ] && echo "kept: $tmp2" || rm -rf --one-file-system "$tmp2"; rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
@@ -93,8 +96,21 @@ check_driver() {
 	driver=$1 sn=$2 mode=$3
 	w=$tmp2/$driver
 	echo "== $driver -> $sn ($mode)"
-	dm_dockerd_start "$driver" "$w/docker" || fail "$driver: dockerd 20.10 did not start"
-	data=$w/docker/root
+	if [ "$driver" = btrfs ]; then
+		# The data-root on a loop-mounted btrfs, as real-driver-store.sh makes it.
+		grep -qw btrfs /proc/filesystems && command -v mkfs.btrfs > /dev/null &&
+			command -v losetup > /dev/null || { echo "skip: no btrfs"; exit 77; }
+		truncate -s 3G "$tmp2/btrfs.img" && mkfs.btrfs -q "$tmp2/btrfs.img" > /dev/null 2>&1 ||
+			fail "mkfs.btrfs"
+		loop=$(losetup -f --show "$tmp2/btrfs.img") || { echo "skip: no loop device"; exit 77; }
+		# dockerd's directory below the mount point: dm_dockerd_stop unmounts what is under it.
+		mkdir -p "$w/mnt" && mount -t btrfs "$loop" "$w/mnt" || fail "mount $loop"
+		ddir=$w/mnt/docker
+	else
+		ddir=$w/docker
+	fi
+	dm_dockerd_start "$driver" "$ddir" || fail "$driver: dockerd 20.10 did not start"
+	data=$ddir/root
 	dm_docker import "$tmp2/base.tar" ctr/base:1 > /dev/null || fail "$driver: docker import"
 	dm_docker build -q -t ctr/app:1 "$tmp2/ctx" > /dev/null || fail "$driver: docker build"
 	# Every kind of change in one writable layer; its first step fails on a second run, so
@@ -138,7 +154,7 @@ check_driver() {
 		target="--containerd-root $w/croot"
 	fi
 	# While dockerd 20.10 runs: busy is refused by name, the rest migrates.
-	expect_rc 1 "$DM" run --docker-root "$data" $target --containers
+	expect_rc 1 "$DM" run --docker-root "$data" $target --snapshotter "$sn" --containers
 	grep -q "^dockerd-migrate: container [0-9a-f]*: failed: /busy: running: " "$tmp/err" ||
 		fail "$driver: no line naming the running container /busy"
 	grep -q '^dockerd-migrate: containers: 5 migrated, 0 existed, 0 skipped, 1 failed$' "$tmp/err" ||
@@ -147,7 +163,7 @@ check_driver() {
 	tree_of dm_docker busy > "$w/legacy/busy.tree" || fail "$driver: docker export busy"
 	ps_of dm_docker > "$w/legacy/ps"
 	dm_dockerd_stop
-	expect_rc 0 "$DM" run --docker-root "$data" $target --containers --json
+	expect_rc 0 "$DM" run --docker-root "$data" $target --snapshotter "$sn" --containers --json
 	python3 - "$tmp/out" <<'EOF' || fail "$driver: the rerun's report"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -157,7 +173,7 @@ want = {"/busy": "migrated", "/changes": "existed", "/stopped": "existed", "/fai
 if st != want:
     sys.exit("containers: %s" % st)
 EOF
-	expect_rc 7 "$DM" run --docker-root "$data" $target --containers
+	expect_rc 7 "$DM" run --docker-root "$data" $target --snapshotter "$sn" --containers
 	for c in $ctrs; do
 		id=$(python3 -c 'import json,sys,glob
 for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
@@ -186,6 +202,7 @@ for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
 	mid=$(cat "$data/image/$driver/layerdb/mounts/$id_changes/mount-id")
 	case $driver in
 	overlay2) legacy_dir=$data/overlay2/$mid/diff ;;
+	btrfs) legacy_dir=$data/btrfs/subvolumes/$mid ;;
 	*) legacy_dir=$data/vfs/dir/$mid ;;
 	esac
 	sid_ctr -n moby snapshots --snapshotter "$sn" mounts /mnt "$id_changes" > "$w/new/mounts" ||
@@ -221,7 +238,7 @@ for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
 	id_made28=$(cat "$w/new/made28")
 	sid_stop_all
 	sum_before=$(sha256sum "$data/containers/$id_made28/config.v2.json")
-	expect_rc 7 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --containers
+	expect_rc 7 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --snapshotter "$sn" --containers
 	grep -q '^dockerd-migrate: containers: 0 migrated, 5 existed, 1 skipped, 0 failed$' "$tmp/err" ||
 		fail "$driver: a rerun after Docker 28 ran: want 5 existed, 1 skipped"
 	grep -q "^dockerd-migrate: container $id_stopped: skipped: /stopped: no .*config.v2.json: Docker has no such container$" \
@@ -239,7 +256,8 @@ for d in "$@"; do
 	case $d in
 	overlay2) check_driver overlay2 overlayfs "${DM_CTR28_MODE:-offline}" ;;
 	vfs) check_driver vfs native "${DM_CTR28_MODE:-online}" ;;
-	*) echo "usage: $0 [overlay2|vfs]..." >&2; exit 2 ;;
+	btrfs) check_driver btrfs native "${DM_CTR28_MODE:-offline}" ;;
+	*) echo "usage: $0 [overlay2|vfs|btrfs]..." >&2; exit 2 ;;
 	esac
 done
 exit 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tree-listing.py DIR: one line per entry below DIR, sorted, for comparing a
-legacy layer directory with a snapshot directory: path, mode, uid, gid, size,
-mtime (not of directories), link count, content hash (files), target
+legacy layer directory with a snapshot directory: path, mode, uid, gid, and
+but for directories size, mtime and link count; content hash (files), target
 (symlinks) or MAJ,MIN (devices), and every xattr (trusted.* too: run as
 root).  Nothing is followed."""
 import hashlib
@@ -30,9 +30,13 @@ def main():
                 what = "%d,%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
             x = ",".join(sorted(k + "=" + os.getxattr(p, k, follow_symlinks=False).hex()
                                 for k in os.listxattr(p, follow_symlinks=False)))
-            out.append("%s %o %d %d %d %s %d %s %s" % (
-                os.path.relpath(p, top), st.st_mode, st.st_uid, st.st_gid, st.st_size,
-                "-" if stat.S_ISDIR(st.st_mode) else int(st.st_mtime), st.st_nlink, what, x or "-"))
+            # A directory's size and link count are the filesystem's (btrfs: bytes of names,
+            # 1 link), not the tree's.
+            isdir = stat.S_ISDIR(st.st_mode)
+            out.append("%s %o %d %d %s %s %s %s %s" % (
+                os.path.relpath(p, top), st.st_mode, st.st_uid, st.st_gid,
+                "-" if isdir else st.st_size, "-" if isdir else int(st.st_mtime),
+                "-" if isdir else st.st_nlink, what, x or "-"))
     print("\n".join(sorted(out)))
     return 0
 
