@@ -1,6 +1,6 @@
 /* container: a legacy container's layers and config, for run --containers (issue 11): its init
  * and writable layer directories (overlay2 <mount-id>-init/diff and <mount-id>/diff, vfs
- * dir/<mount-id>-init and dir/<mount-id>) opened beneath the store's graphdriver directory
+ * dir/<mount-id>-init and dir/<mount-id>, btrfs subvolumes/<mount-id>[-init]) opened beneath the store's graphdriver directory
  * following no symlink, copied as they are into a snapshot directory, and the rewrite of
  * containers/<id>/config.v2.json that Docker on the containerd store expects
  * (doc/containerd-store.md §13).
@@ -24,7 +24,9 @@
 #define DM_CONTAINER_CONFIG_BACKUP "config.v2.json.dockerd-migrate"
 
 /* The snapshotter a container of driver needs: its layers are copied as they are, so only the
- * snapshotter that keeps the same form takes them ("overlayfs" for overlay2, "native" for vfs). */
+ * snapshotter that keeps the same form takes them ("overlayfs" for overlay2, "native" for vfs
+ * and btrfs, whose directories are full trees); NULL when its containers are not migrated
+ * (fuse-overlayfs). */
 const char *dm_container_snapshotter(dm_driver driver);
 
 /* Whether the config's "Driver" names a snapshotter: the container is on the containerd store

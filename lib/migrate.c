@@ -823,8 +823,17 @@ int dm_migrate_container_verdict(const dm_store *st, const dm_container *c, cons
 	*status = DM_MIG_DONE;
 	if (c->reason)
 		return verdict_fail(status, reason, "%s", c->reason);
-	if (!c->has_config)
-		return verdict_fail(status, reason, "%s/containers/%s/config.v2.json: missing", st->root, c->id);
+	if (!c->has_config) {
+		/* A writable layer Docker has no container for (e.g. removed on the new store after
+		 * its migration: the legacy layerdb is never changed): nothing to migrate. */
+		*status = DM_MIG_SKIPPED;
+		if (asprintf(reason, "no %s/containers/%s/config.v2.json: Docker has no such container", st->root,
+			     c->id) < 0) {
+			*reason = NULL;
+			return -1;
+		}
+		return 0;
+	}
 	if (dm_container_on_containerd(c)) {
 		*status = DM_MIG_EXISTED;
 		return 0;
@@ -835,6 +844,11 @@ int dm_migrate_container_verdict(const dm_store *st, const dm_container *c, cons
 	if (!c->driver || strcmp(c->driver, dm_driver_name(st->driver)))
 		return verdict_fail(status, reason, "its config names storage driver %s, not %s",
 				    c->driver ? c->driver : "(none)", dm_driver_name(st->driver));
+	if (!want)
+		return verdict_fail(status, reason,
+				    "containers of storage driver %s are not migrated (the whiteout form of "
+				    "their writable layer is not checked)",
+				    dm_driver_name(st->driver));
 	if (strcmp(sn, want))
 		return verdict_fail(status, reason,
 				    "a %s container's layers go to snapshotter %s only, not %s (run it with "
@@ -1001,11 +1015,14 @@ static void migrate_containers(struct run *r)
 		case DM_MIG_EXISTED:
 			rep->containers_existed++;
 			break;
-		default:
+		case DM_MIG_SKIPPED:
+			rep->containers_skipped++;
+			break;
+		case DM_MIG_FAILED:
 			rep->containers_failed++;
 			break;
 		}
-		if (mc->status == DM_MIG_FAILED) {
+		if (mc->status == DM_MIG_FAILED || mc->status == DM_MIG_SKIPPED) {
 			/* One line naming the container the user knows by its name. */
 			char *line = NULL;
 
@@ -1157,8 +1174,9 @@ static uint64_t space_needed(struct run *r)
 			need = dm_size_add(need, layer_need(w->l, !strcmp(r->t->snapshotter, "native"), r->mode,
 							    w->snap_exists));
 	}
-	/* A container's layers are copied (native: on top of the copy of the image's tree that
-	 * Prepare makes, which counts as much as the layer's own full tree at the most). */
+	/* A container's layers are copied (native, for <ID>-init: after the copy of the image's
+	 * tree that Prepare makes, which is removed again; it counts as much as the layer's own
+	 * full tree at the most). */
 	for (size_t i = 0; i < r->rep->n_containers; i++)
 		if (r->rep->containers[i].status == DM_MIG_DONE)
 			need = dm_size_add(need, dm_size_add(r->rep->containers[i].size,

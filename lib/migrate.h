@@ -86,8 +86,9 @@ typedef struct dm_migrate_image {
 typedef struct dm_migrate_container {
 	char *id;
 	char *name;                  /* its name ("/web"); NULL when unknown */
-	dm_migrate_status status;    /* DONE, EXISTED (on the containerd store already) or FAILED */
-	char *reason;                /* NULL unless failed */
+	dm_migrate_status status;    /* DONE, EXISTED (on the containerd store already), SKIPPED (no
+	                              * config: Docker has no such container) or FAILED */
+	char *reason;                /* NULL unless skipped or failed */
 	uint64_t size;               /* usage of its init and writable layers (0 when unknown) */
 } dm_migrate_container;
 
@@ -109,7 +110,7 @@ typedef struct dm_migrate_report {
 	size_t n_warnings;
 	dm_migrate_container *containers; /* with options.containers: one per container, in store order */
 	size_t n_containers;
-	size_t containers_done, containers_existed, containers_failed;
+	size_t containers_done, containers_existed, containers_skipped, containers_failed;
 } dm_migrate_report;
 
 /* Migrates every image st marks for migration into t.  Returns -1 only when
@@ -131,7 +132,8 @@ uint64_t dm_migrate_space_estimate(const dm_store *st, const char *snapshotter, 
 /* What run --containers would do with container c into snapshotter sn, judged from the store
  * alone (what plan shows): DM_MIG_DONE (it is migrated; *size gets its layers' usage),
  * DM_MIG_EXISTED (its config names a snapshotter: on the containerd store already, never
- * touched) or DM_MIG_FAILED with *reason (malloc'd; a running container, one whose image is not
+ * touched), DM_MIG_SKIPPED with *reason (no config.v2.json: a writable layer Docker has no
+ * container for) or DM_MIG_FAILED with *reason (malloc'd; a running container, one whose image is not
  * migrated, a damaged layer, another snapshotter than its driver's).  -1 only when out of memory. */
 int dm_migrate_container_verdict(const dm_store *st, const dm_container *c, const char *sn,
 				 dm_migrate_status *status, uint64_t *size, char **reason);

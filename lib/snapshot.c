@@ -247,8 +247,10 @@ static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids,
 		if (fchmodat(s->snapfd, tmp, 0755, 0) < 0)
 			return dm_err_sys(err, "%s", job->tmpdir);
 		dirs.dir = job->tmpdir;
-		/* As containerd's native Prepare: the new snapshot starts as a copy of its parent. */
-		if (npids) {
+		/* As containerd's native Prepare: the new snapshot starts as a copy of its parent;
+		 * but an active one is filled with its whole tree by the caller (a container's
+		 * writable layer, a vfs full tree): the copy would only be removed again. */
+		if (npids && !job->active) {
 			char parent[PATH_MAX];
 
 			snprintf(parent, sizeof parent, "%s/%" PRIu64, s->snapdir, pids[0]);

@@ -63,8 +63,9 @@ int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const
 		      const char *parent, dm_snapshot_job *job, dm_error *err);
 
 /* dm_snapshot_begin for a snapshot that stays active (a container's writable layer,
- * doc/containerd-store.md §13): nothing is adopted; dm_snapshot_commit then records it as
- * active, without usage. */
+ * doc/containerd-store.md §13): nothing is adopted, and a native one starts empty (the caller
+ * writes its whole tree, not changes on its parent's copy); dm_snapshot_commit then records
+ * it as active, without usage. */
 int dm_snapshot_begin_active(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
 			     const char *parent, dm_snapshot_job *job, dm_error *err);
 

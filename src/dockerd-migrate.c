@@ -488,15 +488,20 @@ static json_object *plan_containers(const dm_store *st, const char *sn, bool jso
 
 		if (dm_migrate_container_verdict(st, c, sn, &status, &size, &reason) < 0)
 			reason = NULL;
-		what = status == DM_MIG_DONE ? "migrate" : status == DM_MIG_EXISTED ? "on the containerd store already"
-											: "refused";
+		what = status == DM_MIG_DONE      ? "migrate"
+		       : status == DM_MIG_EXISTED ? "on the containerd store already"
+		       : status == DM_MIG_SKIPPED ? "skipped"
+						  : "refused";
 		if (json) {
 			json_object *o = json_object_new_object();
 
 			json_object_object_add(o, "id", json_object_new_string(c->id));
 			json_object_object_add(o, "name", json_str_or_null(c->name));
 			json_object_object_add(o, "action", json_object_new_string(
-				status == DM_MIG_DONE ? "migrate" : status == DM_MIG_EXISTED ? "existed" : "refused"));
+				status == DM_MIG_DONE      ? "migrate"
+				: status == DM_MIG_EXISTED ? "existed"
+				: status == DM_MIG_SKIPPED ? "skipped"
+							   : "refused"));
 			json_object_object_add(o, "size", json_object_new_uint64(size));
 			json_object_object_add(o, "reason", json_str_or_null(reason));
 			json_object_array_add(a, o);
@@ -856,6 +861,7 @@ static json_object *run_json(const dm_migrate_report *rep, const struct options 
 		json_object_object_add(doc, "containers", ctrs);
 		json_object_object_add(sum, "containers_migrated", json_object_new_int64((int64_t)rep->containers_done));
 		json_object_object_add(sum, "containers_existed", json_object_new_int64((int64_t)rep->containers_existed));
+		json_object_object_add(sum, "containers_skipped", json_object_new_int64((int64_t)rep->containers_skipped));
 		json_object_object_add(sum, "containers_failed", json_object_new_int64((int64_t)rep->containers_failed));
 	}
 	json_object_object_add(doc, "warnings", json_strings(rep->warnings, rep->n_warnings));
@@ -955,8 +961,8 @@ static int cmd_run(int argc, char **argv)
 			prog, rep.images_done, rep.images_existed, rep.images_skipped, rep.images_failed,
 			rep.layers_done, rep.layers_existed, rep.layers_failed, rep.bytes_written, secs);
 	if (o.mig.containers && rc != EXIT_BUSY && rc != EXIT_TARGET)
-		fprintf(stderr, "%s: containers: %zu migrated, %zu existed, %zu failed\n", prog,
-			rep.containers_done, rep.containers_existed, rep.containers_failed);
+		fprintf(stderr, "%s: containers: %zu migrated, %zu existed, %zu skipped, %zu failed\n", prog,
+			rep.containers_done, rep.containers_existed, rep.containers_skipped, rep.containers_failed);
 	dm_migrate_report_free(&rep);
 	/* Only now: the report points into the target, and its locks must last the whole run. */
 	dm_target_close(t);

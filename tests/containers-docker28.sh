@@ -11,7 +11,10 @@
 # status, `docker export` of each holds the same tree as on the legacy store,
 # `docker start -a` prints what it printed there, the volume's data is there,
 # and `docker commit` and `docker rm` work.  For overlay2 (overlayfs) and vfs
-# (native), or the drivers given as arguments.
+# (native), or the drivers given as arguments; overlay2 is migrated offline,
+# vfs online (through the sid containerd that Docker 28 then uses);
+# DM_CTR28_MODE=offline or online makes both go one way.  `btrfs` (not in
+# make check: a 3 GiB loop device) checks a btrfs store too, into native.
 set -u
 . "$top_srcdir/tests/lib-test.sh"
 . "$top_srcdir/tests/lib-daemon.sh"
@@ -29,7 +32,9 @@ DM=${DM:-$top_srcdir/src/dockerd-migrate}
 # The test's temporary tree lives under /var/tmp (the chroot binds it); the
 # trap of lib-test.sh is replaced: daemons first, then mounts, then files.
 tmp2=$(mktemp -d /var/tmp/dm-ctr28.XXXXXX) || exit 1
+loop=
 trap 'sid_stop_all; dm_dockerd_stop 2>/dev/null; dm_umount_under "$tmp2" 2>/dev/null
+      [ -z "$loop" ] || losetup -d "$loop" 2>/dev/null
       [ "${DM_KEEP:-0}" = 1 ] && echo "kept: $tmp2" || rm -rf --one-file-system "$tmp2"; rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
@@ -71,27 +76,7 @@ print("\n".join(sorted(out)))'
 
 # A directory's tree with everything docker export leaves out (xattrs, link
 # counts), for comparing a legacy layer directory with a snapshot's.
-listing() {
-	python3 -c '
-import hashlib, os, stat, sys
-top = sys.argv[1]
-for d, dirs, files in os.walk(top):
-    for n in sorted(dirs + files):
-        p = os.path.join(d, n)
-        st = os.lstat(p)
-        what = "-"
-        if stat.S_ISREG(st.st_mode):
-            what = hashlib.sha256(open(p, "rb").read()).hexdigest()[:16]
-        elif stat.S_ISLNK(st.st_mode):
-            what = os.readlink(p)
-        elif stat.S_ISCHR(st.st_mode):
-            what = "%d,%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
-        x = ",".join(sorted(k + "=" + os.getxattr(p, k, follow_symlinks=False).hex()
-                            for k in os.listxattr(p, follow_symlinks=False)))
-        print(os.path.relpath(p, top), oct(st.st_mode), st.st_uid, st.st_gid, st.st_size,
-              "-" if stat.S_ISDIR(st.st_mode) else int(st.st_mtime), st.st_nlink, what, x or "-")
-' "$1" | sort
-}
+listing() { python3 "$top_srcdir/tests/tree-listing.py" "$1"; }
 
 # `docker ps -a` as NAME IMAGE STATUS-WORDS (Exited (N) or Created; times left out).
 ps_of() {	# ps_of DOCKER-FUNCTION
@@ -108,11 +93,24 @@ start_a() {
 ctrs='changes stopped failing created withvol busy'
 
 check_driver() {
-	driver=$1 sn=$2
+	driver=$1 sn=$2 mode=$3
 	w=$tmp2/$driver
-	echo "== $driver -> $sn"
-	dm_dockerd_start "$driver" "$w/docker" || fail "$driver: dockerd 20.10 did not start"
-	data=$w/docker/root
+	echo "== $driver -> $sn ($mode)"
+	if [ "$driver" = btrfs ]; then
+		# The data-root on a loop-mounted btrfs, as real-driver-store.sh makes it.
+		grep -qw btrfs /proc/filesystems && command -v mkfs.btrfs > /dev/null &&
+			command -v losetup > /dev/null || { echo "skip: no btrfs"; exit 77; }
+		truncate -s 3G "$tmp2/btrfs.img" && mkfs.btrfs -q "$tmp2/btrfs.img" > /dev/null 2>&1 ||
+			fail "mkfs.btrfs"
+		loop=$(losetup -f --show "$tmp2/btrfs.img") || { echo "skip: no loop device"; exit 77; }
+		# dockerd's directory below the mount point: dm_dockerd_stop unmounts what is under it.
+		mkdir -p "$w/mnt" && mount -t btrfs "$loop" "$w/mnt" || fail "mount $loop"
+		ddir=$w/mnt/docker
+	else
+		ddir=$w/docker
+	fi
+	dm_dockerd_start "$driver" "$ddir" || fail "$driver: dockerd 20.10 did not start"
+	data=$ddir/root
 	dm_docker import "$tmp2/base.tar" ctr/base:1 > /dev/null || fail "$driver: docker import"
 	dm_docker build -q -t ctr/app:1 "$tmp2/ctx" > /dev/null || fail "$driver: docker build"
 	# Every kind of change in one writable layer; its first step fails on a second run, so
@@ -146,17 +144,26 @@ check_driver() {
 	grep -q '^data/a.txt ' "$w/legacy/changes.tree" && fail "$driver: the legacy tree still has data/a.txt"
 	grep -q '^opq/old ' "$w/legacy/changes.tree" && fail "$driver: the legacy tree still has opq/old"
 
+	# Online: the migration writes through the sid containerd (2.x), which Docker 28
+	# then uses; offline: into its root, containerd started only for Docker 28.
+	if [ "$mode" = online ]; then
+		sid_enter || fail "sid_enter"
+		sid_start_containerd "$w/croot" || fail "$driver: containerd (sid)"
+		target="--containerd-address $SID_CONTAINERD_SOCK"
+	else
+		target="--containerd-root $w/croot"
+	fi
 	# While dockerd 20.10 runs: busy is refused by name, the rest migrates.
-	expect_rc 1 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --containers
+	expect_rc 1 "$DM" run --docker-root "$data" $target --snapshotter "$sn" --containers
 	grep -q "^dockerd-migrate: container [0-9a-f]*: failed: /busy: running: " "$tmp/err" ||
 		fail "$driver: no line naming the running container /busy"
-	grep -q '^dockerd-migrate: containers: 5 migrated, 0 existed, 1 failed$' "$tmp/err" ||
+	grep -q '^dockerd-migrate: containers: 5 migrated, 0 existed, 0 skipped, 1 failed$' "$tmp/err" ||
 		fail "$driver: want 5 containers migrated, 1 failed"
 	dm_docker kill busy > /dev/null || fail "$driver: docker kill busy"
 	tree_of dm_docker busy > "$w/legacy/busy.tree" || fail "$driver: docker export busy"
 	ps_of dm_docker > "$w/legacy/ps"
 	dm_dockerd_stop
-	expect_rc 0 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --containers --json
+	expect_rc 0 "$DM" run --docker-root "$data" $target --snapshotter "$sn" --containers --json
 	python3 - "$tmp/out" <<'EOF' || fail "$driver: the rerun's report"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -166,7 +173,7 @@ want = {"/busy": "migrated", "/changes": "existed", "/stopped": "existed", "/fai
 if st != want:
     sys.exit("containers: %s" % st)
 EOF
-	expect_rc 7 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --containers
+	expect_rc 7 "$DM" run --docker-root "$data" $target --snapshotter "$sn" --containers
 	for c in $ctrs; do
 		id=$(python3 -c 'import json,sys,glob
 for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
@@ -177,8 +184,10 @@ for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
 		eval "id_$c=$id"
 	done
 
-	sid_enter || fail "sid_enter"
-	sid_start_containerd "$w/croot" || fail "$driver: containerd (sid)"
+	if [ "$mode" = offline ]; then
+		sid_enter || fail "sid_enter"
+		sid_start_containerd "$w/croot" || fail "$driver: containerd (sid)"
+	fi
 	sid_start_dockerd "$data" "$sn" || { sid_logs; fail "$driver: dockerd 28 on the migrated root"; }
 	mkdir -p "$w/new"
 	ps_of sid_docker > "$w/new/ps"
@@ -193,6 +202,7 @@ for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
 	mid=$(cat "$data/image/$driver/layerdb/mounts/$id_changes/mount-id")
 	case $driver in
 	overlay2) legacy_dir=$data/overlay2/$mid/diff ;;
+	btrfs) legacy_dir=$data/btrfs/subvolumes/$mid ;;
 	*) legacy_dir=$data/vfs/dir/$mid ;;
 	esac
 	sid_ctr -n moby snapshots --snapshotter "$sn" mounts /mnt "$id_changes" > "$w/new/mounts" ||
@@ -221,16 +231,33 @@ for p in glob.glob(sys.argv[1] + "/containers/*/config.v2.json"):
 	grep -q "^$id_changes " "$w/new/snapshots" || fail "$driver: no active snapshot for changes"
 	sid_ctr -n moby leases ls > "$w/new/leases"
 	grep -q "^$id_changes " "$w/new/leases" || fail "$driver: no lease for changes"
+	# A container made on the containerd store is never touched; the one removed there
+	# (its legacy writable layer stays) is skipped, not failed.
+	sid_docker create --name made28 --network none ctr/app:1 /fixtool true > "$w/new/made28" ||
+		fail "$driver: docker create on Docker 28"
+	id_made28=$(cat "$w/new/made28")
 	sid_stop_all
-	echo "$driver: 6 containers migrated; ps, trees, start -a, volume, commit and rm as on dockerd 20.10"
+	sum_before=$(sha256sum "$data/containers/$id_made28/config.v2.json")
+	expect_rc 7 "$DM" run --docker-root "$data" --containerd-root "$w/croot" --snapshotter "$sn" --containers
+	grep -q '^dockerd-migrate: containers: 0 migrated, 5 existed, 1 skipped, 0 failed$' "$tmp/err" ||
+		fail "$driver: a rerun after Docker 28 ran: want 5 existed, 1 skipped"
+	grep -q "^dockerd-migrate: container $id_stopped: skipped: /stopped: no .*config.v2.json: Docker has no such container$" \
+		"$tmp/err" || grep -q "^dockerd-migrate: container $id_stopped: skipped: no " "$tmp/err" ||
+		fail "$driver: the removed container is not reported as skipped"
+	[ "$(sha256sum "$data/containers/$id_made28/config.v2.json")" = "$sum_before" ] ||
+		fail "$driver: the container made on Docker 28 was touched"
+	[ ! -e "$data/containers/$id_made28/config.v2.json.dockerd-migrate" ] ||
+		fail "$driver: the container made on Docker 28 got a backup"
+	echo "$driver ($mode): 6 containers migrated; ps, trees, start -a, volume, commit and rm as on dockerd 20.10"
 }
 
 [ $# -gt 0 ] || set -- overlay2 vfs
 for d in "$@"; do
 	case $d in
-	overlay2) check_driver overlay2 overlayfs ;;
-	vfs) check_driver vfs native ;;
-	*) echo "usage: $0 [overlay2|vfs]..." >&2; exit 2 ;;
+	overlay2) check_driver overlay2 overlayfs "${DM_CTR28_MODE:-offline}" ;;
+	vfs) check_driver vfs native "${DM_CTR28_MODE:-online}" ;;
+	btrfs) check_driver btrfs native "${DM_CTR28_MODE:-offline}" ;;
+	*) echo "usage: $0 [overlay2|vfs|btrfs]..." >&2; exit 2 ;;
 	esac
 done
 exit 0

@@ -3,7 +3,8 @@
 # images of the overlay2 fixture store are migrated first, then a
 # --containers run is killed at POINTS points spread over the bytes it
 # writes (tests/kill-at.py), and rerun.  After each kill, containerd 1.6.20
-# on what was left: a container whose config.v2.json names the snapshotter
+# on what was left (offline the points are spread over the last quarter of
+# the bytes, where the containers are written): a container whose config.v2.json names the snapshotter
 # has both its snapshots (<ID>-init committed, <ID> active) and its lease.
 # After the rerun: every container migrated (config rewritten, the original
 # kept byte for byte as config.v2.json.dockerd-migrate), exactly the
@@ -89,7 +90,14 @@ for mode in offline online; do
 	k=1
 	while [ "$k" -le "$POINTS" ]; do
 		what="$mode point $k/$POINTS"
-		at=$((total * (2 * k - 1) / (2 * POINTS)))
+		# Offline the container phase is the last tenth or so of the bytes (before it,
+		# the run's lease and the images' existing records are rewritten, a bolt commit
+		# each): the points are spread over the last quarter there.
+		if [ "$mode" = offline ]; then
+			at=$((total * 3 / 4 + total / 4 * (2 * k - 1) / (2 * POINTS)))
+		else
+			at=$((total * (2 * k - 1) / (2 * POINTS)))
+		fi
 		fresh "$mode-$k"
 		[ "$mode" = offline ] || dm_containerd_start "$root" || fail "$what: containerd did not start"
 		run_dm "$mode" "$at"

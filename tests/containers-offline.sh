@@ -56,7 +56,7 @@ expect_rc 1 "$DM" run --docker-root "$store" --containerd-root "$root" --contain
 grep -q "^dockerd-migrate: container $stopped: failed: /stopped: running: its writable layer is changing; stop it and run again$" \
 	"$tmp/err" || fail "no line naming the running container"
 grep -q "^dockerd-migrate: container $created: migrated: /created$" "$tmp/err" || fail "/created not migrated"
-grep -q '^dockerd-migrate: containers: 1 migrated, 0 existed, 1 failed$' "$tmp/err" || fail "summary line"
+grep -q '^dockerd-migrate: containers: 1 migrated, 0 existed, 0 skipped, 1 failed$' "$tmp/err" || fail "summary line"
 cmp -s "$(cfg $stopped)" "$tmp/stopped.running" || fail "the refused container's config changed"
 cmp -s "$(cfg $created).dockerd-migrate" "$tmp/created.orig" || fail "the backup is not the original"
 python3 - "$(cfg $created)" "$tmp/created.orig" "$root" <<'EOF' || fail "the rewritten config"
@@ -89,27 +89,7 @@ cmp -s "$(cfg $stopped).dockerd-migrate" "$tmp/stopped.orig" || fail "the backup
 
 # The snapshot directories hold the legacy layers' trees exactly (every entry:
 # type, mode, owner, size, mtime but of directories, links, content, xattrs).
-listing() {
-	python3 -c '
-import hashlib, os, stat, sys
-top = sys.argv[1]
-for d, dirs, files in os.walk(top):
-    for n in sorted(dirs + files):
-        p = os.path.join(d, n)
-        st = os.lstat(p)
-        what = "-"
-        if stat.S_ISREG(st.st_mode):
-            what = hashlib.sha256(open(p, "rb").read()).hexdigest()[:16]
-        elif stat.S_ISLNK(st.st_mode):
-            what = os.readlink(p)
-        elif stat.S_ISCHR(st.st_mode):
-            what = "%d,%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
-        x = ",".join(sorted(k + "=" + os.getxattr(p, k, follow_symlinks=False).hex()
-                            for k in os.listxattr(p, follow_symlinks=False)))
-        print(os.path.relpath(p, top), oct(st.st_mode), st.st_uid, st.st_gid, st.st_size,
-              "-" if stat.S_ISDIR(st.st_mode) else int(st.st_mtime), st.st_nlink, what, x or "-")
-' "$1"
-}
+listing() { python3 "$top_srcdir/tests/tree-listing.py" "$1"; }
 snaps=$root/io.containerd.snapshotter.v1.$sn/snapshots
 for c in $stopped $created; do
 	mid=$(cat "$store/image/overlay2/layerdb/mounts/$c/mount-id")
@@ -128,9 +108,15 @@ listing "$store/overlay2/$mid/diff" | grep -q '^run-output.txt ' ||
 	fail "the writable layer of /stopped lacks run-output.txt: nothing was compared"
 find "$store/containers" "$root" -printf '%p %s %T@\n' | sort > "$tmp/before"
 expect_rc 7 "$DM" run --docker-root "$store" --containerd-root "$root" --containers
-grep -q '^dockerd-migrate: containers: 0 migrated, 2 existed, 0 failed$' "$tmp/err" || fail "third run"
+grep -q '^dockerd-migrate: containers: 0 migrated, 2 existed, 0 skipped, 0 failed$' "$tmp/err" || fail "third run"
 find "$store/containers" "$root" -printf '%p %s %T@\n' | sort > "$tmp/after"
 cmp -s "$tmp/before" "$tmp/after" || { diff "$tmp/before" "$tmp/after" | head; fail "a run with nothing to do wrote"; }
+# A writable layer whose container is gone (removed on the new store): skipped, not failed.
+rm -rf "$store/containers/$created"
+expect_rc 7 "$DM" run --docker-root "$store" --containerd-root "$root" --containers
+grep -q "^dockerd-migrate: container $created: skipped: no .*/containers/$created/config.v2.json: Docker has no such container$" \
+	"$tmp/err" || fail "the layer without a container is not reported as skipped"
+grep -q '^dockerd-migrate: containers: 0 migrated, 1 existed, 1 skipped, 0 failed$' "$tmp/err" || fail "fourth run"
 # Another snapshotter than the driver's form: refused, named.
 expect_rc 0 "$DM" plan --docker-root "$store" --containers --snapshotter native
 echo "containers: refused while running, migrated after, backups intact, third run writes nothing"

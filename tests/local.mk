@@ -290,7 +290,7 @@ TESTS += tests/fresh-store.sh
 EXTRA_DIST += tests/fresh-store.sh tests/lib-fresh.sh
 # run --containers judged by Docker 28 on a store dockerd 20.10 made (issue 11)
 TESTS += tests/containers-offline.sh tests/containers-docker28.sh tests/containers-kill.sh
-EXTRA_DIST += tests/containers-offline.sh tests/containers-docker28.sh tests/containers-kill.sh
+EXTRA_DIST += tests/containers-offline.sh tests/containers-docker28.sh tests/containers-kill.sh tests/tree-listing.py
 
 # Issue 12: btrfs (loop-mounted) and fuse-overlayfs stores made by dockerd 20.10
 # during the test, migrated with both snapshotters and judged by Docker 28.5.2.
