@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "resolve.h"
 
 /* As layerstore's cap on config.v2.json. */
@@ -193,16 +194,13 @@ static int read_config(int dir, const char *path, char **out, size_t *len, dm_er
 static int new_config(const char *buf, size_t len, const char *path, const char *snapshotter,
 		      const dm_descriptor *m, char **out, size_t *outlen, dm_error *err)
 {
-	json_tokener *tok = json_tokener_new();
 	json_object *cfg, *desc = NULL;
 	const char *s;
 	int rc = -1;
 
-	if (!tok)
-		return dm_err_nomem(err);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	cfg = json_tokener_parse_ex(tok, buf, (int)len + 1);
-	if (json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(cfg, json_type_object)) {
+	if (dm_json_parse(buf, len, path, &cfg, err) < 0)
+		return -1;
+	if (!json_object_is_type(cfg, json_type_object)) {
 		dm_err_set(err, EINVAL, "%s: not a JSON object", path);
 		goto out;
 	}
@@ -230,7 +228,6 @@ static int new_config(const char *buf, size_t len, const char *path, const char 
 	rc = 0;
 out:
 	json_object_put(cfg);
-	json_tokener_free(tok);
 	return rc;
 }
 

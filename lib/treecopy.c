@@ -657,39 +657,46 @@ out:
 	return rc;
 }
 
-int dm_treecopy(const char *src, const char *dst, unsigned flags, dm_treecopy_stats *st,
-                dm_error *err)
+/* The root of a walk: the path src (dir_fd AT_FDCWD; a symlink is refused), or the directory
+ * dir_fd itself (src only names it), opened for reading: O_PATH fds cannot be read. */
+static int open_walk_root(struct ctx *c, int dir_fd, const char *src)
+{
+	int fd = open_src(c, dir_fd, dir_fd == AT_FDCWD ? src : ".", O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0) {
+		if (dir_fd == AT_FDCWD)
+			fail_root(c, SRC, src);
+		else
+			fail(c, SRC, "open");
+	}
+	return fd;
+}
+
+static int treecopy_at(int dir_fd, const char *src, const char *dst, unsigned flags, dm_treecopy_stats *st,
+		       dm_error *err)
 {
 	struct ctx c;
 	int s, rc = -1;
 
 	if (init_ctx(&c, "treecopy", src, dst, err) < 0)
 		return -1;
-	s = open_src(&c, AT_FDCWD, src, O_RDONLY | O_DIRECTORY);
-	if (s < 0)
-		fail_root(&c, SRC, src);
-	else
+	/* The walk reads (and closes) s. */
+	if ((s = open_walk_root(&c, dir_fd, src)) >= 0)
 		rc = treecopy_from(&c, s, flags, st);
 	free_ctx(&c);
 	return rc;
 }
 
+int dm_treecopy(const char *src, const char *dst, unsigned flags, dm_treecopy_stats *st,
+                dm_error *err)
+{
+	return treecopy_at(AT_FDCWD, src, dst, flags, st, err);
+}
+
 int dm_treecopy_fd(int src_fd, const char *src, const char *dst, unsigned flags, dm_treecopy_stats *st,
                    dm_error *err)
 {
-	struct ctx c;
-	int s, rc = -1;
-
-	if (init_ctx(&c, "treecopy", src, dst, err) < 0)
-		return -1;
-	/* A directory fd of its own: the walk reads (and closes) it; O_PATH fds cannot be read. */
-	s = openat(src_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s < 0)
-		fail(&c, SRC, "open");
-	else
-		rc = treecopy_from(&c, s, flags, st);
-	free_ctx(&c);
-	return rc;
+	return treecopy_at(src_fd, src, dst, flags, st, err);
 }
 
 int dm_treecopy_up(int src_dirfd, int dst_dirfd, const char *name, const char *what, dm_error *err)
@@ -799,36 +806,27 @@ static int usage_from(struct ctx *c, int fd, uint64_t *inodes, uint64_t *bytes)
 	return rc;
 }
 
-int dm_tree_usage(const char *path, uint64_t *inodes, uint64_t *bytes, dm_error *err)
+static int usage_at(int dir_fd, const char *path, uint64_t *inodes, uint64_t *bytes, dm_error *err)
 {
 	struct ctx c;
 	int fd, rc = -1;
 
 	if (init_ctx(&c, "usage", path, path, err) < 0)
 		return -1;
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		fail_root(&c, SRC, path);
-	else
+	if ((fd = open_walk_root(&c, dir_fd, path)) >= 0)
 		rc = usage_from(&c, fd, inodes, bytes);
 	free_ctx(&c);
 	return rc;
 }
 
+int dm_tree_usage(const char *path, uint64_t *inodes, uint64_t *bytes, dm_error *err)
+{
+	return usage_at(AT_FDCWD, path, inodes, bytes, err);
+}
+
 int dm_tree_usage_fd(int dir_fd, const char *path, uint64_t *inodes, uint64_t *bytes, dm_error *err)
 {
-	struct ctx c;
-	int fd, rc = -1;
-
-	if (init_ctx(&c, "usage", path, path, err) < 0)
-		return -1;
-	fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		fail(&c, SRC, "open");
-	else
-		rc = usage_from(&c, fd, inodes, bytes);
-	free_ctx(&c);
-	return rc;
+	return usage_at(dir_fd, path, inodes, bytes, err);
 }
 
 int dm_sync_fs(const char *path, dm_error *err)
