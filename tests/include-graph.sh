@@ -1,6 +1,6 @@
 #!/bin/sh
 # The include graph as the design says: every #include "..." in lib/*.[ch]
-# and src/*.c must be allowed by the layer rules in lib/README (its Layers,
+# and src/*.[ch] must be allowed by the layer rules in lib/README (its Layers,
 # Modules and Exceptions tables, the one place the rules are written).  Fails
 # naming each file and include that breaks them, each file of an unlisted
 # module, and each exception no longer needed.
@@ -12,7 +12,7 @@ readme=$src/lib/README
 [ -r "$readme" ] || { echo "include-graph: cannot read $readme" >&2; exit 1; }
 
 files=
-for f in "$src"/lib/*.c "$src"/lib/*.h "$src"/src/*.c; do
+for f in "$src"/lib/*.c "$src"/lib/*.h "$src"/src/*.c "$src"/src/*.h; do
 	[ -f "$f" ] && files="$files $f"
 done
 
