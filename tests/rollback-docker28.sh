@@ -48,6 +48,8 @@ start_dockerd() { # WHAT DRIVER-WANTED
 	SID_DOCKERD_PID=$!
 	dm_wait_until "$DM_DAEMON_TIMEOUT" "$SID_DOCKERD_PID" sid_docker version ||
 		{ sid_logs; fail "$1: dockerd 28 did not start"; }
+	# $! is the shell that runs sid_exec; dockerd itself wrote its PID.
+	dockerd_pid=$(cat "$sid_dd/dockerd.pid") || fail "$1: no dockerd pid file"
 	got=$(sid_docker info --format '{{.Driver}}')
 	[ "$got" = "$2" ] || { sid_logs; fail "$1: dockerd 28 runs on '$got', not $2"; }
 	sid_docker images --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>' | sort -u > "$tmp/listed"
@@ -55,6 +57,7 @@ start_dockerd() { # WHAT DRIVER-WANTED
 	[ ! -s "$tmp/missing" ] || { cat "$tmp/missing" >&2; fail "$1: dockerd 28 does not list every image"; }
 }
 stop_dockerd() {
+	dm_stop_pid "$dockerd_pid"
 	dm_stop_pid "$SID_DOCKERD_PID"
 	SID_DOCKERD_PID=
 }
@@ -66,7 +69,7 @@ start_dockerd "switched" overlayfs
 
 # While it runs on the containerd store, rollback refuses and changes nothing.
 expect_rc 8 "$DM" rollback --containerd-address "$SID_CONTAINERD_SOCK" --docker-root "$store" --docker-config "$cfg"
-grep -q "dockerd (pid $SID_DOCKERD_PID)" "$tmp/err" || fail "the refusal does not name dockerd 28"
+grep -q "dockerd (pid $dockerd_pid)" "$tmp/err" || fail "the refusal does not name dockerd 28"
 [ -e "$cfg.dockerd-migrate" ] || fail "the refused rollback touched daemon.json"
 stop_dockerd
 
