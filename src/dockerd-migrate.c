@@ -816,6 +816,9 @@ static int cmd_rollback(int argc, char **argv)
 			prog, pid);
 		return EXIT_DOCKERD;
 	}
+	if (rc == 1)
+		fprintf(stderr, "%s: warning: dockerd (pid %d) runs on the containerd image store: "
+			"a rollback (not this dry run) would refuse\n", prog, pid);
 	dm_target_choose(&o.target, &c);
 	if (c.online) {
 		if (dm_target_online_root(c.address, o.target.ns, &root, &err) < 0) {
