@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "resolve.h"
+
 #define DIR_MODE 0755
 #define FILE_MODE 0644
 #define BLOB_MODE 0444
@@ -100,9 +102,7 @@ dm_content_store *dm_content_store_open(const char *root, dm_error *err)
 		return NULL;
 	}
 	s->dirfd = s->ingestfd = s->shafd = -1;
-	if (asprintf(&s->path, "%s/%s", root, DM_CONTENT_PLUGIN) < 0) {
-		s->path = NULL;
-		dm_err_nomem(err);
+	if (!(s->path = dm_path_join(root, DM_CONTENT_PLUGIN, err))) {
 		dm_err_prefix(err, "content store: ");
 		goto fail;
 	}

@@ -3,141 +3,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "reference.h"
-
-/* Deep enough for any real config (a few levels); bounds json-c's recursion. */
-#define CONFIG_MAX_DEPTH 64
-
-/* Copies optional string member key of obj into *out ("" when absent or null). */
-static int opt_string(json_object *obj, const char *key, char **out, const char *what,
-		      dm_error *err)
-{
-	json_object *v = NULL;
-	const char *s = "";
-
-	if (json_object_object_get_ex(obj, key, &v) && v) {
-		if (!json_object_is_type(v, json_type_string))
-			return dm_err_set(err, EINVAL, "config %s: %s is not a string", what, key);
-		s = json_object_get_string(v);
-		if (strlen(s) != (size_t)json_object_get_string_len(v))
-			return dm_err_set(err, EINVAL, "config %s: %s contains a NUL byte", what, key);
-	}
-	if (!(*out = strdup(s))) {
-		dm_err_nomem(err);
-		return dm_err_prefix(err, "config %s: ", what);
-	}
-	return 0;
-}
-
-static int parse_rootfs(json_object *root, const char *what, dm_image_config *out, dm_error *err)
-{
-	json_object *rootfs = NULL, *type = NULL, *ids = NULL;
-	size_t n;
-
-	/* moby's rule (image.NewFromJSON): no rootfs, or a null one, is an invalid image. */
-	if (!json_object_object_get_ex(root, "rootfs", &rootfs) || !rootfs)
-		return dm_err_set(err, EINVAL, "config %s: no rootfs", what);
-	if (!json_object_is_type(rootfs, json_type_object))
-		return dm_err_set(err, EINVAL, "config %s: rootfs is not an object", what);
-	if (json_object_object_get_ex(rootfs, "type", &type) && type &&
-	    (!json_object_is_type(type, json_type_string) ||
-	     strcmp(json_object_get_string(type), "layers") != 0))
-		return dm_err_set(err, EINVAL, "config %s: rootfs.type is %.100s, want \"layers\"",
-				  what, json_object_to_json_string_ext(type, JSON_C_TO_STRING_PLAIN));
-	/* Docker omits diff_ids for an image without layers (omitempty). */
-	if (!json_object_object_get_ex(rootfs, "diff_ids", &ids) || !ids)
-		return 0;
-	if (!json_object_is_type(ids, json_type_array))
-		return dm_err_set(err, EINVAL, "config %s: rootfs.diff_ids is not an array", what);
-	n = json_object_array_length(ids);
-	if (n && !(out->diff_ids = calloc(n, sizeof *out->diff_ids))) {
-		dm_err_nomem(err);
-		return dm_err_prefix(err, "config %s: ", what);
-	}
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(ids, i);
-		char pos[160];
-
-		snprintf(pos, sizeof pos, "config %.100s: rootfs.diff_ids[%zu]", what, i);
-		if (!json_object_is_type(e, json_type_string))
-			return dm_err_set(err, EINVAL, "%s: not a string", pos);
-		/* Exact form only: moby's digest.Parse takes no surrounding space. */
-		if (!dm_digest_valid(json_object_get_string(e)) ||
-		    json_object_get_string_len(e) != DM_DIGEST_STRLEN)
-			return dm_err_set(err, EINVAL, "%s: not a sha256 digest", pos);
-		memcpy(out->diff_ids[i].s, json_object_get_string(e), DM_DIGEST_STRLEN + 1);
-		out->n_diff_ids = i + 1;
-	}
-	return 0;
-}
-
-int dm_image_config_parse(const void *buf, size_t len, const char *what, dm_image_config *out,
-			  dm_error *err)
-{
-	json_tokener *tok;
-	json_object *root;
-	enum json_tokener_error jerr;
-	size_t end;
-	int rc = -1;
-
-	memset(out, 0, sizeof *out);
-	if (len > INT32_MAX)
-		return dm_err_set(err, EINVAL, "config %s: %zu bytes is too large", what, len);
-	if (!(tok = json_tokener_new_ex(CONFIG_MAX_DEPTH))) {
-		dm_err_nomem(err);
-		return dm_err_prefix(err, "config %s: ", what);
-	}
-	/* Strict also refuses anything but whitespace after the value, as Go does. */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	root = json_tokener_parse_ex(tok, buf, (int)len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (!root) {
-		if (jerr == json_tokener_continue || jerr == json_tokener_success)
-			dm_err_set(err, EINVAL, "config %s: truncated JSON (%zu bytes)", what, len);
-		else
-			dm_err_set(err, EINVAL, "config %s: invalid JSON at byte %zu: %s", what, end,
-				   json_tokener_error_desc(jerr));
-		return -1;
-	}
-	/* json-c stops at a NUL byte; Go would call it data after the value. */
-	for (const char *p = (const char *)buf + end; p < (const char *)buf + len; p++)
-		if (!*p || !strchr(" \t\r\n", *p)) {
-			dm_err_set(err, EINVAL, "config %s: data after the JSON value at byte %zu",
-				   what, (size_t)(p - (const char *)buf));
-			goto out;
-		}
-	if (!json_object_is_type(root, json_type_object)) {
-		dm_err_set(err, EINVAL, "config %s: not a JSON object", what);
-		goto out;
-	}
-	if (opt_string(root, "os", &out->os, what, err) < 0 ||
-	    opt_string(root, "architecture", &out->architecture, what, err) < 0 ||
-	    opt_string(root, "variant", &out->variant, what, err) < 0 ||
-	    parse_rootfs(root, what, out, err) < 0)
-		goto out;
-	rc = 0;
-out:
-	json_object_put(root);
-	if (rc < 0)
-		dm_image_config_free(out);
-	return rc;
-}
-
-void dm_image_config_free(dm_image_config *c)
-{
-	free(c->os);
-	free(c->architecture);
-	free(c->variant);
-	free(c->diff_ids);
-	memset(c, 0, sizeof *c);
-}
 
 /* The manifest is printed without escaping, so its strings are restricted to
  * characters JSON (and Go's encoder, which escapes & < >) leaves alone. */
@@ -221,7 +91,7 @@ int dm_manifest_labels(const dm_descriptor *config, const dm_descriptor *layers,
 	return 0;
 }
 
-int dm_config_labels(const dm_image_config *c, const char *snapshotter, dm_labels *out,
+int dm_config_labels(const dm_digest *diff_ids, size_t n, const char *snapshotter, dm_labels *out,
 		     dm_error *err)
 {
 	char key[sizeof DM_LABEL_GC_SNAPSHOT + 64];
@@ -230,11 +100,11 @@ int dm_config_labels(const dm_image_config *c, const char *snapshotter, dm_label
 	if (!*snapshotter || strlen(snapshotter) > 63 || strchr(snapshotter, '/'))
 		return dm_err_set(err, EINVAL, "snapshotter name \"%.100s\": want 1..63 bytes, no '/'",
 				  snapshotter);
-	if (!c->n_diff_ids)
+	if (!n)
 		return 0;
-	dm_chain_id(NULL, &c->diff_ids[0], &chain);
-	for (size_t i = 1; i < c->n_diff_ids; i++) {
-		dm_chain_id(&chain, &c->diff_ids[i], &next);
+	dm_chain_id(NULL, &diff_ids[0], &chain);
+	for (size_t i = 1; i < n; i++) {
+		dm_chain_id(&chain, &diff_ids[i], &next);
 		chain = next;
 	}
 	snprintf(key, sizeof key, DM_LABEL_GC_SNAPSHOT "%s", snapshotter);

@@ -38,23 +38,6 @@
 /* Longest image reference accepted (Docker: 255-byte name + tag or digest). */
 #define DM_IMAGE_REF_MAX 512
 
-/* What the manifest and platform need from a Docker image config. */
-typedef struct dm_image_config {
-	char *os;            /* "" when absent or null (moby then assumes the host's) */
-	char *architecture;  /* "" when absent or null */
-	char *variant;       /* "" when absent or null */
-	dm_digest *diff_ids; /* bottom layer first */
-	size_t n_diff_ids;   /* 0: an image without layers (diff_ids absent, null or []) */
-} dm_image_config;
-
-/* Parses config JSON (the exact imagedb bytes).  Requires one JSON object with
- * a rootfs object whose type, if present, is "layers" and whose diff_ids are
- * sha256 digests; os/architecture/variant must be strings when present.  what
- * names the config (its image ID) in error messages; errors are EINVAL. */
-int dm_image_config_parse(const void *buf, size_t len, const char *what, dm_image_config *out,
-			  dm_error *err);
-void dm_image_config_free(dm_image_config *c);
-
 typedef struct dm_manifest {
 	char *json;  /* the blob bytes, NUL-terminated for convenience */
 	size_t len;  /* blob size, without the NUL */
@@ -73,9 +56,9 @@ void dm_manifest_free(dm_manifest *m);
 int dm_manifest_labels(const dm_descriptor *config, const dm_descriptor *layers, size_t n,
 		       dm_labels *out, dm_error *err);
 /* Adds the config blob's GC label DM_LABEL_GC_SNAPSHOT<snapshotter> = ChainID
- * of all diff_ids (the unpacked top snapshot); nothing for an image without
+ * of diff_ids[0..n) (the unpacked top snapshot); nothing for an image without
  * layers.  snapshotter must not contain '/' (GC ignores what follows one). */
-int dm_config_labels(const dm_image_config *c, const char *snapshotter, dm_labels *out,
+int dm_config_labels(const dm_digest *diff_ids, size_t n, const char *snapshotter, dm_labels *out,
 		     dm_error *err);
 /* Adds a layer blob's DM_LABEL_UNCOMPRESSED = its DiffID (set on every
  * layer, compressed or not, so the record always says what it unpacks to). */

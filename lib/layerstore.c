@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "pool.h"
 #include "reference.h"
 #include "resolve.h"
@@ -51,11 +52,36 @@ typedef struct loader {
 	size_t *image_parent;    /* index of the parent image, or NONE */
 } loader;
 
-static const char *const driver_names[] = { [DM_DRIVER_OVERLAY2] = "overlay2", [DM_DRIVER_VFS] = "vfs" };
+/* Each driver's layer directories: home/<cache-id>[/sub], home below the data-root (moby's
+ * daemon/graphdriver/<driver>: d.home, and vfs's dir/, btrfs's subvolumes/). */
+static const struct driver_info {
+	const char *name;
+	const char *home;
+	const char *sub;        /* NULL: the layer directory is home/<cache-id> itself */
+	bool dev_whiteouts;     /* deletions may be 0:0 character devices (overlay form) */
+	bool aufs_whiteouts;    /* deletions may be empty .wh.<name> files (AUFS form) */
+} drivers[] = {
+	[DM_DRIVER_OVERLAY2] = { "overlay2", "overlay2", "diff", true, false },
+	[DM_DRIVER_VFS] = { "vfs", "vfs/dir", NULL, false, false },
+	[DM_DRIVER_BTRFS] = { "btrfs", "btrfs/subvolumes", NULL, false, false },
+	/* ApplyDiff untars with archive.AUFSWhiteoutFormat; a layer fuse-overlayfs itself wrote
+	 * (naiveDiff, a container's) has its 0:0 devices. */
+	[DM_DRIVER_FUSE_OVERLAYFS] = { "fuse-overlayfs", "fuse-overlayfs", "diff", true, true },
+};
 
 const char *dm_driver_name(dm_driver driver)
 {
-	return driver_names[driver];
+	return drivers[driver].name;
+}
+
+int dm_driver_lookup(const char *name, dm_driver *out)
+{
+	for (size_t i = 0; i < sizeof drivers / sizeof *drivers; i++)
+		if (strcmp(name, drivers[i].name) == 0) {
+			*out = (dm_driver)i;
+			return 0;
+		}
+	return -1;
 }
 
 static char *vxasprintf(loader *ld, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -234,44 +260,8 @@ static int read_digest(dirref d, const char *name, bool optional, dm_digest *out
 	return r;
 }
 
-/* Parses len bytes at buf (NUL-terminated) as exactly one JSON value, strictly (no trailing
- * data).  *out is NULL for a JSON null. */
-static int parse_json(const char *buf, size_t len, const char *path, json_object **out, dm_error *err)
-{
-	json_tokener *tok = json_tokener_new();
-	enum json_tokener_error jerr;
-	size_t end;
-
-	*out = NULL;
-	if (!tok) {
-		dm_err_nomem(err);
-		return dm_err_prefix(err, "%s: ", path);
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	/* The terminating NUL is fed too: it is what tells json-c that a bare "null" or number ends. */
-	*out = json_tokener_parse_ex(tok, buf, (int)len + 1);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (jerr == json_tokener_continue || jerr == json_tokener_error_parse_eof)
-		return dm_err_set(err, EINVAL, "%s: unexpected end of JSON (empty or truncated file)", path);
-	if (jerr != json_tokener_success)
-		return dm_err_set(err, EINVAL, "%s: malformed JSON near byte %zu: %s", path, end,
-				  json_tokener_error_desc(jerr));
-	while (end < len && isspace((unsigned char)buf[end]))
-		end++;
-	if (end < len) {
-		json_object_put(*out);
-		*out = NULL;
-		return dm_err_set(err, EINVAL, "%s: malformed JSON: trailing data at byte %zu", path, end);
-	}
-	return 0;
-}
-
-/* Reads and parses a JSON file; digest and size (may be NULL) are set once the bytes are read,
- * even when they do not parse. */
-static int load_json_file(dirref d, const char *name, size_t cap, json_object **out, dm_digest *digest,
-			  uint64_t *size, char **bytes, dm_error *err)
+/* Reads and parses a JSON file (lib/json's rules). */
+static int load_json_file(dirref d, const char *name, size_t cap, json_object **out, dm_error *err)
 {
 	char path[PATH_MAX], *buf;
 	size_t len;
@@ -281,15 +271,8 @@ static int load_json_file(dirref d, const char *name, size_t cap, json_object **
 	if (slurp_at(d, name, cap, &buf, &len, err) < 0)
 		return -1;
 	snprintf(path, sizeof path, PATH_FMT, d.path, name);
-	if (digest)
-		dm_sha256_buf(buf, len, digest);
-	if (size)
-		*size = len;
-	r = parse_json(buf, len, path, out, err);
-	if (bytes)
-		*bytes = buf;
-	else
-		free(buf);
+	r = dm_json_parse(buf, len, path, out, err);
+	free(buf);
 	return r;
 }
 
@@ -322,19 +305,9 @@ static int open_dir_at(int dirfd, const char *name, const char *path, dm_error *
 	return fd;
 }
 
-static int lookup_driver(const char *name, dm_driver *out)
-{
-	for (size_t i = 0; i < sizeof driver_names / sizeof *driver_names; i++)
-		if (strcmp(name, driver_names[i]) == 0) {
-			*out = (dm_driver)i;
-			return 0;
-		}
-	return -1;
-}
-
 static int unsupported(const char *name, dm_error *err)
 {
-	return dm_err_set(err, ENOTSUP, "storage driver \"%s\" is not supported (only overlay2 and vfs)", name);
+	return dm_err_set(err, ENOTSUP, "storage driver \"%s\" is not supported (only overlay2, vfs, btrfs and fuse-overlayfs)", name);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -352,7 +325,7 @@ static int detect_driver(int root_fd, const char *root, const char *want, dm_dri
 	int fd, r = -1;
 
 	if (want)
-		return lookup_driver(want, out) < 0 ? unsupported(want, err) : 0;
+		return dm_driver_lookup(want, out) < 0 ? unsupported(want, err) : 0;
 	fd = dm_openat_nosym(root_fd, "image", O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
 		return dm_err_sys(err, "%s/image: no Docker image store here", root);
@@ -385,7 +358,7 @@ static int detect_driver(int root_fd, const char *root, const char *want, dm_dri
 		dm_err_set(err, EINVAL,
 			   "%s/image: several graphdriver image stores (%s); name the storage driver dockerd uses",
 			   root, found);
-	else if (lookup_driver(names[0], out) < 0)
+	else if (dm_driver_lookup(names[0], out) < 0)
 		unsupported(names[0], err);
 	else
 		r = 0;
@@ -432,7 +405,7 @@ static int load_repositories(loader *ld, dm_error *err)
 	int r = -1;
 
 	snprintf(path, sizeof path, PATH_FMT, d.path, "repositories.json");
-	if (load_json_file(d, "repositories.json", MAX_REPOSITORIES_FILE, &top, NULL, NULL, NULL, err) < 0) {
+	if (load_json_file(d, "repositories.json", MAX_REPOSITORIES_FILE, &top, err) < 0) {
 		/* dockerd starts with no tags when the file does not exist yet. */
 		if (err->code == ENOENT) {
 			dm_err_clear(err);
@@ -540,16 +513,16 @@ static void layer_fail(loader *ld, dm_layer *l, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Opens the layer's root (overlay2/<cache-id>/diff, vfs/dir/<cache-id>) without following any
- * symlink, as an O_PATH directory fd for the tar-split reader to resolve names beneath. */
+/* Opens the layer's root (home/<cache-id>[/sub], see drivers[]) without following any symlink,
+ * as an O_PATH directory fd for the tar-split reader to resolve names beneath. */
 static int open_layer_root(const dm_store *st, const dm_layer *l, dm_error *err)
 {
 	int flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	int fd = openat(st->home_fd, l->cache_id, flags), diff;
 
-	if (fd < 0 || st->driver == DM_DRIVER_VFS)
+	if (fd < 0 || !drivers[st->driver].sub)
 		goto done;
-	diff = openat(fd, "diff", flags);
+	diff = openat(fd, drivers[st->driver].sub, flags);
 	close(fd);
 	fd = diff;
 done:
@@ -625,8 +598,9 @@ static void check_layer_streamable(loader *ld, dm_layer *l)
 			   st->image_dir, dm_digest_hex(&l->chain_id), l->cache_id);
 		return;
 	}
-	l->dir = st->driver == DM_DRIVER_VFS ? xasprintf(ld, "%s/vfs/dir/%s", st->root, l->cache_id)
-					     : xasprintf(ld, "%s/overlay2/%s/diff", st->root, l->cache_id);
+	l->dir = drivers[st->driver].sub ? xasprintf(ld, "%s/%s/%s/%s", st->root, drivers[st->driver].home,
+						      l->cache_id, drivers[st->driver].sub)
+					 : xasprintf(ld, "%s/%s/%s", st->root, drivers[st->driver].home, l->cache_id);
 	if (!l->dir)
 		return;
 	fd = open_layer_root(st, l, &e);
@@ -841,64 +815,86 @@ static void image_fail(loader *ld, dm_image *img, dm_image_state state, const ch
 	va_end(ap);
 }
 
-/* An optional string field: absent and null are allowed, another type is not. */
-static int config_string(loader *ld, json_object *cfg, const char *key, char **out, const char *path,
-			 dm_error *err)
+/* An optional string field: absent and null are allowed (NULL), another type is not. */
+static int config_string(json_object *cfg, const char *key, char **out, const char *what, dm_error *err)
 {
 	json_object *v;
 
 	if (!json_object_object_get_ex(cfg, key, &v) || json_object_is_type(v, json_type_null))
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
-		return dm_err_set(err, EINVAL, "%s: \"%s\" is not a string", path, key);
+		return dm_err_set(err, EINVAL, "%s: \"%s\" is not a string", what, key);
 	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
-		return dm_err_set(err, EINVAL, "%s: \"%s\" contains a NUL byte", path, key);
-	*out = xstrdup(ld, json_object_get_string(v));
+		return dm_err_set(err, EINVAL, "%s: \"%s\" contains a NUL byte", what, key);
+	if (!(*out = strdup(json_object_get_string(v))))
+		return dm_err_nomem(err);
 	return 0;
 }
 
-static int parse_config(loader *ld, dm_image *img, json_object *cfg, dm_error *err)
+static int parse_config(json_object *cfg, const char *what, dm_image_config *out, dm_error *err)
 {
-	const char *path = img->config_path;
 	json_object *rootfs, *ids = NULL, *type = NULL;
 	size_t n;
 
 	if (!json_object_is_type(cfg, json_type_object))
-		return dm_err_set(err, EINVAL, "%s: not a JSON object", path);
+		return dm_err_set(err, EINVAL, "%s: not a JSON object", what);
 	if (!json_object_object_get_ex(cfg, "rootfs", &rootfs) || !json_object_is_type(rootfs, json_type_object))
-		return dm_err_set(err, EINVAL, "%s: no \"rootfs\" object: not an image config", path);
-	if (config_string(ld, cfg, "os", &img->os, path, err) < 0 ||
-	    config_string(ld, cfg, "architecture", &img->arch, path, err) < 0 ||
-	    config_string(ld, cfg, "variant", &img->variant, path, err) < 0)
+		return dm_err_set(err, EINVAL, "%s: no \"rootfs\" object: not an image config", what);
+	if (config_string(cfg, "os", &out->os, what, err) < 0 ||
+	    config_string(cfg, "architecture", &out->arch, what, err) < 0 ||
+	    config_string(cfg, "variant", &out->variant, what, err) < 0)
 		return -1;
 	/* doc/legacy-store.md §3: rootfs.type, when present, is "layers"; moby refuses others. */
 	if (json_object_object_get_ex(rootfs, "type", &type) && type &&
 	    (!json_object_is_type(type, json_type_string) || strcmp(json_object_get_string(type), "layers") != 0))
-		return dm_err_set(err, EINVAL, "%s: rootfs.type is %.100s, want \"layers\"", path,
+		return dm_err_set(err, EINVAL, "%s: rootfs.type is %.100s, want \"layers\"", what,
 				  json_object_to_json_string_ext(type, JSON_C_TO_STRING_PLAIN));
+	/* Docker omits diff_ids for an image without layers (omitempty). */
 	json_object_object_get_ex(rootfs, "diff_ids", &ids);
 	if (ids && !json_object_is_type(ids, json_type_null) && !json_object_is_type(ids, json_type_array))
-		return dm_err_set(err, EINVAL, "%s: \"rootfs.diff_ids\" is not an array", path);
+		return dm_err_set(err, EINVAL, "%s: \"rootfs.diff_ids\" is not an array", what);
 	n = json_object_is_type(ids, json_type_array) ? json_object_array_length(ids) : 0;
 	if (n > DM_MAX_LAYER_DEPTH)
-		return dm_err_set(err, EINVAL, "%s: %zu layers, more than %d", path, n, DM_MAX_LAYER_DEPTH);
-	img->diff_ids = zalloc(n, sizeof *img->diff_ids);
-	img->layers = zalloc(n, sizeof *img->layers);
-	if (!img->diff_ids || !img->layers) {
-		ld->oom = true;
+		return dm_err_set(err, EINVAL, "%s: %zu layers, more than %d", what, n, DM_MAX_LAYER_DEPTH);
+	if (n && !(out->diff_ids = calloc(n, sizeof *out->diff_ids)))
 		return dm_err_nomem(err);
-	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(ids, i);
 		const char *s = json_object_get_string(v);
 
+		/* Exact form only: moby's digest.Parse takes no surrounding space or upper case. */
 		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s) ||
 		    json_object_get_string_len(v) != DM_DIGEST_STRLEN)
-			return dm_err_set(err, EINVAL, "%s: rootfs.diff_ids[%zu] is not a sha256 digest", path, i);
-		memcpy(img->diff_ids[i].s, s, DM_DIGEST_STRLEN + 1);
+			return dm_err_set(err, EINVAL, "%s: rootfs.diff_ids[%zu] is not a sha256 digest", what, i);
+		memcpy(out->diff_ids[i].s, s, DM_DIGEST_STRLEN + 1);
+		out->n_diff_ids = i + 1;
 	}
-	img->n_layers = n;
 	return 0;
+}
+
+int dm_image_config_parse(const char *buf, size_t len, const char *what, dm_image_config *out,
+			  dm_error *err)
+{
+	json_object *cfg;
+	int r;
+
+	memset(out, 0, sizeof *out);
+	if (dm_json_parse(buf, len, what, &cfg, err) < 0)
+		return -1;
+	r = parse_config(cfg, what, out, err);
+	json_object_put(cfg);
+	if (r < 0)
+		dm_image_config_free(out);
+	return r;
+}
+
+void dm_image_config_free(dm_image_config *c)
+{
+	free(c->os);
+	free(c->arch);
+	free(c->variant);
+	free(c->diff_ids);
+	memset(c, 0, sizeof *c);
 }
 
 /* Finds each layer of the image by its chain ID.  A usable layer's chain ID was checked against
@@ -929,40 +925,46 @@ static void resolve_image_layers(loader *ld, dm_image *img, bool *valid)
 static void read_image(loader *ld, dirref content, const char *hex, dm_image *img, bool *valid)
 {
 	dm_store *st = ld->st;
-	json_object *cfg = NULL;
-	dm_digest actual = { "" };
+	dm_image_config cfg;
+	dm_digest actual;
 	dm_error e = { 0 };
-	int loaded;
+	size_t len;
 
 	memcpy(img->id.s, DM_DIGEST_PREFIX, 7);
 	memcpy(img->id.s + 7, hex, DM_DIGEST_HEXLEN + 1);
 	img->config_path = xasprintf(ld, "%s/imagedb/content/sha256/%s", st->image_dir, hex);
 	if (!img->config_path)
 		return;
-	loaded = load_json_file(content, hex, MAX_CONFIG_FILE, &cfg, &actual, &img->config_size, &img->config, &e);
-	if (loaded < 0 && !actual.s[0]) {
+	if (slurp_at(content, hex, MAX_CONFIG_FILE, &img->config, &len, &e) < 0) {
 		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
 		return;
 	}
-	/* A digest mismatch explains a parse error, so it is reported first. */
+	img->config_size = len;
+	/* A digest mismatch explains a parse error, so it is checked first. */
+	dm_sha256_buf(img->config, len, &actual);
 	if (strcmp(actual.s, img->id.s) != 0) {
-		json_object_put(cfg);
 		image_fail(ld, img, DM_IMAGE_BROKEN, "%s: content does not match its digest (its sha256 is %s)",
 			   img->config_path, actual.s);
 		return;
 	}
-	if (loaded < 0) {
+	if (dm_image_config_parse(img->config, len, img->config_path, &cfg, &e) < 0) {
+		ld->oom |= e.code == ENOMEM;
 		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
 		return;
 	}
-	if (parse_config(ld, img, cfg, &e) < 0) {
-		image_fail(ld, img, DM_IMAGE_BROKEN, "%s", e.msg);
-	} else if (img->os && img->os[0] && strcasecmp(img->os, "linux") != 0) {
-		image_fail(ld, img, DM_IMAGE_UNSUPPORTED, "%s: os \"%s\" is not linux", img->config_path, img->os);
-	} else {
-		resolve_image_layers(ld, img, valid);
+	img->os = cfg.os;
+	img->arch = cfg.arch;
+	img->variant = cfg.variant;
+	img->diff_ids = cfg.diff_ids;
+	img->n_layers = cfg.n_diff_ids;
+	if (!(img->layers = zalloc(img->n_layers, sizeof *img->layers))) {
+		ld->oom = true;
+		return;
 	}
-	json_object_put(cfg);
+	if (img->os && img->os[0] && strcasecmp(img->os, "linux") != 0)
+		image_fail(ld, img, DM_IMAGE_UNSUPPORTED, "%s: os \"%s\" is not linux", img->config_path, img->os);
+	else
+		resolve_image_layers(ld, img, valid);
 }
 
 static int cmp_image_key(const void *key, const void *b)
@@ -1123,27 +1125,81 @@ static bool mount_id_valid(const char *s)
 	return dm_digest_hex_valid(s, n);
 }
 
-/* The image a container was created from, from containers/<id>/config.v2.json when present:
- * only that ID comes from there, and nothing else depends on it, so the file may be absent. */
-static void container_image(dirref containers, dm_container *c, dm_error *err)
+/* A string member of o: 0 with *out (NULL when absent or null), -1 when another type. */
+static int json_str_member(json_object *o, const char *key, const char **out)
+{
+	json_object *v;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	*out = json_object_get_string(v);
+	return 0;
+}
+
+/* A boolean member of o (false when absent): -1 when another type. */
+static int json_bool_member(json_object *o, const char *key, bool *out)
+{
+	json_object *v;
+
+	*out = false;
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return -1;
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+/* What a container's containers/<id>/config.v2.json says (doc/legacy-store.md §3.2): the image,
+ * name, driver and state.  The file may be absent (only run --containers needs it). */
+static void container_config(loader *ld, dirref containers, dm_container *c, dm_error *err)
 {
 	char rel[DM_DIGEST_HEXLEN + sizeof "/config.v2.json"];
-	json_object *cfg = NULL, *v;
+	json_object *cfg = NULL, *state;
+	const char *img, *name, *driver;
 
 	if (containers.fd < 0)
 		return;
 	snprintf(rel, sizeof rel, "%s/config.v2.json", c->id);
-	if (load_json_file(containers, rel, MAX_CONFIG_FILE, &cfg, NULL, NULL, NULL, err) < 0) {
+	if (load_json_file(containers, rel, MAX_CONFIG_FILE, &cfg, err) < 0) {
 		if (err->code == ENOENT)
 			dm_err_clear(err);
-	} else if (json_object_object_get_ex(cfg, "Image", &v) && !json_object_is_type(v, json_type_null)) {
-		const char *s = json_object_get_string(v);
-
-		if (!json_object_is_type(v, json_type_string) || !dm_digest_valid(s))
-			dm_err_set(err, EINVAL, PATH_FMT ": \"Image\" is not a sha256 digest", containers.path, rel);
-		else
-			memcpy(c->image.s, s, DM_DIGEST_STRLEN + 1);
+		goto out;
 	}
+	if (!json_object_is_type(cfg, json_type_object)) {
+		dm_err_set(err, EINVAL, PATH_FMT ": not a JSON object", containers.path, rel);
+		goto out;
+	}
+	if (json_str_member(cfg, "Image", &img) < 0 || (img && !dm_digest_valid(img))) {
+		dm_err_set(err, EINVAL, PATH_FMT ": \"Image\" is not a sha256 digest", containers.path, rel);
+		goto out;
+	}
+	if (img)
+		memcpy(c->image.s, img, DM_DIGEST_STRLEN + 1);
+	if (json_str_member(cfg, "Name", &name) < 0 || json_str_member(cfg, "Driver", &driver) < 0) {
+		dm_err_set(err, EINVAL, PATH_FMT ": \"Name\" or \"Driver\" is not a string", containers.path, rel);
+		goto out;
+	}
+	state = NULL;
+	if (json_object_object_get_ex(cfg, "State", &state) && !json_object_is_type(state, json_type_null) &&
+	    !json_object_is_type(state, json_type_object)) {
+		dm_err_set(err, EINVAL, PATH_FMT ": \"State\" is not an object", containers.path, rel);
+		goto out;
+	}
+	if (state && (json_bool_member(state, "Running", &c->running) < 0 ||
+		      json_bool_member(state, "Paused", &c->paused) < 0 ||
+		      json_bool_member(state, "Restarting", &c->restarting) < 0)) {
+		dm_err_set(err, EINVAL, PATH_FMT ": \"State\" holds a flag that is not a boolean", containers.path,
+			   rel);
+		goto out;
+	}
+	c->name = one_line(xstrdup(ld, name));
+	c->driver = one_line(xstrdup(ld, driver));
+	c->has_config = true;
+out:
 	json_object_put(cfg);
 }
 
@@ -1167,6 +1223,9 @@ static void read_container(loader *ld, int mounts_fd, dirref containers, const c
 		if (e.code != ENOENT)
 			goto out;
 		dm_err_clear(&e);
+	} else if (!mount_id_valid(c->init_id)) {
+		dm_err_set(&e, EINVAL, "%s/init-id: \"%s\" is not a mount ID", dir, one_line(c->init_id));
+		goto out;
 	}
 	if (read_digest(d, "parent", true, &c->parent_id, &e) < 0)
 		goto out;
@@ -1175,7 +1234,7 @@ static void read_container(loader *ld, int mounts_fd, dirref containers, const c
 		dm_err_set(&e, ENOENT, "%s/parent: layer %s is not in the layer store", dir, c->parent_id.s);
 		goto out;
 	}
-	container_image(containers, c, &e);
+	container_config(ld, containers, c, &e);
 out:
 	if (e.msg[0])
 		c->reason = one_line(xstrdup(ld, e.msg));
@@ -1258,7 +1317,7 @@ static void collect_problems(loader *ld)
 
 static int open_home(dm_store *st, int root_fd, dm_error *err)
 {
-	const char *rel = st->driver == DM_DRIVER_VFS ? "vfs/dir" : "overlay2";
+	const char *rel = drivers[st->driver].home;
 
 	st->home_fd = dm_openat_nosym(root_fd, rel, O_PATH | O_DIRECTORY, 0);
 	if (st->home_fd < 0)
@@ -1370,6 +1429,8 @@ void dm_store_close(dm_store *st)
 		free(st->containers[i].id);
 		free(st->containers[i].mount_id);
 		free(st->containers[i].init_id);
+		free(st->containers[i].name);
+		free(st->containers[i].driver);
 		free(st->containers[i].reason);
 	}
 	for (size_t i = 0; i < st->n_problems; i++) {
@@ -1394,8 +1455,17 @@ void dm_store_close(dm_store *st)
 /* Depth of a layer directory the walk goes down at the most (moby's maxDepth for changes). */
 #define WALK_MAX_DEPTH 256
 
-static int walk_dir(const dm_layer *l, int fd, char *rel, size_t len, int depth, dm_layer_walk_fn cb,
-		    void *opaque, dm_error *err)
+/* The driver's own form of a deletion (see drivers[]): the stream has it as a .wh. entry. */
+static bool is_whiteout(const struct driver_info *drv, const char *name, const struct stat *st)
+{
+	if (drv->dev_whiteouts && S_ISCHR(st->st_mode) && st->st_rdev == 0)
+		return true;
+	return drv->aufs_whiteouts && S_ISREG(st->st_mode) && st->st_size == 0 &&
+	       strncmp(name, ".wh.", 4) == 0;
+}
+
+static int walk_dir(const struct driver_info *drv, const dm_layer *l, int fd, char *rel, size_t len,
+		    int depth, dm_layer_walk_fn cb, void *opaque, dm_error *err)
 {
 	DIR *d = fdopendir(fd);
 	struct dirent *e;
@@ -1424,11 +1494,13 @@ static int walk_dir(const dm_layer *l, int fd, char *rel, size_t len, int depth,
 		memcpy(rel + len + !!len, e->d_name, n + 1);
 		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = dm_err_sys(err, "%s/%s: lstat", l->dir, rel);
+		else if (is_whiteout(drv, e->d_name, &st))
+			;
 		else if ((rc = cb(opaque, rel, &st, err)) == 0 && S_ISDIR(st.st_mode)) {
 			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			rc = sub < 0 ? dm_err_sys(err, "%s/%s: open", l->dir, rel)
-			             : walk_dir(l, sub, rel, len + !!len + n, depth + 1, cb, opaque, err);
+			             : walk_dir(drv, l, sub, rel, len + !!len + n, depth + 1, cb, opaque, err);
 		}
 		rel[len] = '\0';
 	}
@@ -1441,6 +1513,7 @@ static int walk_dir(const dm_layer *l, int fd, char *rel, size_t len, int depth,
 
 struct dm_layer_reader {
 	const dm_layer *l;
+	dm_driver driver;
 	int root;
 	dm_tarsplit *ts;
 };
@@ -1459,6 +1532,7 @@ dm_layer_reader *dm_layer_reader_open(const dm_store *st, const dm_layer *l, dm_
 		return NULL;
 	}
 	r->l = l;
+	r->driver = st->driver;
 	/* The layer directory is opened once: every file of the stream is read beneath this fd,
 	 * so swapping the directory for a symlink later changes nothing. */
 	if ((r->root = open_layer_root(st, l, err)) < 0 || (fd = open_tarsplit(st->image_fd, l, err)) < 0 ||
@@ -1484,7 +1558,7 @@ int dm_layer_reader_walk(dm_layer_reader *r, dm_layer_walk_fn cb, void *opaque, 
 
 	if (fd < 0)
 		return dm_err_sys(err, "%s: open", r->l->dir);
-	return walk_dir(r->l, fd, rel, 0, 0, cb, opaque, err);
+	return walk_dir(&drivers[r->driver], r->l, fd, rel, 0, 0, cb, opaque, err);
 }
 
 void dm_layer_reader_on_file(dm_layer_reader *r, dm_tarsplit_file_fn fn, void *opaque)

@@ -1,5 +1,5 @@
 /* layerstore: read-only model of Docker's legacy image store (<root>/image/<driver>, graphdrivers
- * overlay2 and vfs): images, tags, layers and containers, which images must be migrated and why
+ * overlay2, vfs, btrfs and fuse-overlayfs): images, tags, layers and containers, which images must be migrated and why
  * the others are not, and each layer's exact tar stream (via tarsplit).  The on-disk format:
  * doc/legacy-store.md (§1-§6, which images are migrated: §8).
  *
@@ -29,7 +29,12 @@
 /* moby's maxLayerDepth: deeper chains are refused. */
 #define DM_MAX_LAYER_DEPTH 125
 
-typedef enum dm_driver { DM_DRIVER_OVERLAY2, DM_DRIVER_VFS } dm_driver;
+/* Where a layer's files live (doc/legacy-store.md §1): overlay2/<cache-id>/diff and
+ * fuse-overlayfs/<cache-id>/diff hold only the layer's changes (deletions as whiteouts, in overlay
+ * form for overlay2 and in AUFS form, empty .wh.<name> files, for fuse-overlayfs), vfs/dir/<cache-id>
+ * and btrfs/subvolumes/<cache-id> the full tree.  Either way tar-split reads the layer's files
+ * from that one directory; the stream does not depend on the form. */
+typedef enum dm_driver { DM_DRIVER_OVERLAY2, DM_DRIVER_VFS, DM_DRIVER_BTRFS, DM_DRIVER_FUSE_OVERLAYFS } dm_driver;
 
 typedef struct dm_layer dm_layer;
 
@@ -40,7 +45,7 @@ struct dm_layer {
 	dm_digest parent_id;     /* "" for a bottom layer */
 	const dm_layer *parent;  /* NULL at the bottom or when parent_id is not in the store */
 	char *cache_id;          /* NULL when unreadable or unsafe */
-	char *dir;               /* <root>/overlay2/<cache-id>/diff or <root>/vfs/dir/<cache-id>; may be NULL */
+	char *dir;               /* the layer's directory (see dm_driver); may be NULL */
 	char *tarsplit_path;     /* <layerdb>/sha256/<hex>/tar-split.json.gz */
 	int64_t size;            /* the `size` file: informational only */
 	unsigned depth;          /* 1 at the bottom; 0 when the chain is broken */
@@ -49,6 +54,22 @@ struct dm_layer {
 	bool usable;             /* its stream can be rebuilt: files, chain and driver dir present */
 	char *reason;            /* why not usable (one line naming the file); NULL when usable */
 };
+
+/* What the migration needs from a Docker image config. */
+typedef struct dm_image_config {
+	char *os, *arch, *variant; /* NULL when absent or null */
+	dm_digest *diff_ids;       /* rootfs.diff_ids, bottom first; NULL when none */
+	size_t n_diff_ids;
+} dm_image_config;
+
+/* Parses the exact bytes of an image config (buf[0..len)) as moby's image.NewFromJSON takes
+ * them: one JSON object (lib/json's rules) with a rootfs object whose type, if present, is
+ * "layers" and whose diff_ids are at most DM_MAX_LAYER_DEPTH sha256 digests in exact form;
+ * os, architecture and variant are strings without NUL bytes when present.  The store judges
+ * every image by it.  Errors are EINVAL (ENOMEM) and start "what: "; out is then empty. */
+int dm_image_config_parse(const char *buf, size_t len, const char *what, dm_image_config *out,
+			  dm_error *err);
+void dm_image_config_free(dm_image_config *c);
 
 typedef enum dm_image_state {
 	DM_IMAGE_MIGRATE,      /* tagged, digest-referenced, or a dangling head */
@@ -81,10 +102,15 @@ typedef struct dm_image {
 	char *reason;              /* why not migrated; NULL when migrate */
 } dm_image;
 
-/* A container's RW layer (layerdb/mounts/<id>).  Containers are never migrated. */
+/* A container's RW layer (layerdb/mounts/<id>) and what its config says; run --containers
+ * migrates it (lib/container). */
 typedef struct dm_container {
 	char *id;
 	dm_digest image;         /* containers/<id>/config.v2.json "Image"; "" when unknown */
+	char *name;              /* its "Name" ("/web"); NULL when unknown */
+	char *driver;            /* its "Driver" ("overlay2"; a snapshotter once migrated); NULL when unknown */
+	bool has_config;         /* config.v2.json was read and parsed */
+	bool running, paused, restarting; /* its "State" flags */
 	char *mount_id;          /* NULL when unreadable */
 	char *init_id;           /* NULL when absent */
 	dm_digest parent_id;     /* chain ID of the image's top layer; "" when none */
@@ -119,14 +145,17 @@ typedef struct dm_store {
 	size_t n_containers;
 	dm_problem *problems;     /* images, then layers, containers, references; each sorted by id */
 	size_t n_problems;
-	int home_fd;              /* private: O_PATH fd of overlay2/ or vfs/dir/ */
+	int home_fd;              /* private: O_PATH fd of the driver's layer directories' parent */
 	int image_fd;             /* private: fd of image/<driver>, what the tar-splits are opened beneath */
 } dm_store;
 
-/* "overlay2" or "vfs". */
+/* "overlay2", "vfs", "btrfs" or "fuse-overlayfs": Docker's own name, also image/<name>. */
 const char *dm_driver_name(dm_driver driver);
 
-/* Reads the store under docker_root.  driver ("overlay2", "vfs") may be NULL to detect it from
+/* 0 and *out for a driver name dm_driver_name gives, -1 for any other. */
+int dm_driver_lookup(const char *name, dm_driver *out);
+
+/* Reads the store under docker_root.  driver (a dm_driver_name) may be NULL to detect it from
  * docker_root/image/<driver>.  Returns 0 and *out (free with dm_store_close), or -1. */
 int dm_store_open(const char *docker_root, const char *driver, dm_store **out, dm_error *err);
 
@@ -153,7 +182,9 @@ dm_layer_reader *dm_layer_reader_open(const dm_store *store, const dm_layer *lay
  * that this can serve as a pull source, see apply.h's dm_source_fn). */
 int dm_layer_reader_read(void *reader, const void **buf, size_t *len, dm_error *err);
 /* Walks the layer directory the reader reads from (the very one it opened, following no
- * symlink), for callers that compare it with what the stream wrote. */
+ * symlink), for callers that compare it with what the stream wrote.  The driver's own form of a
+ * deletion, which the stream carries as a .wh. entry, is not passed to cb: 0:0 character devices
+ * (overlay2, fuse-overlayfs) and empty regular .wh.* files (fuse-overlayfs, AUFS form). */
 int dm_layer_reader_walk(dm_layer_reader *reader, dm_layer_walk_fn cb, void *opaque, dm_error *err);
 /* dm_tarsplit_on_file for the layer's stream. */
 void dm_layer_reader_on_file(dm_layer_reader *reader, dm_tarsplit_file_fn fn, void *opaque);

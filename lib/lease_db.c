@@ -36,15 +36,13 @@ int dm_lease_remove_stale(dm_metadb_tx *tx, const char *ns, const char *keep, un
 		return -1;
 	for (size_t i = 0; i < ids.n; i++) {
 		dm_metadb_lease lease;
-		bool ours;
+		bool stale;
 
-		if (keep && !strcmp(ids.v[i], keep))
-			continue;
 		if (dm_metadb_lease_get(tx, ns, ids.v[i], &lease, err) < 0)
 			goto out;
-		ours = dm_labels_get(&lease.labels, DM_LEASE_LABEL_TOOL) != NULL;
+		stale = dm_lease_is_stale(ids.v[i], &lease.labels, keep);
 		dm_metadb_lease_free(&lease);
-		if (!ours)
+		if (!stale)
 			continue;
 		if (dm_metadb_lease_delete(tx, ns, ids.v[i], err) < 0)
 			goto out;

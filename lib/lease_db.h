@@ -23,9 +23,9 @@ int dm_lease_add_snapshot(dm_metadb_tx *tx, const dm_lease *l, const char *sn, c
 /* Removes l; what only l held becomes garbage at containerd's next GC. */
 int dm_lease_delete(dm_metadb_tx *tx, const dm_lease *l, dm_error *err);
 
-/* Deletes every lease of ns carrying DM_LEASE_LABEL_TOOL except the one with
- * id keep (NULL: none); *removed (may be NULL) counts them.  Holding meta.db's
- * lock proves their runs are dead, and keeps containerd (so its GC) stopped
+/* Deletes every lease of ns that dm_lease_is_stale calls a dead run's, keep
+ * being the current one (NULL: none); *removed (may be NULL) counts them.
+ * Holding meta.db's lock keeps containerd (so its GC) stopped
  * until it is released: what they held and the current run reuses must be
  * under the current lease or an image by then. */
 int dm_lease_remove_stale(dm_metadb_tx *tx, const char *ns, const char *keep, unsigned *removed,

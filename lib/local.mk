@@ -32,11 +32,16 @@ lib_libdm_la_SOURCES += lib/content.c lib/content.h
 # image
 lib_libdm_la_SOURCES += lib/image.c lib/image.h
 
+# json: the one strict JSON reader
+lib_libdm_la_SOURCES += lib/json.c lib/json.h
+
 # reference
 lib_libdm_la_SOURCES += lib/reference.c lib/reference.h
 
 # layerstore
 lib_libdm_la_SOURCES += lib/layerstore.c lib/layerstore.h
+# container: a legacy container's layers and config (run --containers, issue 11)
+lib_libdm_la_SOURCES += lib/container.c lib/container.h
 
 # mounts
 lib_libdm_la_SOURCES += lib/mounts.c lib/mounts.h
@@ -65,6 +70,9 @@ lib_libdm_la_SOURCES += lib/grpc.c lib/grpc.h lib/ctrapi.c lib/ctrapi.h
 # target_online: the online backend of lib/target, over lib/ctrapi
 lib_libdm_la_SOURCES += lib/target_online.c
 
+# dockercfg: daemon.json read and switched; ctrcfg: config.toml's root and [grpc] address;
+# discover: which containerd Docker uses
+lib_libdm_la_SOURCES += lib/dockercfg.c lib/dockercfg.h lib/ctrcfg.c lib/ctrcfg.h lib/discover.c lib/discover.h
 # journal: what runs created, recorded before they create it; rollback: undoing it (issue 12)
 lib_libdm_la_SOURCES += lib/journal.c lib/journal.h lib/rollback.c lib/rollback.h lib/rollback_offline.c \
 	lib/rollback_online.c

@@ -605,18 +605,6 @@ static int dir_at(int dfd, const char *name, mode_t mode, bool create, const cha
 	return dm_err_sys(err, "%s", path);
 }
 
-static char *path_join(const char *a, const char *b, const char *c, dm_error *err)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "") < 0) {
-		dm_err_nomem(err);
-		dm_err_prefix(err, "%s: ", a);
-		return NULL;
-	}
-	return p;
-}
-
 /* Opens <root>/<dir>/<file>; read-write, makes root (0700), dir (dirmode)
  * and, if extra is set, <dir>/<extra> (0700) first.  The root is taken as
  * given (it may be a symlink: a moved /var/lib/containerd); nothing below it
@@ -634,7 +622,7 @@ static int dbfile_open(struct dbfile *f, const char *root, const char *dir, mode
 
 	if (flags & ~DM_METADB_RDONLY)
 		return dm_err_set(err, EINVAL, "%s: invalid open flags 0x%x", root, (unsigned)flags);
-	if (!(d = path_join(root, dir, NULL, err)) || !(f->path = path_join(d, file, NULL, err)))
+	if (!(d = dm_path_join(root, dir, err)) || !(f->path = dm_path_join(d, file, err)))
 		goto out;
 	if (!rdonly && mkdir(root, 0700) < 0 && errno != EEXIST) {
 		dm_err_sys(err, "%s: mkdir", root);
@@ -647,7 +635,7 @@ static int dbfile_open(struct dbfile *f, const char *root, const char *dir, mode
 	if ((dfd = dir_at(rootfd, dir, dirmode, !rdonly, d, err)) < 0)
 		goto out;
 	if (extra && !rdonly &&
-	    (!(x = path_join(d, extra, NULL, err)) || (xfd = dir_at(dfd, extra, 0700, true, x, err)) < 0))
+	    (!(x = dm_path_join(d, extra, err)) || (xfd = dir_at(dfd, extra, 0700, true, x, err)) < 0))
 		goto out;
 	f->db = dm_bolt_open_at(dfd, file, f->path, rdonly ? DM_BOLT_RDONLY : DM_BOLT_CREATE, &opt, &e);
 	if (!f->db) {
@@ -1596,8 +1584,8 @@ static int read_id(const struct txn *t, dm_bolt_bucket *b, const char *what, uin
 	return 0;
 }
 
-int dm_snapdb_put_committed(dm_snapdb_tx *tx, const char *name, uint64_t id, const char *parent,
-			    int64_t inodes, int64_t size, const dm_labels *labels, dm_error *err)
+static int snapdb_put(dm_snapdb_tx *tx, const char *name, uint64_t id, const char *parent, int kind_new,
+		      int64_t inodes, int64_t size, const dm_labels *labels, dm_error *err)
 {
 	const struct txn *t = &tx->t;
 	char what[WHAT_MAX], pwhat[WHAT_MAX];
@@ -1628,9 +1616,11 @@ int dm_snapdb_put_committed(dm_snapdb_tx *tx, const char *name, uint64_t id, con
 	}
 	if (!(b = dm_bolt_bucket_create(snaps, name, strlen(name), err)) ||
 	    put_uvarint(b, "id", id, err) < 0 ||
-	    put_bytes(b, "kind", (const uint8_t[]){DM_SNAPSHOT_COMMITTED}, 1, err) < 0 ||
+	    put_bytes(b, "kind", (const uint8_t[]){(uint8_t)kind_new}, 1, err) < 0 ||
 	    (parent && put_str(b, "parent", parent, err) < 0) || put_times(b, &t->now, err) < 0 ||
-	    put_svarint(b, "inodes", inodes, err) < 0 || put_svarint(b, "size", size, err) < 0 ||
+	    /* containerd records usage at Commit only: an active snapshot has none. */
+	    (kind_new == DM_SNAPSHOT_COMMITTED && (put_svarint(b, "inodes", inodes, err) < 0 ||
+						   put_svarint(b, "size", size, err) < 0)) ||
 	    write_labels(b, labels, err) < 0)
 		return -1;
 	if (parent) {
@@ -1644,6 +1634,18 @@ int dm_snapdb_put_committed(dm_snapdb_tx *tx, const char *name, uint64_t id, con
 	if (dm_bolt_sequence(snaps) < id && dm_bolt_set_sequence(snaps, id, err) < 0)
 		return -1;
 	return 0;
+}
+
+int dm_snapdb_put_committed(dm_snapdb_tx *tx, const char *name, uint64_t id, const char *parent,
+			    int64_t inodes, int64_t size, const dm_labels *labels, dm_error *err)
+{
+	return snapdb_put(tx, name, id, parent, DM_SNAPSHOT_COMMITTED, inodes, size, labels, err);
+}
+
+int dm_snapdb_put_active(dm_snapdb_tx *tx, const char *name, uint64_t id, const char *parent,
+			 const dm_labels *labels, dm_error *err)
+{
+	return snapdb_put(tx, name, id, parent, DM_SNAPSHOT_ACTIVE, 0, 0, labels, err);
 }
 
 static int snapdb_read(const struct txn *t, dm_bolt_bucket *b, const char *what,

@@ -260,6 +260,10 @@ int dm_snapdb_next_id(dm_snapdb_tx *tx, uint64_t *id, dm_error *err);
  * v1/snapshots sequence to at least id.  EEXIST if name exists. */
 int dm_snapdb_put_committed(dm_snapdb_tx *tx, const char *name, uint64_t id, const char *parent,
 			    int64_t inodes, int64_t size, const dm_labels *labels, dm_error *err);
+/* Records active snapshot name as dm_snapdb_put_committed does, but of kind active and without
+ * usage (what containerd's Prepare leaves: a container's writable layer, issue 11). */
+int dm_snapdb_put_active(dm_snapdb_tx *tx, const char *name, uint64_t id, const char *parent,
+			 const dm_labels *labels, dm_error *err);
 /* Reads snapshot name; free it with dm_snapdb_snapshot_free. */
 int dm_snapdb_get(dm_snapdb_tx *tx, const char *name, dm_snapdb_snapshot *out, dm_error *err);
 void dm_snapdb_snapshot_free(dm_snapdb_snapshot *s);

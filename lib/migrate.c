@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "container.h"
 #include "image.h"
 #include "lease.h"
 #include "mounts.h"
@@ -69,9 +70,41 @@ static bool no_space(int code)
 	return code == ENOSPC || code == EDQUOT;
 }
 
+/* What Docker on the containerd store uses after a graphdriver (moby daemon/daemon.go): its own
+ * migration maps overlay2 to overlayfs and vfs to native; with no storage-driver configured
+ * Docker 28 takes defaults.DefaultSnapshotter, overlayfs (Docker 29: native when containerd's
+ * overlayfs plugin did not load).  A storage-driver of btrfs or fuse-overlayfs left in
+ * daemon.json would select containerd's snapshotter of that name, which this tool cannot write. */
+static const struct {
+	const char *snapshotter, *why;
+} default_snapshotters[] = {
+	[DM_DRIVER_OVERLAY2] = { "overlayfs", "what Docker's own migration picks for overlay2" },
+	[DM_DRIVER_VFS] = { "native", "what Docker's own migration picks for vfs" },
+	[DM_DRIVER_BTRFS] = { "overlayfs",
+			      "Docker 28 on the containerd store defaults to overlayfs, which runs on btrfs; "
+			      "containerd's btrfs snapshotter (what \"storage-driver\": \"btrfs\" in daemon.json "
+			      "would select) is not one this tool writes" },
+	[DM_DRIVER_FUSE_OVERLAYFS] = { "overlayfs",
+				       "Docker 28 on the containerd store defaults to overlayfs; containerd has "
+				       "no built-in fuse-overlayfs snapshotter; where the kernel cannot mount "
+				       "overlayfs (rootless before Linux 5.11), pass --snapshotter native" },
+};
+
 const char *dm_migrate_default_snapshotter(dm_driver driver)
 {
-	return driver == DM_DRIVER_VFS ? "native" : "overlayfs";
+	return default_snapshotters[driver].snapshotter;
+}
+
+const char *dm_migrate_default_snapshotter_why(dm_driver driver)
+{
+	return default_snapshotters[driver].why;
+}
+
+/* The copy mode the store allows: btrfs keeps each layer in its own subvolume, and btrfs refuses a
+ * hard link across subvolumes (EXDEV), so hardlink copies there (reflink works across them). */
+static enum dm_copy_mode store_copy_mode(const dm_store *st, enum dm_copy_mode m)
+{
+	return st->driver == DM_DRIVER_BTRFS && m == DM_COPY_HARDLINK ? DM_COPY_COPY : m;
 }
 
 /* Does the layer blob (or config, manifest) d of that size exist already? */
@@ -230,9 +263,8 @@ static int unlisted_cb(void *opaque, const char *rel, const struct stat *st, dm_
 	struct unlisted *u = opaque;
 	int rc;
 
-	/* overlay2 keeps deletions as 0:0 devices, which the stream carries as .wh. entries. */
-	if (S_ISCHR(st->st_mode) && st->st_rdev == 0)
-		return 0;
+	/* The walk leaves out the driver's whiteouts (dm_layer_reader_walk). */
+	(void)st;
 	if ((rc = dm_apply_has(u->ao, rel, err)) != 0)
 		return rc < 0 ? -1 : 0;
 	if (u->n < 3)
@@ -502,7 +534,6 @@ static int migrate_layers(struct run *r, dm_error *err)
 struct image_plan {
 	const char *config;          /* the exact imagedb bytes (the store's) */
 	size_t config_len;
-	dm_image_config cfg;         /* borrows the store's diff_ids: only dm_config_labels reads it */
 	dm_descriptor config_desc;
 	dm_descriptor *layers;
 	dm_manifest manifest;
@@ -530,8 +561,6 @@ static int read_config(const dm_image *im, struct image_plan *p, dm_error *err)
 	p->config_desc.media_type = DM_MEDIA_OCI_CONFIG;
 	p->config_desc.size = p->config_len;
 	p->config_desc.digest = im->id;
-	p->cfg.diff_ids = im->diff_ids;
-	p->cfg.n_diff_ids = im->n_layers;
 	return 0;
 }
 
@@ -630,7 +659,7 @@ static int write_blobs(struct run *r, const dm_image *im, const struct image_pla
 	char ref[128];
 	int rc = -1;
 
-	if (dm_config_labels(&p->cfg, r->t->snapshotter, &cl, err) < 0 ||
+	if (dm_config_labels(im->diff_ids, im->n_layers, r->t->snapshotter, &cl, err) < 0 ||
 	    dm_manifest_labels(&p->config_desc, p->layers, im->n_layers, &ml, err) < 0)
 		goto out;
 	snprintf(ref, sizeof ref, "config-%s", im->id.s);
@@ -753,6 +782,244 @@ out:
 	return rc;
 }
 
+/* ---- containers (issue 11, doc/containerd-store.md §13) ---- */
+
+/* The image's top chainID: the container's init layer goes on it.  NULL for an image without
+ * layers. */
+static const dm_layer *image_top(const dm_image *im)
+{
+	return im->n_layers ? im->layers[im->n_layers - 1] : NULL;
+}
+
+static int verdict_fail(dm_migrate_status *status, char **reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int verdict_fail(dm_migrate_status *status, char **reason, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	*status = DM_MIG_FAILED;
+	va_start(ap, fmt);
+	n = vasprintf(reason, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		*reason = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int dm_migrate_container_verdict(const dm_store *st, const dm_container *c, const char *sn,
+				 dm_migrate_status *status, uint64_t *size, char **reason)
+{
+	const char *want = dm_container_snapshotter(st->driver);
+	const dm_image *im;
+	const dm_layer *top;
+	dm_error err = {0};
+
+	*size = 0;
+	*reason = NULL;
+	*status = DM_MIG_DONE;
+	if (c->reason)
+		return verdict_fail(status, reason, "%s", c->reason);
+	if (!c->has_config)
+		return verdict_fail(status, reason, "%s/containers/%s/config.v2.json: missing", st->root, c->id);
+	if (dm_container_on_containerd(c)) {
+		*status = DM_MIG_EXISTED;
+		return 0;
+	}
+	if (c->running || c->paused || c->restarting)
+		return verdict_fail(status, reason, "%s: its writable layer is changing; stop it and run again",
+				    c->paused ? "paused" : c->restarting ? "restarting" : "running");
+	if (!c->driver || strcmp(c->driver, dm_driver_name(st->driver)))
+		return verdict_fail(status, reason, "its config names storage driver %s, not %s",
+				    c->driver ? c->driver : "(none)", dm_driver_name(st->driver));
+	if (strcmp(sn, want))
+		return verdict_fail(status, reason,
+				    "a %s container's layers go to snapshotter %s only, not %s (run it with "
+				    "--snapshotter %s)",
+				    dm_driver_name(st->driver), want, sn, want);
+	if (!c->init_id)
+		return verdict_fail(status, reason, "no init layer (layerdb/mounts/%s/init-id)", c->id);
+	if (!c->image.s[0] || !(im = dm_store_image(st, c->image.s)))
+		return verdict_fail(status, reason, "its image %s is not in the store",
+				    c->image.s[0] ? c->image.s : "(none)");
+	if (!im->migrate)
+		return verdict_fail(status, reason, "its image %s is not migrated: %s", im->id.s,
+				    im->reason ? im->reason : "");
+	top = image_top(im);
+	if ((top ? top->chain_id.s : "")[0] != c->parent_id.s[0] ||
+	    (top && strcmp(top->chain_id.s, c->parent_id.s)))
+		return verdict_fail(status, reason, "its layer's parent %s is not the top layer of its image %s",
+				    c->parent_id.s[0] ? c->parent_id.s : "(none)", im->id.s);
+	if (dm_container_usage(st, c, size, &err) < 0)
+		return verdict_fail(status, reason, "%s", err.msg);
+	return 0;
+}
+
+/* Clears the prepared snapshot's directory (native: the parent's copy; online: what a dead run
+ * left) and copies the layer into it, then its usage and a syncfs: data durable before the
+ * records that name it. */
+static int fill_container_snapshot(struct run *r, const dm_container *c, bool init, dm_target_snapshot *s,
+				   dm_error *err)
+{
+	dm_mount_target target;
+	dm_treecopy_stats ts;
+	int rc;
+
+	if (dm_mount_target_parse(&s->mount, 1, &target, err) < 0)
+		return -1;
+	rc = dm_tree_clear(target.dir, err);
+	if (rc == 0)
+		rc = dm_container_copy_layer(r->st, c, init, target.dir, &ts, err);
+	if (rc == 0)
+		rc = dm_tree_usage(target.dir, &s->inodes, &s->usage, err);
+	if (rc == 0)
+		rc = dm_sync_fs(target.dir, err);
+	if (rc == 0)
+		r->rep->bytes_written += ts.bytes;
+	dm_mount_target_free(&target);
+	return rc;
+}
+
+/* The image's manifest as this run recorded it: what the container's config names. */
+static int container_manifest(struct run *r, const dm_image *im, dm_descriptor *out, dm_error *err)
+{
+	struct image_plan p;
+	int rc;
+
+	for (size_t i = 0; i < r->rep->n_images; i++) {
+		const dm_migrate_image *res = &r->rep->images[i];
+
+		if (strcmp(res->id.s, im->id.s))
+			continue;
+		if (res->status == DM_MIG_FAILED)
+			return dm_err_set(err, EIO, "its image %s was not migrated: %s", im->id.s,
+					  res->reason ? res->reason : "failed");
+	}
+	if (plan_image(r, im, &p, err) < 0)
+		return dm_err_prefix(err, "its image %s: ", im->id.s);
+	*out = manifest_desc(&p);
+	rc = image_existing(r, &p, err);
+	image_plan_free(&p);
+	if (rc == 0)
+		rc = dm_err_set(err, EIO, "its image %s is not in containerd's store", im->id.s);
+	return rc < 0 ? -1 : 0;
+}
+
+/* The snapshots and lease first, the config last: a config that names the containerd store
+ * is the mark of a container migrated, so it is written only once both snapshots exist. */
+static int migrate_container(struct run *r, const dm_container *c, dm_error *err)
+{
+	const dm_image *im = dm_store_image(r->st, c->image.s);
+	const dm_layer *top = image_top(im);
+	char init_key[DM_DIGEST_HEXLEN + 8];
+	const char *keys[2] = {init_key, c->id};
+	dm_labels labels = DM_LABELS_INIT;
+	dm_target_snapshot s;
+	dm_descriptor manifest;
+	int rc = -1, have;
+
+	snprintf(init_key, sizeof init_key, "%s-init", c->id);
+	if (container_manifest(r, im, &manifest, err) < 0)
+		return -1;
+	if (dm_labels_set(&labels, DM_TARGET_LABEL_OWNER, c->id, err) < 0)
+		return -1;
+	/* The lease lists both snapshots before they exist: nothing is collectable in between. */
+	if (r->t->ops->lease_hold(r->t, c->id, &labels, keys, 2, err) < 0)
+		goto out;
+	if ((have = r->t->ops->snapshot_stat(r->t, init_key, NULL, err)) < 0)
+		goto out;
+	if (!have) {
+		if (r->t->ops->snapshot_prepare(r->t, init_key, top ? top->chain_id.s : NULL, &s, err) < 0)
+			goto out;
+		if (!s.adopted && fill_container_snapshot(r, c, true, &s, err) < 0) {
+			r->t->ops->snapshot_abort(r->t, &s);
+			goto out;
+		}
+		if (r->t->ops->snapshot_commit(r->t, &s, &labels, err) < 0)
+			goto out;
+	}
+	if (r->t->ops->active_prepare(r->t, c->id, init_key, &labels, &s, err) < 0)
+		goto out;
+	if (!s.adopted && fill_container_snapshot(r, c, false, &s, err) < 0) {
+		r->t->ops->snapshot_abort(r->t, &s);
+		goto out;
+	}
+	if (r->t->ops->active_finish(r->t, &s, &labels, err) < 0)
+		goto out;
+	rc = dm_container_rewrite_config(r->st, c, r->t->snapshotter, &manifest, err);
+out:
+	dm_labels_free(&labels);
+	return rc;
+}
+
+static int init_containers(struct run *r, size_t *todo, dm_error *err)
+{
+	const dm_store *st = r->st;
+	dm_migrate_report *rep = r->rep;
+
+	*todo = 0;
+	if (!r->o->containers)
+		return 0;
+	if (!(rep->containers = calloc(st->n_containers + 1, sizeof *rep->containers)))
+		return dm_err_nomem(err);
+	for (size_t i = 0; i < st->n_containers; i++) {
+		const dm_container *c = &st->containers[i];
+		dm_migrate_container *mc = &rep->containers[i];
+
+		rep->n_containers++;
+		if (!(mc->id = strdup(c->id)) || (c->name && !(mc->name = strdup(c->name))) ||
+		    dm_migrate_container_verdict(st, c, r->t->snapshotter, &mc->status, &mc->size, &mc->reason) < 0)
+			return dm_err_nomem(err);
+		*todo += mc->status == DM_MIG_DONE;
+	}
+	return 0;
+}
+
+static void migrate_containers(struct run *r)
+{
+	dm_migrate_report *rep = r->rep;
+
+	for (size_t i = 0; i < rep->n_containers; i++) {
+		dm_migrate_container *mc = &rep->containers[i];
+		dm_error err = {0};
+
+		if (mc->status == DM_MIG_DONE && r->full) {
+			mc->status = DM_MIG_FAILED;
+			mc->reason = strdup("not migrated: no space left on device");
+		} else if (mc->status == DM_MIG_DONE && migrate_container(r, &r->st->containers[i], &err) < 0) {
+			mc->status = DM_MIG_FAILED;
+			mc->reason = strdup(err.msg[0] ? err.msg : "failed");
+			r->full = r->full || no_space(err.code);
+		}
+		switch (mc->status) {
+		case DM_MIG_DONE:
+			rep->containers_done++;
+			break;
+		case DM_MIG_EXISTED:
+			rep->containers_existed++;
+			break;
+		default:
+			rep->containers_failed++;
+			break;
+		}
+		if (mc->status == DM_MIG_FAILED) {
+			/* One line naming the container the user knows by its name. */
+			char *line = NULL;
+
+			if (asprintf(&line, "%s%s%s", mc->name ? mc->name : "", mc->name ? ": " : "",
+				     mc->reason ? mc->reason : "failed") < 0)
+				line = NULL;
+			emit(r, DM_MIG_CONTAINER, mc->status, mc->id, line ? line : mc->reason);
+			free(line);
+		} else {
+			emit(r, DM_MIG_CONTAINER, mc->status, mc->id, mc->name);
+		}
+	}
+}
+
 /* ---- the run ---- */
 
 /* An image Docker shows (named, or a dangling head) that is too damaged to migrate: the run
@@ -870,6 +1137,7 @@ uint64_t dm_migrate_space_estimate(const dm_store *st, const char *snapshotter, 
 {
 	uint64_t need = SPACE_MARGIN;
 
+	m = store_copy_mode(st, m);
 	for (size_t i = 0; i < st->n_layers; i++)
 		if (st->layers[i].migrate_refs && st->layers[i].usable)
 			need = dm_size_add(need, layer_need(&st->layers[i], !strcmp(snapshotter, "native"), m,
@@ -889,6 +1157,12 @@ static uint64_t space_needed(struct run *r)
 			need = dm_size_add(need, layer_need(w->l, !strcmp(r->t->snapshotter, "native"), r->mode,
 							    w->snap_exists));
 	}
+	/* A container's layers are copied (native: on top of the copy of the image's tree that
+	 * Prepare makes, which counts as much as the layer's own full tree at the most). */
+	for (size_t i = 0; i < r->rep->n_containers; i++)
+		if (r->rep->containers[i].status == DM_MIG_DONE)
+			need = dm_size_add(need, dm_size_add(r->rep->containers[i].size,
+							     r->rep->containers[i].size));
 	return need;
 }
 
@@ -937,6 +1211,11 @@ static void choose_copy_mode(struct run *r)
 	for (size_t i = 0; i < r->st->n_layers && !probe; i++)
 		if (r->lw[i].state == L_TODO)
 			probe = r->st->layers[i].tarsplit_path;
+	if (store_copy_mode(r->st, m) != m) {
+		add_warning(r, "%s: btrfs keeps each layer in its own subvolume and no hard link crosses "
+			    "subvolumes: file data is copied (copy mode copy)", r->st->root);
+		m = DM_COPY_COPY;
+	}
 	if (m != DM_COPY_COPY && (stat(r->st->root, &src) < 0 || stat(r->o->containerd_root, &dst) < 0 ||
 				  src.st_dev != dst.st_dev)) {
 		add_warning(r, "%s and %s are not on one filesystem: file data is copied (copy mode copy)", r->st->root,
@@ -1020,7 +1299,7 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 		   void *opaque, dm_migrate_report *rep, dm_error *err)
 {
 	struct run r = {.st = st, .o = o, .t = t, .cb = cb, .opaque = opaque, .rep = rep};
-	size_t images_todo = 0;
+	size_t images_todo = 0, containers_todo = 0;
 	int rc = -1;
 
 	memset(rep, 0, sizeof *rep);
@@ -1033,7 +1312,7 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 		dm_err_nomem(err);
 		goto out;
 	}
-	if (scan(&r, &images_todo, err) < 0)
+	if (scan(&r, &images_todo, err) < 0 || init_containers(&r, &containers_todo, err) < 0)
 		goto out;
 	for (size_t i = 0; i < st->n_layers; i++) {
 		rep->layers_existed += r.lw[i].state == L_EXISTED;
@@ -1042,7 +1321,7 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 			emit(&r, DM_MIG_LAYER, DM_MIG_FAILED, st->layers[i].chain_id.s, r.lw[i].reason);
 		}
 	}
-	if (!r.layers_total && !images_todo) {
+	if (!r.layers_total && !images_todo && !containers_todo) {
 		/* Everything is in place: say so, writing nothing but the removal of
 		 * what a run killed before its lease_end left (its lease held only
 		 * what the images now hold). */
@@ -1058,6 +1337,7 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 			res->status = DM_MIG_EXISTED;
 			rep->images_existed++;
 		}
+		migrate_containers(&r);  /* none to write: each is reported */
 		rc = t->ops->lease_cleanup(t, err);
 		goto out;
 	}
@@ -1065,6 +1345,7 @@ int dm_migrate_run(const dm_store *st, dm_target *t, const dm_migrate_options *o
 	if (check_space(&r, err) < 0 || start_lease(&r, err) < 0 || migrate_layers(&r, err) < 0)
 		goto out;
 	migrate_images(&r);
+	migrate_containers(&r);
 	if (r.full) {
 		/* The lease stays, as when the run is killed: what was written is
 		 * kept for the next run, which removes the lease. */
@@ -1102,5 +1383,11 @@ void dm_migrate_report_free(dm_migrate_report *rep)
 	for (size_t i = 0; i < rep->n_warnings; i++)
 		free(rep->warnings[i]);
 	free(rep->warnings);
+	for (size_t i = 0; rep->containers && i < rep->n_containers; i++) {
+		free(rep->containers[i].id);
+		free(rep->containers[i].name);
+		free(rep->containers[i].reason);
+	}
+	free(rep->containers);
 	memset(rep, 0, sizeof *rep);
 }

@@ -33,6 +33,7 @@ typedef struct dm_migrate_options {
 	unsigned jobs;               /* layers in parallel; 0 means 1 */
 	bool force;                  /* replace image records that point elsewhere */
 	enum dm_copy_mode copy_mode; /* where snapshot file data comes from (auto: probed) */
+	bool containers;             /* also migrate stopped containers (run --containers, issue 11) */
 	/* Where the run records what it creates, before creating it (lib/journal.h), so that
 	 * rollback can undo it; NULL: not recorded (tests of the migration alone). */
 	dm_journal *journal;
@@ -47,15 +48,16 @@ typedef enum dm_migrate_status {
 
 /* DM_MIG_PROGRESS: no item, only the byte counts moved (about five times a second while
  * layers stream). */
-typedef enum dm_migrate_kind { DM_MIG_LAYER, DM_MIG_IMAGE, DM_MIG_NAME, DM_MIG_PROGRESS } dm_migrate_kind;
+typedef enum dm_migrate_kind { DM_MIG_LAYER, DM_MIG_IMAGE, DM_MIG_NAME, DM_MIG_PROGRESS, DM_MIG_CONTAINER } dm_migrate_kind;
 
 /* What happened to one layer, image or name, with the run's progress so far.
  * Callbacks are never concurrent. */
 typedef struct dm_migrate_event {
 	dm_migrate_kind kind;
 	dm_migrate_status status;
-	const char *id;      /* chainID, image ID or image name */
-	const char *detail;  /* why skipped or failed; for a name, its image ID; else NULL */
+	const char *id;      /* chainID, image ID, image name or container ID */
+	const char *detail;  /* why skipped or failed; for a name, its image ID; for a container
+	                      * migrated, its name; else NULL */
 	size_t layers_done, layers_total;  /* layers to write, finished either way */
 	uint64_t bytes_done, bytes_total;  /* their `size` figures; done counts streamed bytes of the
 	                                    * layers under way too (at most bytes_total) */
@@ -80,6 +82,15 @@ typedef struct dm_migrate_image {
 	size_t n_digest_refs;
 } dm_migrate_image;
 
+/* A container of the legacy store (run --containers). */
+typedef struct dm_migrate_container {
+	char *id;
+	char *name;                  /* its name ("/web"); NULL when unknown */
+	dm_migrate_status status;    /* DONE, EXISTED (on the containerd store already) or FAILED */
+	char *reason;                /* NULL unless failed */
+	uint64_t size;               /* usage of its init and writable layers (0 when unknown) */
+} dm_migrate_container;
+
 typedef struct dm_migrate_report {
 	const char *snapshotter;
 	const char *mode;            /* the target's: "offline" or "online" */
@@ -96,6 +107,9 @@ typedef struct dm_migrate_report {
 	size_t n_images;
 	char **warnings;             /* one line each: what was migrated but is worth a look */
 	size_t n_warnings;
+	dm_migrate_container *containers; /* with options.containers: one per container, in store order */
+	size_t n_containers;
+	size_t containers_done, containers_existed, containers_failed;
 } dm_migrate_report;
 
 /* Migrates every image st marks for migration into t.  Returns -1 only when
@@ -114,7 +128,18 @@ void dm_migrate_report_free(dm_migrate_report *rep);
  * for each mode, and what run checks (for what is left to write) before writing anything. */
 uint64_t dm_migrate_space_estimate(const dm_store *st, const char *snapshotter, enum dm_copy_mode m);
 
-/* "overlayfs" for overlay2, "native" for vfs. */
+/* What run --containers would do with container c into snapshotter sn, judged from the store
+ * alone (what plan shows): DM_MIG_DONE (it is migrated; *size gets its layers' usage),
+ * DM_MIG_EXISTED (its config names a snapshotter: on the containerd store already, never
+ * touched) or DM_MIG_FAILED with *reason (malloc'd; a running container, one whose image is not
+ * migrated, a damaged layer, another snapshotter than its driver's).  -1 only when out of memory. */
+int dm_migrate_container_verdict(const dm_store *st, const dm_container *c, const char *sn,
+				 dm_migrate_status *status, uint64_t *size, char **reason);
+
+/* The snapshotter Docker on the containerd store would use after that graphdriver, among those
+ * this tool writes: "native" for vfs, "overlayfs" for overlay2, btrfs and fuse-overlayfs. */
 const char *dm_migrate_default_snapshotter(dm_driver driver);
+/* Why, in one line (what plan shows when no --snapshotter is given). */
+const char *dm_migrate_default_snapshotter_why(dm_driver driver);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "apply.h"
 #include "layerstore.h"
+#include "target.h"
 
 typedef struct dm_plan_totals {
 	size_t images;             /* in the store */
@@ -27,5 +28,17 @@ typedef struct dm_plan_totals {
 
 /* Fills t for store st and snapshotter ("overlayfs" or "native"). */
 void dm_plan_totals_of(const dm_store *st, const char *snapshotter, dm_plan_totals *t);
+
+/* What `switch` asks before it turns Docker over: has a run completed into
+ * target t?  Every tag of every image a run would migrate must name an image
+ * record in t's namespace (the names run gives them, lib/image).  Images
+ * with no tag (dangling, digest references only) have record names that
+ * depend on the manifest a run builds, so they are counted in *unchecked,
+ * not looked up.  *missing (malloc'd array of malloc'd names, free with
+ * dm_plan_names_free) lists the tags with no record; *checked counts those
+ * found.  Reads only. */
+int dm_plan_check_migrated(const dm_store *st, dm_target *t, char ***missing, size_t *n_missing,
+			   size_t *checked, size_t *unchecked, dm_error *err);
+void dm_plan_names_free(char **v, size_t n);
 
 #endif

@@ -511,3 +511,14 @@ int dm_open_regular(int dir_fd, const char *rel, const char *path, struct stat *
 		*st = sb;
 	return fd;
 }
+
+char *dm_path_join(const char *a, const char *b, dm_error *err)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", a, b) < 0) {
+		dm_err_nomem(err);
+		return NULL;
+	}
+	return p;
+}

@@ -48,6 +48,9 @@ int dm_open_regular(int dir_fd, const char *rel, const char *path, struct stat *
  * NUL byte, ENAMETOOLONG when out is too small. */
 long dm_path_clean(const char *path, size_t len, char *out, size_t outsz, dm_error *err);
 
+/* A malloc'd "a/b" for messages and path-based calls; NULL with ENOMEM in err. */
+char *dm_path_join(const char *a, const char *b, dm_error *err);
+
 /* Writes a printable, quoted form of len bytes of name into buf (truncated to bufsz) for error
  * messages: bytes outside printable ASCII become \xNN.  Returns buf. */
 const char *dm_quote_name(const char *name, size_t len, char *buf, size_t bufsz);

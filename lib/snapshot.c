@@ -29,17 +29,6 @@ struct dm_snapshot_store {
 	dm_snapdb *db;
 };
 
-static char *path_join(const char *a, const char *b, dm_error *err)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s", a, b) < 0) {
-		dm_err_nomem(err);
-		return NULL;
-	}
-	return p;
-}
-
 static char *snapshot_dir(const dm_snapshot_store *s, uint64_t id, dm_error *err)
 {
 	char *p;
@@ -68,7 +57,7 @@ static int remove_stale(dm_snapshot_store *s, dm_error *err)
 
 		if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
 			continue;
-		if (!(p = path_join(s->snapdir, e->d_name, err)))
+		if (!(p = dm_path_join(s->snapdir, e->d_name, err)))
 			rc = -1;
 		else
 			rc = dm_tree_remove(p, err);
@@ -249,10 +238,8 @@ static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids,
 	int rc = -1;
 
 	snprintf(tmp, sizeof tmp, TMP_PREFIX "%" PRIu64, job->id);
-	if (asprintf(&job->tmpdir, "%s/%s", s->snapdir, tmp) < 0) {
-		job->tmpdir = NULL;
-		return dm_err_nomem(err);
-	}
+	if (!(job->tmpdir = dm_path_join(s->snapdir, tmp, err)))
+		return -1;
 	if (mkdirat(s->snapfd, tmp, s->kind == DM_SNAPSHOTTER_NATIVE ? 0755 : 0700) < 0)
 		return dm_err_sys(err, "%s", job->tmpdir);
 	if (s->kind == DM_SNAPSHOTTER_NATIVE) {
@@ -270,7 +257,7 @@ static int prepare_dir(dm_snapshot_store *s, const uint64_t *pids, size_t npids,
 				goto out;
 		}
 	} else {
-		if (!(fs = path_join(job->tmpdir, "fs", err)) || !(work = path_join(job->tmpdir, "work", err)))
+		if (!(fs = dm_path_join(job->tmpdir, "fs", err)) || !(work = dm_path_join(job->tmpdir, "work", err)))
 			goto out;
 		if (mkdir(fs, 0755) < 0 || chmod(fs, 0755) < 0 || mkdir(work, 0711) < 0 ||
 		    chmod(work, 0711) < 0) {
@@ -328,8 +315,8 @@ static int adopt(dm_snapshot_store *s, const char *ns, dm_snapshot_job *job, dm_
 	return rc;
 }
 
-int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
-		      const char *parent, dm_snapshot_job *job, dm_error *err)
+static int begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
+		 const char *parent, bool active, dm_snapshot_job *job, dm_error *err)
 {
 	uint64_t pids[MAX_PARENTS];
 	size_t npids = 0;
@@ -346,7 +333,10 @@ int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const
 	strcpy(job->key, key);
 	if (parent)
 		strcpy(job->parent, parent);
-	if ((rc = adopt(s, ns, job, err)) != 0) {
+	job->active = active;
+	/* Only committed backend records are adopted: an active one a dead run left was still
+	 * being filled, and its directory and record are left to containerd's GC. */
+	if (!active && (rc = adopt(s, ns, job, err)) != 0) {
 		job->adopted = rc == 1;
 		return rc < 0 ? -1 : 0;
 	}
@@ -365,6 +355,56 @@ int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const
 	if (prepare_dir(s, pids, npids, job, err) < 0)
 		return dm_err_prefix(err, "snapshot %s: ", key);
 	return 0;
+}
+
+int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
+		      const char *parent, dm_snapshot_job *job, dm_error *err)
+{
+	return begin(s, md, ns, key, parent, false, job, err);
+}
+
+int dm_snapshot_begin_active(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
+			     const char *parent, dm_snapshot_job *job, dm_error *err)
+{
+	return begin(s, md, ns, key, parent, true, job, err);
+}
+
+static int active_tx(dm_metadb_tx *mtx, void *arg, dm_error *err)
+{
+	struct exists_arg *a = arg;
+	dm_snapdb_tx *stx;
+	dm_metadb_snapshot view;
+	dm_snapdb_snapshot back;
+	int rc;
+
+	if ((rc = dm_metadb_snapshot_get(mtx, a->ns, a->s->name, a->key, &view, err)) <= 0)
+		return rc;
+	if (!(stx = dm_snapdb_begin(a->s->db, false, err))) {
+		dm_metadb_snapshot_free(&view);
+		return -1;
+	}
+	rc = dm_snapdb_get(stx, view.name, &back, err);
+	dm_snapdb_rollback(stx);
+	if (rc == 1) {
+		rc = back.kind == DM_SNAPSHOT_ACTIVE ? 1 : 0;
+		if (!rc)
+			rc = dm_err_set(err, EEXIST, "snapshot %s exists and is not active", a->key);
+		else if (a->labels) {
+			*a->labels = view.labels;
+			view.labels = (dm_labels)DM_LABELS_INIT;
+		}
+		dm_snapdb_snapshot_free(&back);
+	}
+	dm_metadb_snapshot_free(&view);
+	return rc;
+}
+
+int dm_snapshot_active_exists(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
+			      dm_labels *labels, dm_error *err)
+{
+	struct exists_arg a = {s, ns, key, labels};
+
+	return dm_metadb_run(md, false, active_tx, &a, err);
 }
 
 struct view_arg {
@@ -402,8 +442,9 @@ static int backend_record(dm_snapshot_store *s, const char *ns, dm_snapshot_job 
 		dm_snapdb_rollback(stx);
 		goto out;
 	}
-	if (dm_snapdb_put_committed(stx, name, job->id, pname, (int64_t)job->inodes,
-				    (int64_t)job->usage, NULL, err) < 0) {
+	if ((job->active ? dm_snapdb_put_active(stx, name, job->id, pname, NULL, err)
+			 : dm_snapdb_put_committed(stx, name, job->id, pname, (int64_t)job->inodes,
+						   (int64_t)job->usage, NULL, err)) < 0) {
 		dm_snapdb_rollback(stx);
 		goto out;
 	}

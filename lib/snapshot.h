@@ -44,6 +44,7 @@ typedef struct dm_snapshot_job {
 	char *tmpdir;        /* where it is filled before the rename */
 	dm_mount mount;      /* the mount containerd's Prepare would return for it */
 	bool adopted;        /* a backend record left by a dead run is reused: nothing to fill */
+	bool active;         /* recorded as an active snapshot (dm_snapshot_begin_active) */
 	uint64_t inodes;     /* usage of the filled tree, set by the caller */
 	uint64_t usage;
 } dm_snapshot_job;
@@ -60,6 +61,17 @@ int dm_snapshot_exists(dm_snapshot_store *s, dm_metadb *md, const char *ns, cons
  * instead (job->adopted). */
 int dm_snapshot_begin(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
 		      const char *parent, dm_snapshot_job *job, dm_error *err);
+
+/* dm_snapshot_begin for a snapshot that stays active (a container's writable layer,
+ * doc/containerd-store.md §13): nothing is adopted; dm_snapshot_commit then records it as
+ * active, without usage. */
+int dm_snapshot_begin_active(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
+			     const char *parent, dm_snapshot_job *job, dm_error *err);
+
+/* 1 when key is an active snapshot in ns (both records; EEXIST if it is another kind), 0 when
+ * the namespace has no key; *labels (may be NULL) gets its namespace-view labels. */
+int dm_snapshot_active_exists(dm_snapshot_store *s, dm_metadb *md, const char *ns, const char *key,
+			      dm_labels *labels, dm_error *err);
 
 /* Renames the directory into place and writes the records: the committed
  * snapshot in metadata.db, then its namespace view with labels (NULL: none)

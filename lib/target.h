@@ -24,6 +24,8 @@
 
 #include "descriptor.h"
 #include "digest.h"
+#include "discover.h"
+#include "dockercfg.h"
 #include "error.h"
 #include "labels.h"
 #include "lease.h"
@@ -31,6 +33,9 @@
 #include "sink.h"
 
 typedef struct dm_target dm_target;
+
+/* The label active_prepare recognises as "made by this tool" (its value: the container ID). */
+#define DM_TARGET_LABEL_OWNER "io.dockerd-migrate.container"
 
 /* A blob being written; backends extend it (this struct first). */
 typedef struct dm_target_blob {
@@ -81,6 +86,24 @@ struct dm_target_ops {
 	/* Removes what a prepared, uncommitted s left. */
 	void (*snapshot_abort)(dm_target *t, dm_target_snapshot *s);
 
+	/* Containers (issue 11, doc/containerd-store.md §13): a lease that lives as long as
+	 * the container, and its writable layer, an active snapshot that is never committed. */
+	/* Makes lease id with labels and no expiry unless it exists, and lists snapshots
+	 * keys[0..n) of t's snapshotter under it, whether they exist yet or not. */
+	int (*lease_hold)(dm_target *t, const char *id, const dm_labels *labels, const char *const *keys,
+			  size_t n, dm_error *err);
+	/* Prepares key on parent (committed) as a snapshot that stays active, labelled with
+	 * labels: s to fill.  s->adopted when key exists complete already (offline: its records
+	 * are written only once it is filled); online an existing key carrying labels'
+	 * DM_TARGET_LABEL_OWNER is handed back (its mount) to be filled again from the start.
+	 * EEXIST when key exists and is not ours. */
+	int (*active_prepare)(dm_target *t, const char *key, const char *parent, const dm_labels *labels,
+			      dm_target_snapshot *s, dm_error *err);
+	/* Leaves the filled s in place as the active snapshot key with labels (offline: the rename
+	 * and the records; online: nothing is left to write); s is finished either way.  An s
+	 * that is not to be kept goes to snapshot_abort (online: the snapshot is removed). */
+	int (*active_finish)(dm_target *t, dm_target_snapshot *s, const dm_labels *labels, dm_error *err);
+
 	/* 1 and *digest (malloc'd) when image name exists, 0 when not. */
 	int (*image_get)(dm_target *t, const char *name, char **digest, dm_error *err);
 	/* Creates image name, or replaces its target and labels. */
@@ -125,26 +148,39 @@ int dm_target_online_root(const char *socket, const char *ns, char **root, dm_er
 typedef struct dm_target_request {
 	const char *address;     /* a containerd's socket (--containerd-address): online; NULL: not given */
 	const char *root;        /* containerd's root (--containerd-root); NULL: not given */
-	const char *ns;          /* containerd namespace */
+	const char *ns;          /* containerd namespace (--namespace); NULL: Docker's (daemon.json, moby) */
 	const char *snapshotter; /* "overlayfs" or "native" */
+	/* Discovery (lib/discover.h), when neither address nor root is given: */
+	const dm_docker_config *docker;  /* daemon.json as read; NULL: none (dockerd's defaults) */
+	const char *containerd_config;   /* config.toml; NULL: DM_CONTAINERD_CONFIG */
+	const char *systemd_dir;         /* NULL: DM_SYSTEMD_DIR */
+	const char *data_root;           /* Docker's data-root read (--docker-root); NULL: daemon.json's */
 } dm_target_request;
 
 typedef struct dm_target_choice {
 	bool online;
 	const char *mode;        /* "online" or "offline" */
 	const char *address;     /* online: the socket written through; offline: NULL */
-	/* The root written to: offline, the one given or DM_CONTAINERD_ROOT; online, the one
-	 * given (NULL if none) until dm_target_choose_open, then the one the daemon serves. */
+	/* The root written to: offline, the one given or discovered; online, the one given
+	 * (NULL if none) until dm_target_choose_open, then the one the daemon serves. */
 	const char *root;
-	char why[256];           /* one line: why this mode ("containerd answers on SOCK") */
+	const char *ns;          /* the namespace written to */
+	/* Which containerd: "given" (an option), "daemon.json's containerd", "system" or
+	 * "supervised"; the socket it serves on when known (offline too: where it would). */
+	const char *which;
+	const char *socket;
+	char why[1280];          /* one line: why this containerd and mode */
 	char *root_buf;          /* the backend's answer; freed by dm_target_choice_free */
+	dm_discovery disc;       /* what discovery found (when it ran) */
 } dm_target_choice;
 
-/* Chooses the mode of r without writing anything: online through r->address
- * when given; offline into r->root when only that is given; with neither,
- * online when a containerd answers on DM_CONTAINERD_ADDRESS, else offline
- * into DM_CONTAINERD_ROOT.  What plan shows.  Free c with dm_target_choice_free. */
-void dm_target_choose(const dm_target_request *r, dm_target_choice *c);
+/* Chooses the containerd and mode of r without writing anything: online
+ * through r->address when given; offline into r->root when only that is
+ * given; with neither, what lib/discover decides from daemon.json, the
+ * system containerd's config.toml and which sockets answer.  What plan
+ * shows.  -1 with a complete line (config files refused, both containerds
+ * plausible) when it cannot.  Free c with dm_target_choice_free, also then. */
+int dm_target_choose(const dm_target_request *r, dm_target_choice *c, dm_error *err);
 
 /* dm_target_choose, then opens the target chosen, as run does.  Online, the
  * daemon's root must be r->root when that was given (the user means that

@@ -289,6 +289,87 @@ static void off_snapshot_abort(dm_target *t, dm_target_snapshot *s)
 	release(off(t), s);
 }
 
+struct hold_arg {
+	const char *id;
+	const dm_labels *labels;
+	const char *const *keys;
+	size_t n;
+};
+
+static int hold_tx(offline *o, dm_metadb_tx *tx, const void *arg, dm_error *err)
+{
+	const struct hold_arg *a = arg;
+
+	if (dm_metadb_lease_create(tx, o->base.ns, a->id, a->labels, err) < 0) {
+		if (err->code != EEXIST)
+			return -1;
+		dm_err_clear(err);
+	}
+	for (size_t i = 0; i < a->n; i++)
+		if (dm_metadb_lease_add_snapshot(tx, o->base.ns, a->id, o->base.snapshotter, a->keys[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+static int off_lease_hold(dm_target *t, const char *id, const dm_labels *labels, const char *const *keys,
+			  size_t n, dm_error *err)
+{
+	struct hold_arg a = {id, labels, keys, n};
+
+	return in_tx(off(t), hold_tx, &a, err);
+}
+
+static int off_active_prepare(dm_target *t, const char *key, const char *parent, const dm_labels *labels,
+			      dm_target_snapshot *s, dm_error *err)
+{
+	offline *o = off(t);
+	dm_snapshot_job *job;
+	int rc;
+
+	(void)labels;  /* written by active_finish, with the records */
+	memset(s, 0, sizeof *s);
+	if (strlen(key) >= sizeof s->key || (parent && strlen(parent) >= sizeof s->parent))
+		return dm_err_set(err, EINVAL, "snapshot %.100s: key too long", key);
+	pthread_mutex_lock(&o->mu);
+	rc = dm_snapshot_active_exists(o->snap, o->md, t->ns, key, NULL, err);
+	pthread_mutex_unlock(&o->mu);
+	if (rc < 0)
+		return -1;
+	strcpy(s->key, key);
+	strcpy(s->parent, parent ? parent : "");
+	if (rc == 1) {
+		s->adopted = true;
+		return 0;
+	}
+	if (!(job = calloc(1, sizeof *job)))
+		return dm_err_nomem(err);
+	pthread_mutex_lock(&o->mu);
+	rc = dm_snapshot_begin_active(o->snap, o->md, t->ns, key, parent, job, err);
+	pthread_mutex_unlock(&o->mu);
+	if (rc < 0) {
+		dm_snapshot_job_free(o->snap, job);
+		free(job);
+		return -1;
+	}
+	s->mount = job->mount;
+	s->priv = job;
+	return 0;
+}
+
+static int off_active_finish(dm_target *t, dm_target_snapshot *s, const dm_labels *labels, dm_error *err)
+{
+	offline *o = off(t);
+	int rc;
+
+	if (!s->priv)
+		return 0;  /* adopted: complete already */
+	pthread_mutex_lock(&o->mu);
+	rc = dm_snapshot_commit(o->snap, o->md, t->ns, s->priv, labels, o->have_lease ? &o->lease : NULL, err);
+	pthread_mutex_unlock(&o->mu);
+	release(o, s);
+	return rc;
+}
+
 static int off_image_get(dm_target *t, const char *name, char **digest, dm_error *err)
 {
 	offline *o = off(t);
@@ -361,6 +442,9 @@ static const struct dm_target_ops offline_ops = {
 	.snapshot_prepare = off_snapshot_prepare,
 	.snapshot_commit = off_snapshot_commit,
 	.snapshot_abort = off_snapshot_abort,
+	.lease_hold = off_lease_hold,
+	.active_prepare = off_active_prepare,
+	.active_finish = off_active_finish,
 	.image_get = off_image_get,
 	.image_put = off_image_put,
 	.close = off_close,

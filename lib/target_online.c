@@ -24,7 +24,6 @@
 #define REF_PREFIX "dockerd-migrate-"
 /* On our lease: "<pid>:<start time in ticks>" of the run, so that a run tells
  * a dead run's lease from a live one's (containerd is on this host). */
-#define LABEL_PROCESS "io.dockerd-migrate.process"
 #define EXTRACT_PREFIX "dockerd-migrate-extract-"
 /* Tries of a call that fails with EAGAIN (containerd unavailable or restarting). */
 #define TRIES 3
@@ -96,47 +95,6 @@ static dm_grpc *connect_leased(online *o, dm_error *err)
 	return c;
 }
 
-/* *tag: pid's "<pid>:<start time>" from /proc; 0 when there is no such process. */
-static int process_tag(long pid, char *tag, size_t len)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long start;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* The command name may hold anything: fields resume after its last ')'. */
-	if (!(p = strrchr(buf, ')')))
-		return 0;
-	/* starttime is field 22; each step moves to the blank before the next field, from 3 on. */
-	for (int field = 3; field <= 22; field++)
-		if (!(p = strchr(p + 1, ' ')))
-			return 0;
-	if (sscanf(p, " %llu", &start) != 1)
-		return 0;
-	snprintf(tag, len, "%ld:%llu", pid, start);
-	return 1;
-}
-
-/* A lease of this tool whose run is still alive (another run going on now). */
-static bool live_run(const dm_labels *labels)
-{
-	const char *v = dm_labels_get(labels, LABEL_PROCESS);
-	char tag[64];
-	long pid;
-
-	if (!v || sscanf(v, "%ld:", &pid) != 1 || pid <= 0)
-		return false;
-	return process_tag(pid, tag, sizeof tag) && !strcmp(tag, v);
-}
-
 /* Leases of dead runs go only at the end, once the images hold what they
  * held: containerd collects right after a lease is deleted (measured: a
  * snapshot a dead run committed vanished between the delete and the
@@ -149,8 +107,7 @@ static int remove_stale(online *o, dm_error *err)
 
 	RETRY(rc, err, dm_ctr_lease_list(o->c, NULL, &ls, &n, err));
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (!dm_labels_get(&ls[i].labels, DM_LEASE_LABEL_TOOL) || !strcmp(ls[i].id, o->lease) ||
-		    live_run(&ls[i].labels))
+		if (!dm_lease_is_stale(ls[i].id, &ls[i].labels, o->lease))
 			continue;
 		RETRY(rc, err, dm_ctr_lease_delete(o->c, ls[i].id, false, err));
 		if (rc < 0 && err->code == ENOENT) {
@@ -165,17 +122,9 @@ static int remove_stale(online *o, dm_error *err)
 static int on_lease_begin(dm_target *t, const dm_lease *l, dm_error *err)
 {
 	online *o = on(t);
-	dm_labels labels = DM_LABELS_INIT;
-	char tag[64];
-	int rc = 0;
+	int rc;
 
-	for (size_t i = 0; rc == 0 && i < l->labels.n; i++)
-		rc = dm_labels_set(&labels, l->labels.v[i].key, l->labels.v[i].value, err);
-	if (rc == 0 && process_tag((long)getpid(), tag, sizeof tag))
-		rc = dm_labels_set(&labels, LABEL_PROCESS, tag, err);
-	if (rc == 0)
-		RETRY(rc, err, dm_ctr_lease_create(o->c, l->id, &labels, err));
-	dm_labels_free(&labels);
+	RETRY(rc, err, dm_ctr_lease_create(o->c, l->id, &l->labels, err));
 	if (rc < 0)
 		return dm_err_prefix(err, "lease %s: ", l->id);
 	snprintf(o->lease, sizeof o->lease, "%s", l->id);
@@ -488,6 +437,80 @@ static int on_snapshot_commit(dm_target *t, dm_target_snapshot *s, const dm_labe
 	return 0;
 }
 
+static int on_lease_hold(dm_target *t, const char *id, const dm_labels *labels, const char *const *keys,
+			 size_t n, dm_error *err)
+{
+	online *o = on(t);
+	int rc;
+
+	RETRY(rc, err, dm_ctr_lease_create(o->c, id, labels, err));
+	if (rc < 0 && err->code == EEXIST) {
+		dm_err_clear(err);
+		rc = 0;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		RETRY(rc, err, dm_ctr_lease_add_resource(o->c, id, o->snap_type, keys[i], err));
+	return rc < 0 ? dm_err_prefix(err, "lease %s: ", id) : 0;
+}
+
+/* An active snapshot cannot be renamed: it is made under its final key at once, and one a dead
+ * run left (recognised by the owner label) is filled again from the start. */
+static int on_active_prepare(dm_target *t, const char *key, const char *parent, const dm_labels *labels,
+			     dm_target_snapshot *s, dm_error *err)
+{
+	online *o = on(t);
+	const char *owner = dm_labels_get(labels, DM_TARGET_LABEL_OWNER);
+	dm_ctr_snapshot_info info;
+	dm_mount *mounts = NULL;
+	size_t n = 0;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if (strlen(key) >= sizeof s->key || (parent && strlen(parent) >= sizeof s->parent))
+		return dm_err_set(err, EINVAL, "snapshot %.100s: key too long", key);
+	RETRY(rc, err, dm_ctr_snapshot_prepare(o->c, t->snapshotter, key, parent, labels, &mounts, &n, err));
+	if (rc < 0 && err->code == EEXIST) {
+		const char *v;
+
+		dm_err_clear(err);
+		memset(&info, 0, sizeof info);
+		RETRY(rc, err, dm_ctr_snapshot_stat(o->c, t->snapshotter, key, &info, err));
+		if (rc == 0) {
+			v = dm_labels_get(&info.labels, DM_TARGET_LABEL_OWNER);
+			if (info.kind != DM_CTR_SNAPSHOT_ACTIVE || !owner || !v || strcmp(v, owner) ||
+			    strcmp(info.parent, parent ? parent : ""))
+				rc = dm_err_set(err, EEXIST, "exists and was not made by dockerd-migrate");
+		}
+		dm_ctr_snapshot_info_free(&info);
+		if (rc == 0)
+			RETRY(rc, err, dm_ctr_snapshot_mounts(o->c, t->snapshotter, key, &mounts, &n, err));
+	}
+	if (rc == 0 && n != 1)
+		rc = dm_err_set(err, EPROTO, "Prepare gave %zu mounts, not 1", n);
+	if (rc < 0) {
+		dm_ctr_mounts_free(mounts, n);
+		return dm_err_prefix(err, "snapshot %s: ", key);
+	}
+	strcpy(s->key, key);
+	strcpy(s->parent, parent ? parent : "");
+	s->mount = mounts[0];
+	free(mounts);
+	if (!(s->priv = strdup(key))) {
+		release(s);
+		return dm_err_nomem(err);
+	}
+	return 0;
+}
+
+static int on_active_finish(dm_target *t, dm_target_snapshot *s, const dm_labels *labels, dm_error *err)
+{
+	(void)t;
+	(void)labels;  /* given at Prepare */
+	(void)err;
+	release(s);
+	return 0;
+}
+
 static int on_image_get(dm_target *t, const char *name, char **digest, dm_error *err)
 {
 	dm_ctr_image img;
@@ -550,6 +573,9 @@ static const struct dm_target_ops online_ops = {
 	.snapshot_prepare = on_snapshot_prepare,
 	.snapshot_commit = on_snapshot_commit,
 	.snapshot_abort = on_snapshot_abort,
+	.lease_hold = on_lease_hold,
+	.active_prepare = on_active_prepare,
+	.active_finish = on_active_finish,
 	.image_get = on_image_get,
 	.image_put = on_image_put,
 	.close = on_close,

@@ -748,29 +748,3 @@ void dm_tarsplit_close(dm_tarsplit *c)
 	free(c->path);
 	free(c);
 }
-
-int dm_tarsplit_assemble(const char *tarsplit_path, int layer_root_fd,
-                         const dm_digest *expected_diff_id, dm_sink_fn sink, void *opaque,
-                         dm_tarsplit_stats *stats, dm_error *err)
-{
-	/* Not a FIFO or a device put in its place: never block, never follow a symlink. */
-	int fd = open(tarsplit_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-	dm_tarsplit *ts;
-	const void *buf;
-	size_t len;
-	int rc;
-
-	if (fd < 0)
-		return dm_err_sys(err, "open tar-split %s", tarsplit_path);
-	if (!(ts = dm_tarsplit_open(fd, tarsplit_path, layer_root_fd, err)))
-		return -1;
-	while ((rc = dm_tarsplit_read(ts, &buf, &len, err)) > 0)
-		if (sink && sink(opaque, buf, len, err) < 0)
-			break;
-	if (rc == 0)
-		rc = dm_tarsplit_finish(ts, expected_diff_id, stats, err);
-	else
-		rc = -1;
-	dm_tarsplit_close(ts);
-	return rc;
-}

@@ -62,15 +62,4 @@ int dm_tarsplit_finish(dm_tarsplit *ts, const dm_digest *expected_diff_id, dm_ta
 /* Releases ts and every descriptor it opened (NULL is fine). */
 void dm_tarsplit_close(dm_tarsplit *ts);
 
-/* Streams the tar described by tarsplit_path (opened by path with O_NOFOLLOW | O_NONBLOCK: for
- * tests and tools on files of their own; the store's are read through dm_tarsplit_open), reading
- * file contents beneath layer_root_fd, to sink (NULL: verify only).  When expected_diff_id is not NULL the stream's sha256 must equal it.
- * The sink sees bytes before they are verified: on -1 the caller must discard what it got.
- * stats (may be NULL) is filled on success and on a final digest mismatch.  err->code tells
- * why: ENOENT (tar-split or file missing), EBADMSG (corrupt or mismatching data), EXDEV (name
- * escapes the root), ELOOP, EMSGSIZE (entry over 4 MiB), other errno from I/O or the sink. */
-int dm_tarsplit_assemble(const char *tarsplit_path, int layer_root_fd,
-                         const dm_digest *expected_diff_id, dm_sink_fn sink, void *opaque,
-                         dm_tarsplit_stats *stats, dm_error *err);
-
 #endif

@@ -623,44 +623,71 @@ static int copy_buffers(struct ctx *c)
 	return c->buf && c->xnames && c->xvalue ? 0 : fail(c, SRC, "buffers");
 }
 
+/* The copy from the source root s (consumed). */
+static int treecopy_from(struct ctx *c, int s, unsigned flags, dm_treecopy_stats *st)
+{
+	struct stat sst;
+	DIR *dir = NULL;
+	int rc = -1;
+
+	c->reflink = flags & DM_TREECOPY_REFLINK;
+	if (copy_buffers(c) < 0) {
+		close(s);
+		return -1;
+	}
+	dir = fdopendir(s);
+	if (!dir) {
+		fail(c, SRC, "opendir");
+		close(s);
+		return -1;
+	}
+	if (fstat(s, &sst) < 0) {
+		fail(c, SRC, "fstat");
+		goto out;
+	}
+	if (open_dst_root(c, flags) < 0 || copy_entries(c, dir, c->dst_root, 0) < 0)
+		goto out;
+	if (set_meta(c, &(struct node){ s, -1, NULL }, &(struct node){ c->dst_root, -1, NULL }, &sst) < 0)
+		goto out;
+	if (st)
+		*st = c->st;
+	rc = 0;
+out:
+	closedir(dir);
+	return rc;
+}
+
 int dm_treecopy(const char *src, const char *dst, unsigned flags, dm_treecopy_stats *st,
                 dm_error *err)
 {
 	struct ctx c;
-	struct stat sst;
-	DIR *dir = NULL;
 	int s, rc = -1;
 
 	if (init_ctx(&c, "treecopy", src, dst, err) < 0)
 		return -1;
-	c.reflink = flags & DM_TREECOPY_REFLINK;
-	if (copy_buffers(&c) < 0)
-		goto out;
 	s = open_src(&c, AT_FDCWD, src, O_RDONLY | O_DIRECTORY);
-	if (s < 0) {
+	if (s < 0)
 		fail_root(&c, SRC, src);
-		goto out;
-	}
-	dir = fdopendir(s);
-	if (!dir) {
-		fail(&c, SRC, "opendir");
-		close(s);
-		goto out;
-	}
-	if (fstat(s, &sst) < 0) {
-		fail(&c, SRC, "fstat");
-		goto out;
-	}
-	if (open_dst_root(&c, flags) < 0 || copy_entries(&c, dir, c.dst_root, 0) < 0)
-		goto out;
-	if (set_meta(&c, &(struct node){ s, -1, NULL }, &(struct node){ c.dst_root, -1, NULL }, &sst) < 0)
-		goto out;
-	if (st)
-		*st = c.st;
-	rc = 0;
-out:
-	if (dir)
-		closedir(dir);
+	else
+		rc = treecopy_from(&c, s, flags, st);
+	free_ctx(&c);
+	return rc;
+}
+
+int dm_treecopy_fd(int src_fd, const char *src, const char *dst, unsigned flags, dm_treecopy_stats *st,
+                   dm_error *err)
+{
+	struct ctx c;
+	int s, rc = -1;
+
+	if (init_ctx(&c, "treecopy", src, dst, err) < 0)
+		return -1;
+	/* A directory fd of its own: the walk reads (and closes) it; O_PATH fds cannot be read. */
+	s = openat(src_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s < 0)
+		fail(&c, SRC, "open");
+	else
+		rc = treecopy_from(&c, s, flags, st);
 	free_ctx(&c);
 	return rc;
 }
@@ -752,28 +779,54 @@ static int usage_entries(struct ctx *c, int fd, int depth)
 	return rc;
 }
 
+/* The usage of the tree whose root fd is open (consumed). */
+static int usage_from(struct ctx *c, int fd, uint64_t *inodes, uint64_t *bytes)
+{
+	struct stat st;
+	int rc;
+
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return fail(c, SRC, "fstat");
+	}
+	c->st.inodes = 1;
+	c->st.usage = (uint64_t)st.st_blocks * 512;
+	rc = usage_entries(c, fd, 0);
+	if (rc == 0) {
+		*inodes = c->st.inodes;
+		*bytes = c->st.usage;
+	}
+	return rc;
+}
+
 int dm_tree_usage(const char *path, uint64_t *inodes, uint64_t *bytes, dm_error *err)
 {
 	struct ctx c;
-	struct stat st;
 	int fd, rc = -1;
 
 	if (init_ctx(&c, "usage", path, path, err) < 0)
 		return -1;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (fd < 0)
 		fail_root(&c, SRC, path);
-		if (fd >= 0)
-			close(fd);
-	} else {
-		c.st.inodes = 1;
-		c.st.usage = (uint64_t)st.st_blocks * 512;
-		rc = usage_entries(&c, fd, 0);
-	}
-	if (rc == 0) {
-		*inodes = c.st.inodes;
-		*bytes = c.st.usage;
-	}
+	else
+		rc = usage_from(&c, fd, inodes, bytes);
+	free_ctx(&c);
+	return rc;
+}
+
+int dm_tree_usage_fd(int dir_fd, const char *path, uint64_t *inodes, uint64_t *bytes, dm_error *err)
+{
+	struct ctx c;
+	int fd, rc = -1;
+
+	if (init_ctx(&c, "usage", path, path, err) < 0)
+		return -1;
+	fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		fail(&c, SRC, "open");
+	else
+		rc = usage_from(&c, fd, inodes, bytes);
 	free_ctx(&c);
 	return rc;
 }
@@ -879,6 +932,21 @@ int dm_tree_remove(const char *path, dm_error *err)
 	} else if (remove_entries(&c, fd, 0) == 0) {
 		rc = rmdir(path) < 0 ? fail(&c, SRC, "rmdir") : 0;
 	}
+	free_ctx(&c);
+	return rc;
+}
+
+int dm_tree_clear(const char *path, dm_error *err)
+{
+	struct ctx c;
+	int rc = -1, fd;
+
+	if (init_ctx(&c, "clear", path, path, err) < 0)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		fail_root(&c, SRC, path);
+	else
+		rc = remove_entries(&c, fd, 0);
 	free_ctx(&c);
 	return rc;
 }

@@ -52,6 +52,11 @@ typedef struct dm_treecopy_stats {
 int dm_treecopy(const char *src, const char *dst, unsigned flags, dm_treecopy_stats *st,
                 dm_error *err);
 
+/* dm_treecopy from the directory src_fd (any fd of it, O_PATH too; not closed), which the
+ * caller opened beneath its root following no symlink; src names it in messages. */
+int dm_treecopy_fd(int src_fd, const char *src, const char *dst, unsigned flags, dm_treecopy_stats *st,
+                   dm_error *err);
+
 /* Copies the entry name of src_dirfd into dst_dirfd under the same name, as overlayfs copy-up
  * does: a file with its data, a symlink, a device or fifo, or a directory without its contents;
  * owner, mode, xattrs (trusted.overlay.* and user.overlay.* stay behind) and times.  what names
@@ -61,6 +66,9 @@ int dm_treecopy_up(int src_dirfd, int dst_dirfd, const char *name, const char *w
 /* The usage of the tree at path as containerd records a snapshot's: inodes (the root included,
  * each hard-linked inode once) and bytes (st_blocks * 512 per inode).  Nothing is followed. */
 int dm_tree_usage(const char *path, uint64_t *inodes, uint64_t *bytes, dm_error *err);
+
+/* dm_tree_usage of the directory dir_fd (any fd of it, not closed); path names it in messages. */
+int dm_tree_usage_fd(int dir_fd, const char *path, uint64_t *inodes, uint64_t *bytes, dm_error *err);
 
 /* Writes out everything of the filesystem holding the directory path (syncfs(2)): one call
  * makes a whole snapshot's files durable before the record that names it. */
@@ -74,5 +82,9 @@ int dm_reflink_probe(const char *src, const char *dst_dir);
 /* Removes path and, if it is a directory, everything below it, never following symlinks.
  * A path that does not exist is not an error. */
 int dm_tree_remove(const char *path, dm_error *err);
+
+/* Removes everything below the directory path, keeping path itself (a snapshot directory that
+ * is filled again from the start), never following symlinks. */
+int dm_tree_clear(const char *path, dm_error *err);
 
 #endif

@@ -13,9 +13,11 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "dockercfg.h"
 #include "identifier.h"
 #include "layerstore.h"
 #include "migrate.h"
@@ -34,16 +36,17 @@ enum {
 	EXIT_NOSPACE = 5,      /* not enough free space for the migration */
 	EXIT_TARGET = 6,       /* containerd's root cannot be written */
 	EXIT_NOTHING = 7,      /* run: everything was already migrated; rollback: nothing to undo */
-	EXIT_DOCKERD = 8,      /* rollback: a dockerd runs on the containerd image store */
+	EXIT_REFUSED = 8,      /* switch: Docker would not find its images there; rollback: a dockerd
+				* runs on the containerd image store.  Nothing written either way */
 };
 
-#define DEFAULT_DOCKER_ROOT "/var/lib/docker"
-#define DEFAULT_NAMESPACE "moby"
-#define DEFAULT_DOCKER_CONFIG "/etc/docker/daemon.json"
+#define DEFAULT_DOCKER_ROOT DM_DOCKER_DATA_ROOT
+#define DEFAULT_NAMESPACE DM_DOCKER_NAMESPACE
 
 struct options {
-	const char *docker_root;
-	const char *docker_config;
+	const char *docker_root;     /* --docker-root; NULL until load_docker_config */
+	const char *docker_config;   /* daemon.json */
+	dm_docker_config dcfg;       /* daemon.json as read (load_docker_config) */
 	bool dry_run;
 	const char *driver;
 	bool json;
@@ -65,36 +68,45 @@ static void usage(FILE *out)
 		"  verify-source  rebuild every layer's tar stream and check it against its DiffID\n"
 		"  run            migrate into containerd: through its API while it runs (online),\n"
 		"                 or into its root while it is stopped (offline)\n"
+		"  switch         after a run, turn on Docker's containerd image store in daemon.json\n"
 		"  rollback       undo what runs added to containerd (and switch to daemon.json)\n"
 		"\n"
 		"Options:\n"
-		"  --docker-root DIR      Docker data-root (default %s)\n"
-		"  --storage-driver NAME  graphdriver to read (overlay2 or vfs; default: detected)\n"
+		"  --docker-config FILE   Docker's daemon.json (default %s): data-root, exec-root,\n"
+		"                         containerd, containerd-namespace, storage-driver, features\n"
+		"  --containerd-config FILE\n"
+		"                         plan, run, switch: the system containerd's config (default\n"
+		"                         %s): root, [grpc] address\n"
+		"  --docker-root DIR      Docker data-root (default: daemon.json's, else %s)\n"
+		"  --storage-driver NAME  graphdriver to read (overlay2, vfs, btrfs or fuse-overlayfs;\n"
+		"                         default: detected)\n"
 		"  --json                 plan, run: print one JSON document\n"
 		"  --jobs N               verify-source, run: layers in parallel (default: CPUs)\n"
 		"  --containerd-address SOCK\n"
-		"                         plan, run: migrate online through the containerd on SOCK\n"
-		"                         (default: online if %s\n"
-		"                         answers)\n"
-		"  --containerd-root DIR  plan, run: containerd's root (default %s);\n"
+		"                         plan, run, switch: migrate online through the containerd on\n"
+		"                         SOCK (default: the containerd Docker uses, found from\n"
+		"                         daemon.json, the containerd config and the sockets that answer)\n"
+		"  --containerd-root DIR  plan, run, switch: containerd's root (default: as found);\n"
 		"                         without --containerd-address: offline (containerd stopped)\n"
-		"  --namespace NS         run: containerd namespace (default %s)\n"
-		"  --snapshotter NAME     plan, run: overlayfs or native (default: overlayfs for overlay2,\n"
-		"                         native for vfs)\n"
+		"  --namespace NS         run, switch: containerd namespace (default: daemon.json's\n"
+		"                         containerd-namespace, else %s)\n"
+		"  --snapshotter NAME     plan, run: overlayfs or native (default: native for vfs,\n"
+		"                         overlayfs for overlay2, btrfs and fuse-overlayfs)\n"
 		"  --compression ALGO     run: layer blobs as zstd, gzip or none (default zstd)\n"
 		"  --force                run: replace image names that point to other images\n"
-		"  --docker-config FILE   rollback: Docker's daemon.json (default /etc/docker/daemon.json)\n"
-		"  --dry-run              rollback: list what would be removed, change nothing\n"
 		"  --copy-mode MODE       plan, run: snapshot file data by reflink, hardlink or copy\n"
 		"                         (default auto: reflink where the filesystem can, else copy)\n"
+		"  --containers           plan, run: also migrate stopped containers (writable layer,\n"
+		"                         init layer, config)\n"
+		"  --dry-run              switch: print the new daemon.json; rollback: list what would\n"
+		"                         be removed.  Nothing is written\n"
 		"  -h, --help             show this help\n"
 		"  -V, --version          show the version\n"
 		"\n"
 		"Exit status: 0 ok, 1 some items failed, 2 usage error, 3 source store unreadable,\n"
 		"4 containerd is running (offline), 5 not enough space, 6 target error, 7 nothing to do,\n"
-		"8 dockerd runs on the containerd image store (rollback).\n"
-		"See dockerd-migrate(8).\n",
-		prog, DEFAULT_DOCKER_ROOT, DM_CONTAINERD_ADDRESS, DM_CONTAINERD_ROOT, DEFAULT_NAMESPACE);
+		"8 refused (switch, rollback), nothing written.  See dockerd-migrate(8).\n",
+		prog, DM_DOCKER_CONFIG, DM_CONTAINERD_CONFIG, DEFAULT_DOCKER_ROOT, DEFAULT_NAMESPACE);
 }
 
 /* One grep-able line per error: "dockerd-migrate: error: <message>". */
@@ -168,7 +180,7 @@ static unsigned default_jobs(void)
 enum {
 	OPT_ROOT = 256, OPT_DRIVER, OPT_JSON, OPT_JOBS,
 	OPT_CTR_ROOT, OPT_NAMESPACE, OPT_SNAPSHOTTER, OPT_COMPRESSION, OPT_FORCE, OPT_CTR_ADDRESS,
-	OPT_COPY_MODE, OPT_DOCKER_CONFIG, OPT_DRY_RUN,
+	OPT_COPY_MODE, OPT_CONTAINERS, OPT_DOCKER_CONFIG, OPT_CTR_CONFIG, OPT_DRY_RUN,
 };
 #define ALLOW(opt) (1u << ((opt) - OPT_ROOT))
 
@@ -188,15 +200,18 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		{"compression", required_argument, NULL, OPT_COMPRESSION},
 		{"force", no_argument, NULL, OPT_FORCE},
 		{"copy-mode", required_argument, NULL, OPT_COPY_MODE},
+		{"containers", no_argument, NULL, OPT_CONTAINERS},
 		{"docker-config", required_argument, NULL, OPT_DOCKER_CONFIG},
+		{"containerd-config", required_argument, NULL, OPT_CTR_CONFIG},
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c, idx;
 
-	o->docker_root = DEFAULT_DOCKER_ROOT;
-	o->docker_config = DEFAULT_DOCKER_CONFIG;
+	o->docker_root = NULL;
+	o->docker_config = DM_DOCKER_CONFIG;
+	memset(&o->dcfg, 0, sizeof o->dcfg);
 	o->dry_run = false;
 	o->driver = NULL;
 	o->json = false;
@@ -204,7 +219,8 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 	memset(&o->mig, 0, sizeof o->mig);
 	o->mig.compression = DM_COMPRESS_ZSTD;
 	memset(&o->target, 0, sizeof o->target);
-	o->target.ns = DEFAULT_NAMESPACE;
+	/* A test hook, not an option: where enabled units are linked (lib/discover.h). */
+	o->target.systemd_dir = getenv("DM_SYSTEMD_DIR");
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
@@ -221,8 +237,9 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 			o->docker_root = optarg;
 			break;
 		case OPT_DRIVER:
-			if (strcmp(optarg, "overlay2") && strcmp(optarg, "vfs"))
-				return usage_error("--storage-driver must be overlay2 or vfs, not '%s'", optarg);
+			if (dm_driver_lookup(optarg, &(dm_driver){0}) < 0)
+				return usage_error("--storage-driver must be overlay2, vfs, btrfs or fuse-overlayfs, "
+						   "not '%s'", optarg);
 			o->driver = optarg;
 			break;
 		case OPT_JSON:
@@ -268,8 +285,14 @@ static int parse_options(int argc, char **argv, const char *cmd, unsigned allowe
 		case OPT_FORCE:
 			o->mig.force = true;
 			break;
+		case OPT_CONTAINERS:
+			o->mig.containers = true;
+			break;
 		case OPT_DOCKER_CONFIG:
 			o->docker_config = optarg;
+			break;
+		case OPT_CTR_CONFIG:
+			o->target.containerd_config = optarg;
 			break;
 		case OPT_DRY_RUN:
 			o->dry_run = true;
@@ -389,7 +412,9 @@ static json_object *plan_json(const dm_store *st, const dm_plan_totals *t)
 
 		json_object_object_add(o, "id", json_object_new_string(c->id));
 		json_object_object_add(o, "image", json_str_or_null(c->image.s));
+		json_object_object_add(o, "name", json_str_or_null(c->name));
 		json_object_object_add(o, "mount_id", json_str_or_null(c->mount_id));
+		json_object_object_add(o, "running", json_object_new_boolean(c->running || c->paused || c->restarting));
 		json_object_object_add(o, "reason", json_str_or_null(c->reason));
 		json_object_array_add(ctrs, o);
 	}
@@ -423,7 +448,45 @@ static void print_names(const char *label, char **v, size_t n)
 		printf("%-33s%s%s\n", "", label, v[i]);
 }
 
-static void plan_text(const dm_store *st, const dm_plan_totals *t)
+/* What run --containers would do with each container (plan --containers). */
+static json_object *plan_containers(const dm_store *st, const char *sn, bool json)
+{
+	json_object *a = json ? json_object_new_array() : NULL;
+
+	if (!json)
+		printf("\n%-14s %-24s %9s  %s\n", "CONTAINER ID", "NAME", "SIZE", "RUN --CONTAINERS");
+	for (size_t i = 0; i < st->n_containers; i++) {
+		const dm_container *c = &st->containers[i];
+		dm_migrate_status status;
+		uint64_t size;
+		char *reason, sz[32];
+		const char *what;
+
+		if (dm_migrate_container_verdict(st, c, sn, &status, &size, &reason) < 0)
+			reason = NULL;
+		what = status == DM_MIG_DONE ? "migrate" : status == DM_MIG_EXISTED ? "on the containerd store already"
+											: "refused";
+		if (json) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "id", json_object_new_string(c->id));
+			json_object_object_add(o, "name", json_str_or_null(c->name));
+			json_object_object_add(o, "action", json_object_new_string(
+				status == DM_MIG_DONE ? "migrate" : status == DM_MIG_EXISTED ? "existed" : "refused"));
+			json_object_object_add(o, "size", json_object_new_uint64(size));
+			json_object_object_add(o, "reason", json_str_or_null(reason));
+			json_object_array_add(a, o);
+		} else {
+			printf("%.12s   %-24s %9s  %s%s%s\n", c->id, c->name ? c->name : "-",
+			       status == DM_MIG_DONE ? human_size(size, sz, sizeof sz) : "-", what,
+			       reason ? ": " : "", reason ? reason : "");
+		}
+		free(reason);
+	}
+	return a;
+}
+
+static void plan_text(const dm_store *st, const dm_plan_totals *t, bool containers)
 {
 	char sz[32];
 
@@ -444,7 +507,12 @@ static void plan_text(const dm_store *st, const dm_plan_totals *t)
 	printf("\n%zu of %zu images will be migrated; %zu distinct layers, %s in all, %zu shared by several images.\n",
 	       t->images_to_migrate, t->images, t->layers_to_migrate, human_size(t->layers_size, sz, sizeof sz),
 	       t->layers_shared);
-	printf("%zu containers found (containers are not migrated).\n", t->containers);
+	if (containers)
+		printf("%zu containers found (run --containers migrates the stopped ones; see below).\n",
+		       t->containers);
+	else
+		printf("%zu containers found (containers are migrated only by run --containers).\n",
+		       t->containers);
 	if (t->not_migrated) {
 		printf("\nNot migrated:\n");
 		for (size_t i = 0; i < st->n_problems; i++)
@@ -461,15 +529,66 @@ static void plan_text(const dm_store *st, const dm_plan_totals *t)
 	}
 }
 
-static int open_store(const struct options *o, dm_store **st)
+/* daemon.json, once per command: it says where the store is (data-root) and,
+ * for the target choice, which containerd Docker uses.  A file dockerd would
+ * refuse is refused here too (exit 3: Docker's side cannot be read). */
+static int load_docker_config(struct options *o)
 {
 	dm_error err = {0};
 
+	if (dm_docker_config_read(o->docker_config, &o->dcfg, &err) < 0) {
+		report_error(&err);
+		return EXIT_SOURCE;
+	}
+	o->target.docker = &o->dcfg;
+	/* The graphdriver dockerd runs (another name there is not one this tool reads). */
+	if (!o->driver && o->dcfg.storage_driver && dm_driver_lookup(o->dcfg.storage_driver, &(dm_driver){0}) == 0)
+		o->driver = o->dcfg.storage_driver;
+	if (o->docker_root)
+		o->target.data_root = o->docker_root;
+	else
+		o->docker_root = o->dcfg.data_root ? o->dcfg.data_root : DEFAULT_DOCKER_ROOT;
+	return EXIT_OK;
+}
+
+static int open_store(struct options *o, dm_store **st)
+{
+	dm_error err = {0};
+	int rc;
+
+	if ((rc = load_docker_config(o)) != EXIT_OK)
+		return rc;
 	if (dm_store_open(o->docker_root, o->driver, st, &err) < 0) {
 		report_error(&err);
 		return EXIT_SOURCE;
 	}
 	return EXIT_OK;
+}
+
+/* The containerd chosen, for plan: which one, root, socket, namespace and why.
+ * Online, the root is asked from the daemon (reads only). */
+static void choice_root(const struct options *o, const dm_target_choice *c, char **asked, const char **root)
+{
+	dm_error err = {0};
+
+	*asked = NULL;
+	*root = c->root;
+	if (c->online && !c->root && dm_target_online_root(c->address, c->ns, asked, &err) == 0)
+		*root = *asked;
+	(void)o;
+}
+
+static json_object *choice_json(const dm_target_choice *c, const char *root)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "which", json_object_new_string(c->which));
+	json_object_object_add(o, "mode", json_object_new_string(c->mode));
+	json_object_object_add(o, "root", json_str_or_null(root));
+	json_object_object_add(o, "socket", json_str_or_null(c->socket));
+	json_object_object_add(o, "namespace", json_object_new_string(c->ns));
+	json_object_object_add(o, "why", json_object_new_string(c->why));
+	return o;
 }
 
 static int cmd_plan(int argc, char **argv)
@@ -478,15 +597,29 @@ static int cmd_plan(int argc, char **argv)
 	dm_store *st;
 	dm_target_choice c;
 	dm_plan_totals t;
+	dm_error err = {0};
+	char *asked;
+	const char *root;
 	int rc = parse_options(argc, argv, "plan",
 				ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_CTR_ROOT) |
-					ALLOW(OPT_CTR_ADDRESS) | ALLOW(OPT_SNAPSHOTTER) | ALLOW(OPT_COPY_MODE),
+					ALLOW(OPT_CTR_ADDRESS) | ALLOW(OPT_SNAPSHOTTER) | ALLOW(OPT_COPY_MODE) |
+					ALLOW(OPT_CONTAINERS) | ALLOW(OPT_DOCKER_CONFIG) | ALLOW(OPT_CTR_CONFIG) |
+					ALLOW(OPT_NAMESPACE),
 				&o);
 	const char *sn;
 
-	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
+	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK) {
+		dm_docker_config_free(&o.dcfg);
 		return rc;
-	dm_target_choose(&o.target, &c);
+	}
+	if (dm_target_choose(&o.target, &c, &err) < 0) {
+		report_error(&err);
+		dm_target_choice_free(&c);
+		dm_store_close(st);
+		dm_docker_config_free(&o.dcfg);
+		return EXIT_TARGET;
+	}
+	choice_root(&o, &c, &asked, &root);
 	sn = o.target.snapshotter ? o.target.snapshotter : dm_migrate_default_snapshotter(st->driver);
 	dm_plan_totals_of(st, sn, &t);
 	if (o.json) {
@@ -496,29 +629,47 @@ static int cmd_plan(int argc, char **argv)
 			json_object_object_add(space, dm_copy_mode_name(cm),
 					       json_object_new_uint64(t.space_needed[cm - DM_COPY_REFLINK]));
 		json_object_object_add(doc, "snapshotter", json_object_new_string(sn));
+		json_object_object_add(doc, "snapshotter_reason",
+				       json_object_new_string(o.target.snapshotter ? "--snapshotter"
+								   : dm_migrate_default_snapshotter_why(st->driver)));
 		json_object_object_add(doc, "copy_mode", json_object_new_string(dm_copy_mode_name(o.mig.copy_mode)));
 		json_object_object_add(doc, "space_needed", space);
+		if (o.mig.containers)
+			json_object_object_add(doc, "container_plan", plan_containers(st, sn, true));
 
 		json_object_object_add(doc, "mode", json_object_new_string(c.mode));
 		json_object_object_add(doc, "mode_reason", json_object_new_string(c.why));
 		json_object_object_add(doc, c.online ? "containerd_address" : "containerd_root",
 				       json_object_new_string(c.online ? c.address : c.root));
+		json_object_object_add(doc, "namespace", json_object_new_string(c.ns));
+		json_object_object_add(doc, "containerd", choice_json(&c, root));
 
 		put_json(doc);
 	} else {
 		char need[3][32];
 
-		plan_text(st, &t);
+		plan_text(st, &t, o.mig.containers);
+		if (o.mig.containers)
+			plan_containers(st, sn, false);
 		printf("\nrun would migrate %s into %s %s: %s.\n", c.mode,
 		       c.online ? "the containerd on" : "containerd's root", c.online ? c.address : c.root, c.why);
+		printf("containerd: %s, root %s, socket %s, namespace %s\n", c.which, root ? root : "(unknown)",
+		       c.socket ? c.socket : "(none)", c.ns);
 		for (size_t i = 0; i < 3; i++)
 			human_size(t.space_needed[i], need[i], sizeof need[i]);
+		if (o.target.snapshotter)
+			printf("Snapshotter %s (--snapshotter).\n", sn);
+		else
+			printf("Snapshotter %s, the default for %s: %s.\n", sn, dm_driver_name(st->driver),
+			       dm_migrate_default_snapshotter_why(st->driver));
 		printf("Free space needed with the %s snapshotter: up to %s copying file data, %s with "
 		       "reflink, %s with hardlink (--copy-mode %s).\n",
 		       sn, need[2], need[0], need[1], dm_copy_mode_name(o.mig.copy_mode));
 	}
+	free(asked);
 	dm_target_choice_free(&c);
 	dm_store_close(st);
+	dm_docker_config_free(&o.dcfg);
 	return EXIT_OK;
 }
 
@@ -548,9 +699,11 @@ static int cmd_verify_source(int argc, char **argv)
 	struct verify_report r = {0, 0};
 	dm_store *st;
 	int rc = parse_options(argc, argv, "verify-source",
-				ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JOBS), &o);
+				ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JOBS) | ALLOW(OPT_DOCKER_CONFIG), &o);
 
-	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
+	rc = rc == EXIT_OK ? open_store(&o, &st) : rc;
+	dm_docker_config_free(&o.dcfg);
+	if (rc != EXIT_OK)
 		return rc;
 	dm_store_verify(st, o.jobs, verify_line, &r);
 	printf("verify-source: %zu layers, %zu ok, %zu failed\n", r.ok + r.failed, r.ok, r.failed);
@@ -591,7 +744,7 @@ static double elapsed(const struct timespec *since)
  * grep-able log line per event, "dockerd-migrate: <kind> <id>: <status>". */
 static void run_event(void *opaque, const dm_migrate_event *ev)
 {
-	static const char *kinds[] = {"layer", "image", "name"};
+	static const char *kinds[] = {"layer", "image", "name", "progress", "container"};
 	struct progress *p = opaque;
 	char done[32], total[32], rate[32];
 	double secs = elapsed(&p->start), bps = secs > 0 ? (double)ev->bytes_done / secs : 0;
@@ -614,13 +767,13 @@ static void run_event(void *opaque, const dm_migrate_event *ev)
 	}
 }
 
-static json_object *run_json(const dm_migrate_report *rep, const struct options *o, double secs)
+static json_object *run_json(const dm_migrate_report *rep, const struct options *o, const char *ns, double secs)
 {
 	json_object *doc = json_object_new_object(), *imgs = json_object_new_array(),
 		    *sum = json_object_new_object();
 
 	json_object_object_add(doc, "containerd_root", json_object_new_string(o->mig.containerd_root));
-	json_object_object_add(doc, "namespace", json_object_new_string(o->target.ns));
+	json_object_object_add(doc, "namespace", json_object_new_string(ns));
 	json_object_object_add(doc, "mode", json_object_new_string(rep->mode));
 	json_object_object_add(doc, "snapshotter", json_object_new_string(rep->snapshotter));
 	json_object_object_add(doc, "compression",
@@ -662,6 +815,25 @@ static json_object *run_json(const dm_migrate_report *rep, const struct options 
 	json_object_object_add(sum, "seconds", json_object_new_double(secs));
 	json_object_object_add(doc, "summary", sum);
 	json_object_object_add(doc, "images", imgs);
+	if (o->mig.containers) {
+		json_object *ctrs = json_object_new_array();
+
+		for (size_t i = 0; i < rep->n_containers; i++) {
+			const dm_migrate_container *mc = &rep->containers[i];
+			json_object *c1 = json_object_new_object();
+
+			json_object_object_add(c1, "id", json_object_new_string(mc->id));
+			json_object_object_add(c1, "name", json_str_or_null(mc->name));
+			json_object_object_add(c1, "status", json_object_new_string(status_name(mc->status)));
+			json_object_object_add(c1, "reason", json_str_or_null(mc->reason));
+			json_object_object_add(c1, "size", json_object_new_uint64(mc->size));
+			json_object_array_add(ctrs, c1);
+		}
+		json_object_object_add(doc, "containers", ctrs);
+		json_object_object_add(sum, "containers_migrated", json_object_new_int64((int64_t)rep->containers_done));
+		json_object_object_add(sum, "containers_existed", json_object_new_int64((int64_t)rep->containers_existed));
+		json_object_object_add(sum, "containers_failed", json_object_new_int64((int64_t)rep->containers_failed));
+	}
 	json_object_object_add(doc, "warnings", json_strings(rep->warnings, rep->n_warnings));
 	return doc;
 }
@@ -692,11 +864,14 @@ static int cmd_run(int argc, char **argv)
 			       ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) | ALLOW(OPT_JSON) | ALLOW(OPT_JOBS) |
 				       ALLOW(OPT_CTR_ROOT) | ALLOW(OPT_NAMESPACE) | ALLOW(OPT_SNAPSHOTTER) |
 				       ALLOW(OPT_COMPRESSION) | ALLOW(OPT_FORCE) | ALLOW(OPT_CTR_ADDRESS) |
-				       ALLOW(OPT_COPY_MODE),
+				       ALLOW(OPT_COPY_MODE) | ALLOW(OPT_CONTAINERS) | ALLOW(OPT_DOCKER_CONFIG) |
+				       ALLOW(OPT_CTR_CONFIG),
 			       &o);
 
-	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK)
+	if (rc != EXIT_OK || (rc = open_store(&o, &st)) != EXIT_OK) {
+		dm_docker_config_free(&o.dcfg);
 		return rc;
+	}
 	o.mig.jobs = o.jobs;
 	if (!o.target.snapshotter)
 		o.target.snapshotter = dm_migrate_default_snapshotter(st->driver);
@@ -704,6 +879,7 @@ static int cmd_run(int argc, char **argv)
 		report_error(&err);
 		dm_target_choice_free(&c);
 		dm_store_close(st);
+		dm_docker_config_free(&o.dcfg);
 		return run_exit_code(&err);
 	}
 	o.mig.containerd_root = c.root;
@@ -723,7 +899,7 @@ static int cmd_run(int argc, char **argv)
 	if (rc < 0) {
 		report_error(&err);
 		rc = run_exit_code(&err);
-	} else if (rep.images_failed) {
+	} else if (rep.images_failed || rep.containers_failed) {
 		/* Also when nothing else is left to do: an image that cannot be migrated is lost. */
 		rc = EXIT_SOME_FAILED;
 	} else if (rep.nothing_to_do) {
@@ -732,7 +908,7 @@ static int cmd_run(int argc, char **argv)
 		rc = rep.layers_failed ? EXIT_SOME_FAILED : EXIT_OK;
 	}
 	if (o.json) {
-		json_object *doc = run_json(&rep, &o, secs);
+		json_object *doc = run_json(&rep, &o, c.ns, secs);
 
 		put_json(doc);
 	}
@@ -747,18 +923,141 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "%s: warning: %s\n", prog, rep.warnings[i]);
 	if (rep.nothing_to_do)
 		fprintf(stderr, "%s: nothing to do: all %zu images are already in %s (namespace %s)\n",
-			prog, rep.images_existed, o.mig.containerd_root, o.target.ns);
+			prog, rep.images_existed, o.mig.containerd_root, c.ns);
 	else if (rc != EXIT_BUSY && rc != EXIT_NOSPACE && rc != EXIT_TARGET)
 		fprintf(stderr,
 			"%s: images: %zu migrated, %zu existed, %zu skipped, %zu failed; layers: %zu migrated, "
 			"%zu existed, %zu failed; %" PRIu64 " bytes written in %.1f s\n",
 			prog, rep.images_done, rep.images_existed, rep.images_skipped, rep.images_failed,
 			rep.layers_done, rep.layers_existed, rep.layers_failed, rep.bytes_written, secs);
+	if (o.mig.containers && rc != EXIT_BUSY && rc != EXIT_TARGET)
+		fprintf(stderr, "%s: containers: %zu migrated, %zu existed, %zu failed\n", prog,
+			rep.containers_done, rep.containers_existed, rep.containers_failed);
 	dm_migrate_report_free(&rep);
 	/* Only now: the report points into the target, and its locks must last the whole run. */
 	dm_target_close(t);
 	dm_store_close(st);
 	dm_target_choice_free(&c);
+	dm_docker_config_free(&o.dcfg);
+	return rc;
+}
+
+/* What to restart after a switch, for the containerd Docker uses. */
+static void print_restart(const dm_target_choice *c)
+{
+	if (!strcmp(c->which, "supervised"))
+		printf("Restart dockerd (systemctl restart docker): it starts its own containerd again on %s.\n",
+		       c->root ? c->root : "its root");
+	else if (c->online)
+		printf("Restart dockerd (systemctl restart docker); the containerd on %s keeps running.\n",
+		       c->address);
+	else
+		printf("Start containerd (systemctl start containerd), then restart dockerd "
+		       "(systemctl restart docker).\n");
+}
+
+/* Whether a run completed into the target Docker uses: every tag of the
+ * store has its image record there (dm_plan_check_migrated).  Prints the
+ * verdict; EXIT_OK or the exit code of the refusal. */
+static int switch_check(struct options *o, dm_target_choice *c)
+{
+	dm_error err = {0};
+	dm_store *st;
+	dm_target *t;
+	char **missing;
+	size_t n_missing, checked, unchecked;
+	struct stat sb;
+	int rc;
+
+	if ((rc = open_store(o, &st)) != EXIT_OK)
+		return rc;
+	if (!o->target.snapshotter)
+		o->target.snapshotter = dm_migrate_default_snapshotter(st->driver);
+	if (dm_target_choose(&o->target, c, &err) < 0) {
+		report_error(&err);
+		dm_store_close(st);
+		return EXIT_TARGET;
+	}
+	/* Offline, opening would make the root: a root that is not there holds no run. */
+	if (!c->online && stat(c->root, &sb) < 0) {
+		fprintf(stderr, "%s: error: no run has written into %s (%s): run 'dockerd-migrate run' first "
+			"(containerd: %s: %s)\n", prog, c->root, strerror(errno), c->which, c->why);
+		dm_store_close(st);
+		return EXIT_REFUSED;
+	}
+	dm_target_choice_free(c);
+	if (!(t = dm_target_choose_open(&o->target, c, &err))) {
+		report_error(&err);
+		dm_store_close(st);
+		return run_exit_code(&err);
+	}
+	rc = dm_plan_check_migrated(st, t, &missing, &n_missing, &checked, &unchecked, &err);
+	dm_target_close(t);
+	dm_store_close(st);
+	if (rc < 0) {
+		report_error(&err);
+		return EXIT_TARGET;
+	}
+	if (n_missing) {
+		fprintf(stderr, "%s: error: %zu of %zu image names are not in %s (namespace %s), e.g. %s: run "
+			"'dockerd-migrate run' into that containerd first (%s containerd: %s)\n",
+			prog, n_missing, n_missing + checked, c->root ? c->root : c->address, c->ns, missing[0],
+			c->which, c->why);
+		dm_plan_names_free(missing, n_missing);
+		return EXIT_REFUSED;
+	}
+	fprintf(stderr, "%s: all %zu image names are in %s (namespace %s)%s\n", prog, checked,
+		c->root ? c->root : c->address, c->ns,
+		unchecked ? "; images without a tag are not checked" : "");
+	return EXIT_OK;
+}
+
+static int cmd_switch(int argc, char **argv)
+{
+	struct options o;
+	dm_docker_switch sw;
+	dm_target_choice c;
+	dm_error err = {0};
+	int rc = parse_options(argc, argv, "switch",
+			       ALLOW(OPT_DOCKER_CONFIG) | ALLOW(OPT_DRY_RUN) | ALLOW(OPT_ROOT) | ALLOW(OPT_DRIVER) |
+				       ALLOW(OPT_CTR_ROOT) | ALLOW(OPT_CTR_ADDRESS) | ALLOW(OPT_CTR_CONFIG) |
+				       ALLOW(OPT_NAMESPACE),
+			       &o);
+
+	if (rc != EXIT_OK)
+		return rc;
+	memset(&c, 0, sizeof c);
+	/* First what the file allows (nothing written), then the target, then the write. */
+	if (dm_docker_config_switch(o.docker_config, true, &sw, &err) < 0) {
+		report_error(&err);
+		dm_docker_switch_free(&sw);
+		return err.code == EINVAL && strstr(err.msg, "storage-driver") ? EXIT_REFUSED : EXIT_SOURCE;
+	}
+	if (sw.already) {
+		printf("%s already has features.containerd-snapshotter = true: nothing to do.\n", o.docker_config);
+		dm_docker_switch_free(&sw);
+		return EXIT_OK;
+	}
+	rc = switch_check(&o, &c);
+	if (o.dry_run) {
+		fputs(sw.text, stdout);
+	} else if (rc == EXIT_OK) {
+		dm_docker_switch_free(&sw);
+		if (dm_docker_config_switch(o.docker_config, false, &sw, &err) < 0) {
+			report_error(&err);
+			rc = EXIT_SOURCE;
+		} else {
+			printf("%s: features.containerd-snapshotter = true (%s).\n", o.docker_config,
+			       sw.backup_made ? (sw.was_present ? "the previous file is kept as the backup"
+								  : "there was none: the backup is empty")
+					      : "the backup of the first switch is kept");
+			printf("Backup: %s\n", sw.backup);
+			print_restart(&c);
+		}
+	}
+	dm_docker_switch_free(&sw);
+	dm_target_choice_free(&c);
+	dm_docker_config_free(&o.dcfg);
 	return rc;
 }
 
@@ -799,35 +1098,48 @@ static int cmd_rollback(int argc, char **argv)
 	size_t n_ids = 0;
 	int pid, rc = parse_options(argc, argv, "rollback",
 				    ALLOW(OPT_ROOT) | ALLOW(OPT_JSON) | ALLOW(OPT_CTR_ROOT) | ALLOW(OPT_CTR_ADDRESS) |
-					    ALLOW(OPT_NAMESPACE) | ALLOW(OPT_DOCKER_CONFIG) | ALLOW(OPT_DRY_RUN),
+					    ALLOW(OPT_NAMESPACE) | ALLOW(OPT_DOCKER_CONFIG) | ALLOW(OPT_CTR_CONFIG) |
+					    ALLOW(OPT_DRY_RUN),
 				    &o);
 
-	if (rc != EXIT_OK)
+	/* The containerd to undo is the one run found (daemon.json, config.toml, sockets). */
+	if (rc != EXIT_OK || (rc = load_docker_config(&o)) != EXIT_OK) {
+		dm_docker_config_free(&o.dcfg);
 		return rc;
+	}
 	/* A dockerd on the containerd store holds those images: removing them under it would
 	 * break its containers and images.  A dry run writes nothing, so it may look. */
 	if ((rc = dm_rollback_dockerd_on_containerd(&pid, &err)) < 0) {
 		report_error(&err);
+		dm_docker_config_free(&o.dcfg);
 		return EXIT_TARGET;
 	}
 	if (rc == 1 && !o.dry_run) {
 		fprintf(stderr, "%s: error: dockerd (pid %d) runs on the containerd image store "
 			"(features.containerd-snapshotter): stop it first, rollback would remove images it uses\n",
 			prog, pid);
-		return EXIT_DOCKERD;
+		dm_docker_config_free(&o.dcfg);
+		return EXIT_REFUSED;
 	}
 	if (rc == 1)
 		fprintf(stderr, "%s: warning: dockerd (pid %d) runs on the containerd image store: "
 			"a rollback (not this dry run) would refuse\n", prog, pid);
-	dm_target_choose(&o.target, &c);
+	if (dm_target_choose(&o.target, &c, &err) < 0) {
+		report_error(&err);
+		dm_target_choice_free(&c);
+		dm_docker_config_free(&o.dcfg);
+		return EXIT_TARGET;
+	}
 	if (c.online) {
-		if (dm_target_online_root(c.address, o.target.ns, &root, &err) < 0) {
+		if (dm_target_online_root(c.address, c.ns, &root, &err) < 0) {
 			report_error(&err);
 			dm_target_choice_free(&c);
+			dm_docker_config_free(&o.dcfg);
 			return EXIT_TARGET;
 		}
 	} else if (!(root = strdup(c.root))) {
 		dm_target_choice_free(&c);
+		dm_docker_config_free(&o.dcfg);
 		return EXIT_TARGET;
 	}
 	rc = EXIT_TARGET;
@@ -836,7 +1148,7 @@ static int cmd_rollback(int argc, char **argv)
 		goto out;
 	}
 	rq.journal = &j;
-	rq.container_ns = o.target.ns;
+	rq.container_ns = c.ns;
 	rq.containers = ids;
 	rq.n_containers = n_ids;
 	rq.dry_run = o.dry_run;
@@ -878,6 +1190,7 @@ out:
 	dm_journal_entries_free(&j);
 	dm_rollback_ids_free(ids, n_ids);
 	dm_target_choice_free(&c);
+	dm_docker_config_free(&o.dcfg);
 	free(root);
 	return rc;
 }
@@ -891,6 +1204,7 @@ int main(int argc, char **argv)
 		{"plan", cmd_plan},
 		{"verify-source", cmd_verify_source},
 		{"run", cmd_run},
+		{"switch", cmd_switch},
 		{"rollback", cmd_rollback},
 	};
 	const char *cmd;

@@ -1,5 +1,6 @@
-/* Measures dm_tarsplit_assemble on one large file layer: peak RSS (which must
- * stay far below the layer size: the assembler streams) and throughput.
+/* Measures the tar-split reader (lib/tarsplit, through th_assemble) on one
+ * large file layer: peak RSS (which must stay far below the layer size: the
+ * reader streams) and throughput.
  * Usage: bench_tarsplit [DIR [MIB]]  (defaults: $TMPDIR or /var/tmp, 1024).
  * The file is sparse with a 64 KiB block of data every 64 MiB, so the run
  * costs little disk.  Not part of TESTS: timing depends on the machine. */
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
 	root = open(p, O_PATH | O_DIRECTORY);
 	snprintf(p, sizeof p, "%s/tar-split.json.gz", dir);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = dm_tarsplit_assemble(p, root, &want, count_sink, &sunk, &st, &err);
+	rc = th_assemble(p, root, &want, count_sink, &sunk, &st, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	getrusage(RUSAGE_SELF, &ru);
 	close(root);

@@ -25,7 +25,7 @@ check() {
 	[ "$got" = "$want " ] || fail "completing '$*': got '$got', want '$want '"
 }
 
-check '--help --version plan rollback run verify-source' ''
+check '--help --version plan rollback run switch verify-source' ''
 check 'verify-source' ver
 
 # Each command's options are those the binary takes: every option its --help
@@ -33,21 +33,20 @@ check 'verify-source' ver
 # runs), is either refused as "has no option" or accepted.
 opts=$("$DM" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
 [ -n "$opts" ] || fail "no options in $DM --help"
-for cmd in plan verify-source run; do
+for cmd in plan verify-source run switch; do
 	want=--help
 	for opt in $opts; do
 		case $opt in
 		--help | --version) continue ;;
-		--json | --force) arg= ;;
+		--json | --force | --containers | --dry-run) arg= ;;
 		--storage-driver) arg=vfs ;;
 		--jobs) arg=1 ;;
 		--namespace) arg=moby ;;
 		--snapshotter) arg=native ;;
 		--compression) arg=zstd ;;
 		--copy-mode) arg=copy ;;
-		--docker-root | --containerd-root | --containerd-address) arg=$tmp/nowhere ;;
-		--docker-config) arg=$tmp/nowhere.json ;;
-		--dry-run) arg= ;;
+		--docker-root | --containerd-root | --containerd-address | --docker-config | --containerd-config)
+			arg=$tmp/nowhere ;;
 		*) fail "$opt: unknown to this test and maybe to the completion" ;;
 		esac
 		"$DM" "$cmd" --docker-root "$tmp/nowhere" $opt $arg > /dev/null 2> "$tmp/probe"
@@ -58,6 +57,7 @@ for cmd in plan verify-source run; do
 	done
 	check "$(printf '%s\n' $want | sort -u | tr '\n' ' ' | sed 's/ $//')" "$cmd" -
 done
+check '--compression --containerd-address --containerd-config --containerd-root --containers --copy-mode' run --c
 # rollback reads no store (its --docker-root only for the containers' config backups), so it
 # is judged by the "has no option" refusal alone; every probe is a dry run on roots that do
 # not exist, so that nothing on this host is rolled back.
@@ -76,9 +76,10 @@ for opt in $opts; do
 done
 check "$(printf '%s\n' $want | sort -u | tr '\n' ' ' | sed 's/ $//')" rollback -
 check '--docker-config --docker-root --dry-run' rollback --d
-check '--compression --containerd-address --containerd-root --copy-mode' run --c
+check '--containerd-address --containerd-config --containerd-root' rollback --containerd
 check 'auto copy hardlink reflink' run --copy-mode ''
-check 'overlay2 vfs' plan --storage-driver ''
+check 'btrfs fuse-overlayfs overlay2 vfs' plan --storage-driver ''
+check 'fuse-overlayfs' plan --storage-driver f
 check 'overlay2' run --jobs 2 --storage-driver o
 check 'native overlayfs' run --snapshotter ''
 check 'gzip none zstd' run --compression ''
@@ -89,5 +90,7 @@ mkdir "$tmp/store-a" "$tmp/store-b"
 check 'store-a store-b' plan --docker-root store
 check 'store-a store-b' run --containerd-root=store
 check 'store-a store-b store-file' run --containerd-address store
+check 'store-a store-b store-file' switch --docker-config store
+check '--containerd-address --containerd-config --containerd-root' switch --containerd
 check 'store-file' rollback --docker-config store-f
 exit 0

@@ -1,4 +1,4 @@
-/* fuzz_tarsplit: libFuzzer target for dm_tarsplit_assemble (lib/tarsplit) on
+/* fuzz_tarsplit: libFuzzer target for the tar-split reader (lib/tarsplit, through th_assemble) on
  * a layer's tar-split.json.gz.  Input that starts with gzip's magic is the
  * file itself; anything else is the JSON lines, gzipped here first so that
  * mutations reach the parser behind the decompressor.  The layer root is a
@@ -17,7 +17,7 @@
 #include <zlib.h>
 
 #include "fuzz.h"
-#include "tarsplit.h"
+#include "tarsplit_helpers.h"
 
 #define SINK_MAX (64u << 20)
 
@@ -78,7 +78,7 @@ FUZZ_ENTRY(tarsplit)(const uint8_t *data, size_t size)
 	if (root_fd < 0)
 		setup();
 	put(data, size);
-	fuzz_accepted = dm_tarsplit_assemble(path, root_fd, NULL, count, &n, &stats, &err) == 0;
+	fuzz_accepted = th_assemble(path, root_fd, NULL, count, &n, &stats, &err) == 0;
 	if (!fuzz_accepted) {
 		if (!err.code || !err.msg[0])
 			fuzz_broken("refused without an error");

@@ -5,7 +5,9 @@
 # (tests/sync-order.sh traces a run's writes and syncs) and GNU time (make
 # bench-onepass reads a run's peak RSS from /usr/bin/time), xfsprogs and
 # btrfs-progs (loop filesystems with reflinks: make bench-compare,
-# tests/copy-modes.sh) and zstd (make bench-compare's bound).  The
+# tests/copy-modes.sh; dockerd's btrfs driver: tests/btrfs-store.sh),
+# fuse-overlayfs (dockerd's fuse-overlayfs driver:
+# tests/fuse-overlayfs-store.sh) and zstd (make bench-compare's bound).  The
 # packages' services are kept from starting: tests run private instances.
 set -e
 [ "$(id -u)" -eq 0 ] || { echo "integration-deps.sh: needs root" >&2; exit 1; }
@@ -18,4 +20,4 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	docker.io containerd runc iptables procps \
 	golang-go golang-github-coreos-bbolt-dev \
-	debootstrap strace time xfsprogs btrfs-progs zstd
+	debootstrap strace time xfsprogs btrfs-progs fuse-overlayfs zstd

@@ -78,6 +78,12 @@ tests_test_image_CFLAGS = $(TEST_UNIT_CFLAGS)
 tests_test_image_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_image
 
+check_PROGRAMS += tests/test_config
+tests_test_config_SOURCES = tests/test_config.c tests/testutil.c tests/testutil.h
+tests_test_config_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_config_LDADD = $(TEST_UNIT_LIBS) $(JSONC_LIBS)
+TESTS += tests/test_config
+
 check_PROGRAMS += tests/test_reference
 tests_test_reference_SOURCES = tests/test_reference.c tests/testutil.c tests/testutil.h
 tests_test_reference_CFLAGS = $(TEST_UNIT_CFLAGS)
@@ -282,6 +288,17 @@ EXTRA_DIST += tests/migrate-behaviour.sh
 # verify-source and plan on stores real dockerd 20.10 makes during the test.
 TESTS += tests/fresh-store.sh
 EXTRA_DIST += tests/fresh-store.sh
+# run --containers judged by Docker 28 on a store dockerd 20.10 made (issue 11)
+TESTS += tests/containers-offline.sh tests/containers-docker28.sh tests/containers-kill.sh
+EXTRA_DIST += tests/containers-offline.sh tests/containers-docker28.sh tests/containers-kill.sh
+
+# Issue 12: btrfs (loop-mounted) and fuse-overlayfs stores made by dockerd 20.10
+# during the test, migrated with both snapshotters and judged by Docker 28.5.2.
+TESTS += tests/btrfs-store.sh tests/fuse-overlayfs-store.sh
+EXTRA_DIST += tests/btrfs-store.sh tests/fuse-overlayfs-store.sh tests/real-driver-store.sh
+# plan and run on the hand-made stores of each driver (no daemon).
+TESTS += tests/plan-drivers.sh
+EXTRA_DIST += tests/plan-drivers.sh
 
 # Packaging: the bash completion (data/bash-completion/dockerd-migrate), the
 # postinst snippet in README.md, and debian/ and rpm/ kept in step with
@@ -353,3 +370,18 @@ EXTRA_DIST += tests/copy-modes.sh
 # The include graph follows the layering written in lib/README (the rules are read from there).
 TESTS += tests/include-graph.sh
 EXTRA_DIST += tests/include-graph.sh lib/README
+
+# discovery: daemon.json, switch and its backup, config.toml, the decision
+check_PROGRAMS += tests/test_discover
+tests_test_discover_SOURCES = tests/test_discover.c tests/testutil.c tests/testutil.h
+tests_test_discover_CFLAGS = $(TEST_UNIT_CFLAGS)
+tests_test_discover_LDADD = $(TEST_UNIT_LIBS)
+TESTS += tests/test_discover
+
+# discovery and switch without daemons: every kind of daemon.json and config.toml
+TESTS += tests/switch.sh
+EXTRA_DIST += tests/switch.sh
+
+# Docker's supervised containerd: dockerd 20.10 without --containerd, plan/run/switch, Docker 28
+TESTS += tests/supervised.sh
+EXTRA_DIST += tests/supervised.sh

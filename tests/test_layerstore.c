@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "container.h"
 #include "layerstore.h"
+#include "migrate.h"
 #include "reference.h"
 #include "sizes.h"
 #include "testutil.h"
@@ -348,7 +350,9 @@ START_TEST(fatal_stores)
 	open_fails("repos-wrong-type", NULL, EINVAL, "\"busybox:latest\": image ID is not a string");
 	open_fails("two-drivers", NULL, EINVAL, "several graphdriver image stores (overlay2, vfs)");
 	open_fails("unsupported-driver", NULL, ENOTSUP, "storage driver \"aufs\" is not supported");
-	open_fails("good", "btrfs", ENOTSUP, "storage driver \"btrfs\" is not supported");
+	open_fails("good", "aufs", ENOTSUP, "storage driver \"aufs\" is not supported");
+	open_fails("good", "btrfs", ENOENT, "/good/image/btrfs");
+	open_fails("btrfs-no-subvolumes", NULL, ENOENT, "/btrfs-no-subvolumes/btrfs/subvolumes: graphdriver directory");
 	open_fails("good", "vfs", ENOENT, "/good/image/vfs");
 	open_fails("no-such-root", NULL, ENOENT, "no-such-root");
 	open_fails("good/image", NULL, ENOENT, "/good/image/image: no Docker image store here");
@@ -455,6 +459,105 @@ START_TEST(diff_missing)
 	st = open_ok("diff-missing", NULL);
 	assert_contains("L3", layer(st, C3)->reason, "parent layer " C2 " is broken");
 	ck_assert_uint_eq(layer(st, C3)->depth, 0);
+	dm_store_close(st);
+}
+END_TEST
+
+/* btrfs keeps a layer's full tree in btrfs/subvolumes/<cache-id> (like vfs), fuse-overlayfs its
+ * changes in fuse-overlayfs/<cache-id>/diff (like overlay2); both found from image/<driver>. */
+START_TEST(good_btrfs)
+{
+	dm_store *st = open_ok("good-btrfs", NULL);
+
+	ck_assert_int_eq(st->driver, DM_DRIVER_BTRFS);
+	ck_assert_str_eq(dm_driver_name(st->driver), "btrfs");
+	assert_contains("image dir", st->image_dir, "/good-btrfs/image/btrfs");
+	assert_contains("layer dir", layer(st, C2)->dir, "/good-btrfs/btrfs/subvolumes/" CID2);
+	check_good_model(st);
+	check_good_streams(st, 2);
+	dm_store_close(st);
+}
+END_TEST
+
+START_TEST(good_fuse_overlayfs)
+{
+	dm_store *st = open_ok("good-fuse-overlayfs", "fuse-overlayfs");
+	dm_driver d;
+
+	ck_assert_int_eq(st->driver, DM_DRIVER_FUSE_OVERLAYFS);
+	ck_assert_int_eq(dm_driver_lookup("fuse-overlayfs", &d), 0);
+	ck_assert_int_eq(d, DM_DRIVER_FUSE_OVERLAYFS);
+	ck_assert_int_eq(dm_driver_lookup("fuse", &d), -1);
+	ck_assert_int_eq(dm_driver_lookup("", &d), -1);
+	assert_contains("layer dir", layer(st, C2)->dir, "/good-fuse-overlayfs/fuse-overlayfs/" CID2 "/diff");
+	check_good_model(st);
+	check_good_streams(st, 1);
+	dm_store_close(st);
+}
+END_TEST
+
+/* A subvolume or diff/ missing, or a symlink where it should be: that layer only is unusable. */
+static const struct {
+	const char *store, *chain, *want;
+	size_t images_broken;
+} driver_dir_cases[] = {
+	{ "btrfs-subvolume-missing", C2, "/btrfs-subvolume-missing/btrfs/subvolumes/" CID2 ": No such file or directory", 3 },
+	{ "btrfs-subvolume-symlink", C1, "/btrfs/subvolumes/", 5 },
+	{ "btrfs-subvolume-symlink", C1, "not a directory (or a symbolic link)", 5 },
+	{ "fuse-overlayfs-diff-missing", C2, "/fuse-overlayfs/" CID2 "/diff: No such file or directory", 3 },
+	{ "fuse-overlayfs-diff-symlink", C1, "/diff: not a directory (or a symbolic link)", 5 },
+};
+
+START_TEST(driver_dirs_broken)
+{
+	check_layer_broken(driver_dir_cases[_i].store, driver_dir_cases[_i].chain, driver_dir_cases[_i].want,
+			   driver_dir_cases[_i].images_broken);
+}
+END_TEST
+
+typedef struct walked {
+	char names[8][64];
+	size_t n;
+} walked;
+
+static int walk_collect(void *opaque, const char *rel, const struct stat *st, dm_error *err)
+{
+	walked *w = opaque;
+
+	(void)st;
+	(void)err;
+	ck_assert_uint_lt(w->n, 8);
+	snprintf(w->names[w->n++], sizeof w->names[0], "%s", rel);
+	return 0;
+}
+
+static bool walked_has(const walked *w, const char *name)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (!strcmp(w->names[i], name))
+			return true;
+	return false;
+}
+
+/* fuse-overlayfs's AUFS-form deletions are no names of the layer's tree: the walk leaves them out
+ * (the stream has them as .wh. entries of its own), but not a .wh. file with content, and not in
+ * a store whose driver keeps no AUFS form. */
+START_TEST(aufs_whiteouts_walk)
+{
+	dm_store *st = open_ok("fuse-overlayfs-aufs-whiteouts", NULL);
+	dm_error err = { 0 };
+	dm_layer_reader *rd = dm_layer_reader_open(st, layer(st, C2), &err);
+	walked w = { .n = 0 };
+
+	ck_assert_msg(rd != NULL, "%s", err.msg);
+	ck_assert_int_eq(dm_layer_reader_walk(rd, walk_collect, &w, &err), 0);
+	ck_assert_uint_eq(w.n, 3);
+	ck_assert(walked_has(&w, "world"));
+	ck_assert(walked_has(&w, "opq"));
+	ck_assert(walked_has(&w, ".wh.full"));
+	dm_layer_reader_close(rd);
+	/* The stream is what the tar-split says: still the DiffID. */
+	ck_assert_int_eq(dm_layer_stream(st, layer(st, C2), NULL, NULL, NULL, &err), 0);
 	dm_store_close(st);
 }
 END_TEST
@@ -901,6 +1004,187 @@ START_TEST(bad_containers)
 }
 END_TEST
 
+
+/* ---- containers: config.v2.json and layerdb/mounts, bad input (issue 11) ---- */
+
+static char *slurp_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 1 << 16);
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, (1 << 16) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+START_TEST(bad_container_configs)
+{
+	static const struct {
+		const char *mount_id, *init_id, *parent, *config, *want;
+	} cases[] = {
+		{NULL, NULL, NULL, "{}", "/mount-id: "},
+		{"zzz", NULL, NULL, "{}", "/mount-id: \"zzz\" is not a mount ID"},
+		{"M", "garbage-init", NULL, "{}", "/init-id: \"garbage-init\" is not a mount ID"},
+		{"M", NULL, "not-a-chain-id", "{}", "/parent: "},
+		{"M", NULL, NULL, "{", "config.v2.json: unexpected end of JSON"},
+		{"M", NULL, NULL, "[1]", "config.v2.json: not a JSON object"},
+		{"M", NULL, NULL, "{} {}", "config.v2.json: malformed JSON"},
+		{"M", NULL, NULL, "{\"Name\":1}", "\"Name\" or \"Driver\" is not a string"},
+		{"M", NULL, NULL, "{\"Driver\":[]}", "\"Name\" or \"Driver\" is not a string"},
+		{"M", NULL, NULL, "{\"State\":\"running\"}", "\"State\" is not an object"},
+		{"M", NULL, NULL, "{\"State\":{\"Running\":\"yes\"}}", "holds a flag that is not a boolean"},
+		{"M", NULL, NULL, "{\"State\":{\"Paused\":1}}", "holds a flag that is not a boolean"},
+		{"M", NULL, NULL, "{\"Image\":\"sha256:xyz\"}", "\"Image\" is not a sha256 digest"},
+		/* good: every field read */
+		{"M", "I", NULL, "{\"Name\":\"/web\",\"Driver\":\"vfs\",\"State\":{\"Running\":true,\"Paused\":false}}", NULL},
+	};
+	size_t n = sizeof cases / sizeof *cases;
+	char *root = scratch("ctrcfg"), dir[4096], id[65];
+	dm_store *st;
+	dm_error err = {0};
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(id, sizeof id, "%064zx", i + 0xc0);
+		snprintf(dir, sizeof dir, "%s/image/vfs/layerdb/mounts/%s", root, id);
+		ck_assert_int_eq(mkdir(dir, 0755), 0);
+		if (cases[i].mount_id)
+			put(dir, "mount-id", strcmp(cases[i].mount_id, "M") ? cases[i].mount_id : id);
+		if (cases[i].init_id) {
+			char init[80];
+
+			snprintf(init, sizeof init, "%s-init", id);
+			put(dir, "init-id", strcmp(cases[i].init_id, "I") ? cases[i].init_id : init);
+		}
+		if (cases[i].parent)
+			put(dir, "parent", cases[i].parent);
+		snprintf(dir, sizeof dir, "%s/containers/%s", root, id);
+		ck_assert_int_eq(mkdir(dir, 0755), 0);
+		put(dir, "config.v2.json", cases[i].config);
+	}
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		const dm_container *c = NULL;
+
+		snprintf(id, sizeof id, "%064zx", i + 0xc0);
+		for (size_t k = 0; k < st->n_containers; k++)
+			if (!strcmp(st->containers[k].id, id))
+				c = &st->containers[k];
+		ck_assert_msg(c != NULL, "case %zu", i);
+		if (cases[i].want) {
+			ck_assert_msg(c->reason != NULL, "case %zu: no reason", i);
+			assert_contains("container reason", c->reason, cases[i].want);
+		} else {
+			ck_assert_msg(!c->reason, "case %zu: %s", i, c->reason);
+			ck_assert(c->has_config && c->running && !c->paused);
+			ck_assert_str_eq(c->name, "/web");
+			ck_assert_str_eq(c->driver, "vfs");
+		}
+	}
+	dm_store_close(st);
+}
+END_TEST
+
+static const dm_container *container_of(const dm_store *st, const char *id)
+{
+	for (size_t i = 0; i < st->n_containers; i++)
+		if (!strcmp(st->containers[i].id, id))
+			return &st->containers[i];
+	ck_abort_msg("no container %s", id);
+	return NULL;
+}
+
+START_TEST(container_layers_and_rewrite)
+{
+	char *root = strdup(scratch("ctrlayers")), dir[4096], path[4096], *mount_id;
+	const dm_container *c;
+	dm_migrate_status status;
+	dm_descriptor m = {"application/vnd.oci.image.manifest.v1+json",
+			   {"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}, 404};
+	uint64_t size;
+	char *reason, *orig, *now;
+	dm_store *st;
+	dm_error err = {0};
+	int fd;
+
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	c = container_of(st, CTR1);
+	mount_id = strdup(c->mount_id);
+	/* The writable layer is there, the init layer is not: refused, the file named. */
+	fd = dm_container_open_layer(st, c, false, NULL, &err);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_lt(dm_container_open_layer(st, c, true, NULL, &err), 0);
+	ck_assert_int_eq(err.code, ENOENT);
+	ck_assert_int_eq(dm_migrate_container_verdict(st, c, "native", &status, &size, &reason), 0);
+	ck_assert_int_eq(status, DM_MIG_FAILED);
+	assert_contains("verdict", reason, "-init: No such file");
+	free(reason);
+	dm_store_close(st);
+
+	snprintf(dir, sizeof dir, "%s/vfs/dir/%s-init", root, mount_id);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	put(dir, "etc-hosts", "127.0.0.1 localhost\n");
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	c = container_of(st, CTR1);
+	ck_assert_int_eq(dm_migrate_container_verdict(st, c, "native", &status, &size, &reason), 0);
+	ck_assert_msg(status == DM_MIG_DONE, "%s", reason ? reason : "");
+	ck_assert_uint_gt(size, 0);
+	/* Only the snapshotter that keeps the driver's form takes the layers. */
+	ck_assert_int_eq(dm_migrate_container_verdict(st, c, "overlayfs", &status, &size, &reason), 0);
+	ck_assert_int_eq(status, DM_MIG_FAILED);
+	assert_contains("crossed", reason, "go to snapshotter native only");
+	free(reason);
+
+	/* The config rewrite: the original kept, the three members set, the rest as it was. */
+	snprintf(path, sizeof path, "%s/containers/%s/config.v2.json", root, CTR1);
+	orig = slurp_text(path);
+	ck_assert_msg(dm_container_rewrite_config(st, c, "native", &m, &err) == 0, "%s", err.msg);
+	now = slurp_text(path);
+	assert_contains("Driver", now, "\"Driver\":\"native\"");
+	assert_contains("Image", now, "\"Image\":\"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"");
+	assert_contains("ImageManifest", now, "\"ImageManifest\":{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:0011");
+	assert_contains("ID kept", now, "\"ID\":\"" CTR1 "\"");
+	free(now);
+	snprintf(path, sizeof path, "%s/containers/%s/" DM_CONTAINER_CONFIG_BACKUP, root, CTR1);
+	now = slurp_text(path);
+	ck_assert_str_eq(now, orig);
+	free(now);
+	free(orig);
+	dm_store_close(st);
+
+	/* Rewritten: on the containerd store, never touched again. */
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	c = container_of(st, CTR1);
+	ck_assert(dm_container_on_containerd(c));
+	ck_assert_int_eq(dm_migrate_container_verdict(st, c, "native", &status, &size, &reason), 0);
+	ck_assert_int_eq(status, DM_MIG_EXISTED);
+	dm_store_close(st);
+
+	/* A running container is refused; a layer reached through a symlink is never opened. */
+	snprintf(path, sizeof path, "%s/containers/%s/config.v2.json", root, CTR1);
+	tu_put(path, "{\"ID\":\"" CTR1 "\",\"Image\":\"" IMG_B "\",\"Driver\":\"vfs\",\"Name\":\"/busy\","
+		     "\"State\":{\"Running\":true}}");
+	ck_assert_msg(dm_store_open(root, NULL, &st, &err) == 0, "%s", err.msg);
+	c = container_of(st, CTR1);
+	ck_assert_int_eq(dm_migrate_container_verdict(st, c, "native", &status, &size, &reason), 0);
+	ck_assert_int_eq(status, DM_MIG_FAILED);
+	assert_contains("running", reason, "running: its writable layer is changing");
+	free(reason);
+	snprintf(dir, sizeof dir, "%s/vfs/dir/%s", root, mount_id);
+	snprintf(path, sizeof path, "rm -rf '%.2000s' && ln -s /etc '%.2000s'", dir, dir);
+	ck_assert_int_eq(system(path), 0);
+	ck_assert_int_lt(dm_container_open_layer(st, c, false, NULL, &err), 0);
+	ck_assert_int_eq(err.code, ELOOP);
+	assert_contains("symlink", err.msg, "not a directory (or a symbolic link)");
+	dm_store_close(st);
+	free(mount_id);
+	free(root);
+}
+END_TEST
+
 /* ---- limits ---- */
 
 START_TEST(layer_depth_capped)
@@ -1234,6 +1518,10 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, good_overlay2);
 	tcase_add_test(tc, good_vfs);
+	tcase_add_test(tc, good_btrfs);
+	tcase_add_test(tc, good_fuse_overlayfs);
+	tcase_add_loop_test(tc, driver_dirs_broken, 0, sizeof driver_dir_cases / sizeof *driver_dir_cases);
+	tcase_add_test(tc, aufs_whiteouts_walk);
 	tcase_add_test(tc, stream_to_sink);
 	tcase_add_test(tc, fatal_stores);
 	tcase_add_test(tc, two_drivers_by_name);
@@ -1253,6 +1541,8 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, config_read_once_for_plan_and_run);
 	tcase_add_test(tc, bad_metadata_files);
 	tcase_add_test(tc, bad_containers);
+	tcase_add_test(tc, bad_container_configs);
+	tcase_add_test(tc, container_layers_and_rewrite);
 	tcase_add_loop_test(tc, store_symlinks_not_followed, 0, sizeof linked / sizeof *linked);
 	tcase_add_test(tc, layer_depth_capped);
 	tcase_add_test(tc, config_too_large);

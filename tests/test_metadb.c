@@ -1122,7 +1122,22 @@ START_TEST(lease_lifecycle)
 	ck_assert_uint_eq(strlen(l.id), 41);
 	ck_assert_uint_eq(strspn(l.id + 33, "0123456789abcdef"), 8);
 	ck_assert_str_ne(l.id, l2.id);
-	ck_assert_uint_eq(l.labels.n, 2);
+	ck_assert_uint_eq(l.labels.n, 3);
+	ck_assert_ptr_nonnull(dm_labels_get(&l.labels, DM_LEASE_LABEL_PROCESS));
+	/* This process made l2, so it is a live run's until its process label names a dead one
+	 * (pid 1 with another start time); a lease without the tool's label is never stale. */
+	ck_assert(!dm_lease_is_stale(l2.id, &l2.labels, l.id));
+	OK(dm_labels_set(&l2.labels, DM_LEASE_LABEL_PROCESS, "1:0", &err));
+	ck_assert(dm_lease_is_stale(l2.id, &l2.labels, l.id));
+	ck_assert(dm_lease_is_stale(l2.id, &l2.labels, NULL));
+	ck_assert(!dm_lease_is_stale(l2.id, &l2.labels, l2.id));
+	{
+		dm_labels foreign = DM_LABELS_INIT;
+
+		OK(dm_labels_set(&foreign, DM_LEASE_LABEL_PROCESS, "1:0", &err));
+		ck_assert(!dm_lease_is_stale("x", &foreign, NULL));
+		dm_labels_free(&foreign);
+	}
 	ck_assert_str_eq(dm_labels_get(&l.labels, DM_LEASE_LABEL_EXPIRE), "2023-11-15T22:13:20Z");
 	ck_assert_str_eq(dm_labels_get(&old.labels, DM_LEASE_LABEL_EXPIRE), "2023-11-14T21:13:20Z");
 	ck_assert_str_eq(dm_labels_get(&l.labels, DM_LEASE_LABEL_TOOL), PACKAGE_STRING);

@@ -119,7 +119,7 @@ static void expect_err(const dm_digest *want, int code, const char *text)
 
 	if (jl.f)
 		th_jl_gz(&jl, ts, "wb");
-	ck_assert_int_eq(dm_tarsplit_assemble(ts, root_fd, want, mem_sink, &m, NULL, &err), -1);
+	ck_assert_int_eq(th_assemble(ts, root_fd, want, mem_sink, &m, NULL, &err), -1);
 	ck_assert_msg(strstr(err.msg, text) != NULL, "message \"%s\" lacks \"%s\"", err.msg, text);
 	ck_assert_msg(strstr(err.msg, ts) != NULL, "message \"%s\" does not name the file", err.msg);
 	ck_assert_int_eq(err.code, code);
@@ -133,7 +133,7 @@ static void expect_ok(const dm_digest *want, struct mem *m, dm_tarsplit_stats *s
 
 	if (jl.f)
 		th_jl_gz(&jl, ts, "wb");
-	ck_assert_msg(dm_tarsplit_assemble(ts, root_fd, want, mem_sink, m, st, &err) == 0, "%s",
+	ck_assert_msg(th_assemble(ts, root_fd, want, mem_sink, m, st, &err) == 0, "%s",
 	              err.msg);
 }
 
@@ -318,7 +318,7 @@ START_TEST(real_tar_byte_exact)
 	/* The same tar-split verifies without a sink. */
 	{
 		dm_error err = { 0 };
-		ck_assert_int_eq(dm_tarsplit_assemble(ts, root_fd, &want, NULL, NULL, NULL, &err), 0);
+		ck_assert_int_eq(th_assemble(ts, root_fd, &want, NULL, NULL, NULL, &err), 0);
 	}
 	/* A changed byte in a file is caught by its CRC, before the final digest. */
 	fd = openat(root_fd, "d/exact", O_WRONLY);
@@ -400,7 +400,7 @@ START_TEST(sink_error_is_returned_unchanged)
 
 	jseg("abc");
 	th_jl_gz(&jl, ts, "wb");
-	ck_assert_int_eq(dm_tarsplit_assemble(ts, root_fd, NULL, full_sink, NULL, NULL, &err), -1);
+	ck_assert_int_eq(th_assemble(ts, root_fd, NULL, full_sink, NULL, NULL, &err), -1);
 	ck_assert_int_eq(err.code, ENOSPC);
 	ck_assert_str_eq(err.msg, "blob writer: disk full");
 }
@@ -582,7 +582,7 @@ START_TEST(wrong_digest)
 	           "stream sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad "
 	           "does not match DiffID " EMPTY_TAR);
 	/* stats still describe what was rebuilt. */
-	ck_assert_int_eq(dm_tarsplit_assemble(ts, root_fd, &d, NULL, NULL, &st, &err), -1);
+	ck_assert_int_eq(th_assemble(ts, root_fd, &d, NULL, NULL, &st, &err), -1);
 	ck_assert_uint_eq(st.bytes, 3);
 }
 END_TEST
@@ -593,7 +593,7 @@ START_TEST(missing_tarsplit)
 {
 	dm_error err = { 0 };
 
-	ck_assert_int_eq(dm_tarsplit_assemble(ts, root_fd, NULL, NULL, NULL, NULL, &err), -1);
+	ck_assert_int_eq(th_assemble(ts, root_fd, NULL, NULL, NULL, NULL, &err), -1);
 	ck_assert_int_eq(err.code, ENOENT);
 	ck_assert_ptr_nonnull(strstr(err.msg, ts));
 	ck_assert_ptr_nonnull(strstr(err.msg, "No such file or directory"));

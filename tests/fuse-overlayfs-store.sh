@@ -1,0 +1,6 @@
+#!/bin/sh
+# Issue 12: a fuse-overlayfs store made by dockerd 20.10, migrated and judged by Docker
+# 28.5.2; see tests/real-driver-store.sh.
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+export top_srcdir
+exec "${SHELL:-/bin/sh}" "$top_srcdir/tests/real-driver-store.sh" fuse-overlayfs
