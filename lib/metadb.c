@@ -2023,3 +2023,51 @@ fail:
 	dm_snapdb_snapshot_free(&s);
 	return -1;
 }
+
+struct ids_ctx {
+	const struct txn *t;
+	dm_bolt_bucket *snaps;
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int ids_kv(void *ctx, const dm_bolt_kv *kv, dm_error *err)
+{
+	struct ids_ctx *ic = ctx;
+	char what[WHAT_MAX];
+	dm_bolt_bucket *b;
+	uint64_t id;
+
+	if (!kv->is_bucket)
+		return 0;
+	snprintf(what, sizeof what, "v1/snapshots/%.*s", (int)(kv->klen > 250 ? 250 : kv->klen), (const char *)kv->key);
+	if (!(b = dm_bolt_bucket_get(ic->snaps, kv->key, kv->klen, err)) || read_id(ic->t, b, what, &id, err) < 0)
+		return -1;
+	if (ic->n == ic->cap) {
+		uint64_t *v = realloc(ic->v, (ic->cap = ic->cap ? 2 * ic->cap : 64) * sizeof *v);
+
+		if (!v)
+			return dm_err_nomem(err);
+		ic->v = v;
+	}
+	ic->v[ic->n++] = id;
+	return 0;
+}
+
+int dm_snapdb_ids(dm_snapdb_tx *tx, uint64_t **ids, size_t *n, dm_error *err)
+{
+	struct ids_ctx ic = {&tx->t, NULL, NULL, 0, 0};
+	int r;
+
+	*ids = NULL;
+	*n = 0;
+	if ((r = snapdb_buckets(&tx->t, &ic.snaps, NULL, err)) <= 0)
+		return r;
+	if (each(ic.snaps, ids_kv, &ic, err) < 0) {
+		free(ic.v);
+		return -1;
+	}
+	*ids = ic.v;
+	*n = ic.n;
+	return 0;
+}

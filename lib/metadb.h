@@ -296,6 +296,8 @@ int dm_metadb_container_snapshots(dm_metadb_tx *tx, const char *ns, dm_metadb_na
  * directory snapshots/<id>, which is the caller's to remove after the commit).  EBUSY when
  * it has children. */
 int dm_snapdb_delete(dm_snapdb_tx *tx, const char *name, uint64_t *id, dm_error *err);
+/* The ids of every backend snapshot (*ids malloc'd, *n of them; none when the file has none). */
+int dm_snapdb_ids(dm_snapdb_tx *tx, uint64_t **ids, size_t *n, dm_error *err);
 
 /* ---- both files ---- */
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "content.h"
@@ -727,6 +728,54 @@ static int backend_one(dm_snapdb_tx *stx, struct cand_snap *c, uint64_t *id, dm_
 	return r < 0 ? 0 : r;
 }
 
+/* Snapshot directories whose id metadata.db no longer has: what a rollback killed after that
+ * commit left (containerd's own cleanup removes the same, but only after a GC that removed
+ * something of that snapshotter).  Only numeric names: containerd's new-* and ours are not
+ * snapshots yet. */
+static int remove_orphan_dirs(struct rb *rb, dm_snapdb *sd, const char *sn, dm_error *err)
+{
+	char path[4096];
+	dm_snapdb_tx *stx;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	snprintf(path, sizeof path, "%s/" DM_SNAPDB_DIR_PREFIX "%s/snapshots", rb->root, sn);
+	if (!(stx = dm_snapdb_begin(sd, false, err)))
+		return -1;
+	rc = dm_snapdb_ids(stx, &ids, &n, err);
+	dm_snapdb_rollback(stx);
+	if (rc < 0)
+		return -1;
+	if (!(d = opendir(path))) {
+		free(ids);
+		return errno == ENOENT ? 0 : dm_err_sys(err, "%s", path);
+	}
+	while (rc == 0 && (de = readdir(d))) {
+		char *end, sub[4096 + 260];
+		unsigned long long id;
+		bool known = false;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		errno = 0;
+		id = strtoull(de->d_name, &end, 10);
+		if (errno || *end)
+			continue;
+		for (size_t k = 0; k < n && !known; k++)
+			known = ids[k] == id;
+		if (known)
+			continue;
+		snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+		rc = dm_tree_remove(sub, err);
+	}
+	closedir(d);
+	free(ids);
+	return rc;
+}
+
 /* After the meta.db commit: each snapshotter's records of the snapshots whose view went (and
  * of journaled ones whose view an interrupted rollback removed), in one metadata.db
  * transaction, children first; then their directories. */
@@ -803,6 +852,8 @@ static int remove_backend(struct rb *rb, dm_error *err)
 			snprintf(path, sizeof path, "%s/" DM_SNAPDB_DIR_PREFIX "%s/snapshots/%" PRIu64, rb->root, sn, ids[k]);
 			rc = dm_tree_remove(path, err);
 		}
+		if (rc == 0)
+			rc = remove_orphan_dirs(rb, sd, sn, err);
 next:
 		if (stx)
 			dm_snapdb_rollback(stx);

@@ -67,6 +67,9 @@ int cmd_rollback(int argc, char **argv)
 		dm_docker_config_free(&o.dcfg);
 		return EXIT_REFUSED;
 	}
+	if (rc == 1)
+		fprintf(stderr, "%s: warning: dockerd (pid %d) runs on the containerd image store: "
+			"a rollback (not this dry run) would refuse\n", prog, pid);
 	if (dm_target_choose(&o.target, &c, &err) < 0) {
 		report_error(&err);
 		dm_target_choice_free(&c);

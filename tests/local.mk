@@ -278,8 +278,8 @@ tests_test_rollback_LDADD = $(TEST_UNIT_LIBS)
 TESTS += tests/test_rollback
 
 # rollback (issue 12): offline and online, against a root that held images before the run
-TESTS += tests/rollback.sh
-EXTRA_DIST += tests/rollback.sh
+TESTS += tests/rollback.sh tests/rollback-docker28.sh tests/rollback-kill.sh
+EXTRA_DIST += tests/rollback.sh tests/rollback-docker28.sh tests/rollback-kill.sh
 
 # run: refusal while containerd runs, free space, name conflicts, progress line.
 TESTS += tests/migrate-behaviour.sh
