@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "resolve.h"
 
 const char *dm_rollback_kind_name(dm_rollback_kind k)
@@ -238,12 +239,14 @@ fail:
 }
 
 /* features.containerd-snapshotter in a daemon.json's bytes. */
-static bool config_enables(const char *buf)
+static bool config_enables(const char *buf, size_t len)
 {
-	json_object *doc = json_tokener_parse(buf), *f, *v;
+	json_object *doc, *f, *v;
+	dm_error e = {0};
 	bool on = false;
 
-	if (doc && json_object_object_get_ex(doc, "features", &f) &&
+	/* Not JSON: that dockerd could not have started with it. */
+	if (dm_json_parse(buf, len, "daemon.json", &doc, &e) == 0 && doc && json_object_object_get_ex(doc, "features", &f) &&
 	    json_object_object_get_ex(f, "containerd-snapshotter", &v) && json_object_is_type(v, json_type_boolean))
 		on = json_object_get_boolean(v);
 	json_object_put(doc);
@@ -285,7 +288,7 @@ static bool dockerd_enables(int pdfd, const char *cmdline, size_t len)
 		buf = read_fd(dm_open_beneath(root, config, strlen(config), O_RDONLY, &e), &n);
 	}
 	close(root);
-	on = buf && config_enables(buf);
+	on = buf && config_enables(buf, n);
 	free(buf);
 	return on;
 }
