@@ -112,12 +112,21 @@ grep -q '^dockerd-migrate: containers: 0 migrated, 2 existed, 0 skipped, 0 faile
 find "$store/containers" "$root" -printf '%p %s %T@\n' | sort > "$tmp/after"
 cmp -s "$tmp/before" "$tmp/after" || { diff "$tmp/before" "$tmp/after" | head; fail "a run with nothing to do wrote"; }
 # A writable layer whose container is gone (removed on the new store): skipped, not failed.
-rm -rf "$store/containers/$created"
+mv "$store/containers/$created" "$tmp/created.dir"
 expect_rc 7 "$DM" run --docker-root "$store" --containerd-root "$root" --containers
 grep -q "^dockerd-migrate: container $created: skipped: no .*/containers/$created/config.v2.json: Docker has no such container$" \
 	"$tmp/err" || fail "the layer without a container is not reported as skipped"
 grep -q '^dockerd-migrate: containers: 0 migrated, 1 existed, 1 skipped, 0 failed$' "$tmp/err" || fail "fourth run"
 # Another snapshotter than the driver's form: refused, named.
 expect_rc 0 "$DM" plan --docker-root "$store" --containers --snapshotter native
-echo "containers: refused while running, migrated after, backups intact, third run writes nothing"
+# rollback (offline) undoes the containers with the images: their configs back byte for byte,
+# their snapshots and leases gone with everything else the runs wrote; a second one has nothing.
+mv "$tmp/created.dir" "$store/containers/$created"
+expect_rc 0 "$DM" rollback --docker-root "$store" --containerd-root "$root" --docker-config "$tmp/absent.json"
+cmp -s "$(cfg $stopped)" "$tmp/stopped.orig" || fail "rollback: the config of /stopped is not the original"
+[ ! -e "$(cfg $stopped).dockerd-migrate" ] || fail "rollback: the backup of /stopped is left"
+cmp -s "$(cfg $created)" "$tmp/created.orig" || fail "rollback: the config of /created is not the original"
+[ -z "$(ls -A "$snaps")" ] || { ls "$snaps" >&2; fail "rollback: snapshot directories left"; }
+expect_rc 7 "$DM" rollback --docker-root "$store" --containerd-root "$root" --docker-config "$tmp/absent.json"
+echo "containers: refused while running, migrated after, backups intact, third run writes nothing, rolled back"
 exit 0

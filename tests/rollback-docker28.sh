@@ -1,14 +1,15 @@
 #!/bin/sh
 # rollback judged by Docker 28.5.2 and containerd 2.1.9 (the sid chroot, see
-# tests/lib-sid.sh): the overlay2 fixture store migrated offline into an empty
-# containerd root; a daemon.json switched by hand (the feature on, the previous
-# file kept as daemon.json.dockerd-migrate, the switch convention); dockerd 28
-# started with it on the fixture store's data-root uses the containerd image
-# store and lists every migrated name; rollback refuses while it runs (exit 8);
-# once it is stopped, rollback (online) restores daemon.json and leaves the
-# containerd root without an image, blob, snapshot or lease of the migration;
-# dockerd 28 started again with the restored file is back on the overlay2
-# graphdriver and lists every legacy image.
+# tests/lib-sid.sh): the overlay2 fixture store migrated offline, with its
+# containers (run --containers), into an empty containerd root; `switch` turns
+# the feature on in daemon.json (the previous file kept as
+# daemon.json.dockerd-migrate); dockerd 28 started with it on the fixture
+# store's data-root uses the containerd image store and lists every migrated
+# name and container; rollback refuses while it runs (exit 8); once it is
+# stopped, rollback (online) restores daemon.json and the containers' configs
+# and leaves the containerd root without an image, blob, snapshot or lease of
+# the migration; dockerd 28 started again with the restored file is back on
+# the overlay2 graphdriver and lists every legacy image and container.
 set -u
 . "$top_srcdir/tests/lib-test.sh"
 . "$top_srcdir/tests/lib-daemon.sh"
@@ -28,9 +29,13 @@ store=$($SHELL "$top_srcdir/tests/fixtures-extract.sh" "$top_srcdir/fixtures/ove
 root=$tmp/ctr
 cfg=$tmp/etc/daemon.json
 mkdir -p "$tmp/etc"
-printf '{"storage-driver": "overlay2"}\n' > "$cfg.dockerd-migrate"
-printf '{"storage-driver": "overlayfs", "features": {"containerd-snapshotter": true}}\n' > "$cfg"
-expect_rc 0 "$DM" run --docker-root "$store" --containerd-root "$root"
+printf '{"debug": false, "features": {"buildkit": false}}\n' > "$cfg"
+cp "$cfg" "$tmp/cfg.before"
+expect_rc 0 "$DM" run --containers --docker-root "$store" --containerd-root "$root" --docker-config "$cfg"
+expect_rc 0 "$DM" switch --docker-root "$store" --containerd-root "$root" --docker-config "$cfg"
+cmp -s "$cfg.dockerd-migrate" "$tmp/cfg.before" || fail "switch: the backup is not the previous daemon.json"
+ls "$store/containers" | sort > "$tmp/ctrs"
+[ -s "$tmp/ctrs" ] || fail "the fixture store has no containers"
 
 # The names docker 20.10 listed, as the 28 CLI prints them (familiar form).
 awk '$1 != "<none>" && $2 != "<none>" { print $1 ":" $2 }' "$top_srcdir/fixtures/expected/overlay2/images.txt" |
@@ -55,6 +60,9 @@ start_dockerd() { # WHAT DRIVER-WANTED
 	sid_docker images --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>' | sort -u > "$tmp/listed"
 	comm -23 "$tmp/names" "$tmp/listed" > "$tmp/missing"
 	[ ! -s "$tmp/missing" ] || { cat "$tmp/missing" >&2; fail "$1: dockerd 28 does not list every image"; }
+	sid_docker ps -a --no-trunc --format '{{.ID}}' | sort > "$tmp/ctrs.listed"
+	cmp -s "$tmp/ctrs" "$tmp/ctrs.listed" ||
+		{ diff "$tmp/ctrs" "$tmp/ctrs.listed" >&2; fail "$1: dockerd 28 does not list every container"; }
 }
 stop_dockerd() {
 	dm_stop_pid "$dockerd_pid"
@@ -75,8 +83,12 @@ stop_dockerd
 
 expect_rc 0 "$DM" rollback --containerd-address "$SID_CONTAINERD_SOCK" --docker-root "$store" --docker-config "$cfg"
 sed 's/^/rollback: /' "$tmp/err"
-[ "$(cat "$cfg")" = '{"storage-driver": "overlay2"}' ] || fail "daemon.json was not restored"
+cmp -s "$cfg" "$tmp/cfg.before" || fail "daemon.json was not restored"
 [ ! -e "$cfg.dockerd-migrate" ] || fail "the daemon.json backup is left"
+for c in $(cat "$tmp/ctrs"); do
+	[ ! -e "$store/containers/$c/config.v2.json.dockerd-migrate" ] || fail "container $c: config backup left"
+	grep -q '"Driver":"overlay2"' "$store/containers/$c/config.v2.json" || fail "container $c: config not restored"
+done
 # The root was empty before the run: nothing of the migration is left in moby.
 for what in images content leases; do
 	sid_ctr -n moby "$what" ls -q > "$tmp/left"
