@@ -155,39 +155,13 @@ static int replace_file(int dir, const char *dirpath, const char *name, const ch
 
 static int read_config(int dir, const char *path, char **out, size_t *len, dm_error *err)
 {
-	struct stat sb;
-	size_t off = 0;
-	char *buf;
-	int fd = dm_open_regular(dir, "config.v2.json", path, &sb, err);
+	int fd = dm_open_regular(dir, "config.v2.json", path, NULL, err), rc;
 
 	if (fd < 0)
 		return -1;
-	if ((uint64_t)sb.st_size > MAX_CONFIG) {
-		close(fd);
-		return dm_err_set(err, EFBIG, "%s: larger than %u bytes", path, MAX_CONFIG);
-	}
-	if (!(buf = malloc((size_t)sb.st_size + 1))) {
-		close(fd);
-		return dm_err_nomem(err);
-	}
-	while (off < (size_t)sb.st_size) {
-		ssize_t n = read(fd, buf + off, (size_t)sb.st_size - off);
-
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			dm_err_sys(err, "%s: read", path);
-			free(buf);
-			close(fd);
-			return -1;
-		}
-		off += (size_t)n;
-	}
+	rc = dm_read_fd(fd, path, MAX_CONFIG, out, len, err);
 	close(fd);
-	buf[off] = '\0';
-	*out = buf;
-	*len = off;
-	return 0;
+	return rc;
 }
 
 /* The rewritten config: the three members set, the others as they were. */

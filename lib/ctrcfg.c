@@ -1,6 +1,6 @@
 #include "config.h"
 #include "ctrcfg.h"
-#include "dockercfg.h"
+#include "resolve.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,6 +2,7 @@
 #include "dockercfg.h"
 #include "identifier.h"
 #include "json.h"
+#include "resolve.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,61 +29,6 @@ void dm_docker_config_free(dm_docker_config *c)
 	free(c->storage_driver);
 	memset(c, 0, sizeof *c);
 	c->snapshotter = -1;
-}
-
-int dm_read_small_file(const char *path, size_t max, char **buf, size_t *len, bool *present, mode_t *mode,
-		       dm_error *err)
-{
-	struct stat sb;
-	size_t got = 0;
-	char *b;
-	int fd;
-
-	*buf = NULL, *len = 0, *present = false;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return dm_err_sys(err, "%s", path);
-	}
-	if (fstat(fd, &sb) < 0) {
-		dm_err_sys(err, "%s", path);
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		close(fd);
-		return dm_err_set(err, EINVAL, "%s: not a regular file", path);
-	}
-	if ((uint64_t)sb.st_size > max) {
-		close(fd);
-		return dm_err_set(err, EFBIG, "%s: %lld bytes, more than such a file can sensibly be (%zu)", path,
-				  (long long)sb.st_size, max);
-	}
-	if (!(b = malloc((size_t)sb.st_size + 1))) {
-		close(fd);
-		return dm_err_nomem(err);
-	}
-	while (got < (size_t)sb.st_size) {
-		ssize_t n = read(fd, b + got, (size_t)sb.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			dm_err_sys(err, "%s: read", path);
-			free(b);
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	b[got] = '\0';
-	*buf = b, *len = got, *present = true;
-	if (mode)
-		*mode = sb.st_mode & 07777;
-	return 0;
 }
 
 static int get_string(json_object *obj, const char *path, const char *key, char **out, dm_error *err)

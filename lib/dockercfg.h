@@ -56,13 +56,6 @@ typedef struct dm_docker_config {
 	int snapshotter;       /* features.containerd-snapshotter: -1 absent, 0 false, 1 true */
 } dm_docker_config;
 
-/* A configuration file read whole into *buf (malloc'd, NUL-terminated, *len
- * bytes before the NUL), *mode (may be NULL) its permission bits; a missing
- * file is *present = false and no error.  Not a regular file: EINVAL; over
- * max bytes: EFBIG (refused rather than read). */
-int dm_read_small_file(const char *path, size_t max, char **buf, size_t *len, bool *present, mode_t *mode,
-		       dm_error *err);
-
 /* Reads path into c (zeroed first; free with dm_docker_config_free, also on
  * error).  -1 with a line naming path on invalid JSON, a non-object, a key of
  * the wrong type, a relative data-root or exec-root, or a read error. */

@@ -272,7 +272,6 @@ int dm_journal_read(const char *root, dm_journal_entries *out, dm_error *err)
 {
 	char *path = dm_journal_path(root), *buf = NULL;
 	int rfd = -1, fd = -1, rc = -1;
-	struct stat st;
 	size_t got = 0;
 
 	memset(out, 0, sizeof *out);
@@ -285,35 +284,15 @@ int dm_journal_read(const char *root, dm_journal_entries *out, dm_error *err)
 			dm_err_sys(err, "%s", root);
 		goto out;
 	}
-	if ((fd = dm_open_regular(rfd, DM_JOURNAL_DIR "/" DM_JOURNAL_FILE, path, &st, err)) < 0) {
+	if ((fd = dm_open_regular(rfd, DM_JOURNAL_DIR "/" DM_JOURNAL_FILE, path, NULL, err)) < 0) {
 		if (err->code == ENOENT) {
 			dm_err_clear(err);
 			rc = 0;
 		}
 		goto out;
 	}
-	if ((uint64_t)st.st_size > DM_JOURNAL_SIZE_MAX) {
-		dm_err_set(err, EFBIG, "%s: %lld bytes, more than a journal of this tool holds", path,
-			   (long long)st.st_size);
+	if (dm_read_fd(fd, path, DM_JOURNAL_SIZE_MAX, &buf, &got, err) < 0)
 		goto out;
-	}
-	if (!(buf = malloc((size_t)st.st_size + 1))) {
-		dm_err_nomem(err);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			dm_err_sys(err, "%s", path);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
 	if (dm_journal_parse(buf, got, out, err) < 0) {
 		dm_err_prefix(err, "%s: ", path);
 		goto out;

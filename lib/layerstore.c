@@ -171,53 +171,15 @@ typedef struct dirref {
 static int slurp_at(dirref d, const char *name, size_t cap, char **out, size_t *len, dm_error *err)
 {
 	char path[PATH_MAX];
-	struct stat sb;
-	char *buf;
-	size_t n = 0;
-	int fd;
+	int fd, rc;
 
 	snprintf(path, sizeof path, PATH_FMT, d.path, name);
 	/* Beneath d without following any symlink; a FIFO or device is never opened. */
-	if ((fd = dm_open_regular(d.fd, name, path, &sb, err)) < 0)
+	if ((fd = dm_open_regular(d.fd, name, path, NULL, err)) < 0)
 		return -1;
-	if ((uint64_t)sb.st_size > cap) {
-		dm_err_set(err, EFBIG, "%s: %jd bytes, more than the %zu-byte limit", path,
-			   (intmax_t)sb.st_size, cap);
-		goto fail;
-	}
-	buf = malloc((size_t)sb.st_size + 1);
-	if (!buf) {
-		dm_err_sys(err, "%s", path);
-		goto fail;
-	}
-	/* One byte of slack detects a file that grew while being read. */
-	for (;;) {
-		ssize_t r = read(fd, buf + n, (size_t)sb.st_size + 1 - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			dm_err_sys(err, "%s", path);
-			free(buf);
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > (size_t)sb.st_size) {
-			dm_err_set(err, EAGAIN, "%s: changed while being read", path);
-			free(buf);
-			goto fail;
-		}
-	}
+	rc = dm_read_fd(fd, path, cap, out, len, err);
 	close(fd);
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
-fail:
-	close(fd);
-	return -1;
+	return rc;
 }
 
 /* Reads a small metadata file and trims surrounding whitespace, as moby does. */

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -521,4 +522,67 @@ char *dm_path_join(const char *a, const char *b, dm_error *err)
 		return NULL;
 	}
 	return p;
+}
+
+int dm_read_fd(int fd, const char *path, size_t cap, char **out, size_t *len, dm_error *err)
+{
+	struct stat sb;
+	size_t n = 0;
+	char *buf;
+
+	if (fstat(fd, &sb) < 0)
+		return dm_err_sys(err, "%s", path);
+	if ((uint64_t)sb.st_size > cap)
+		return dm_err_set(err, EFBIG, "%s: %jd bytes, more than the %zu-byte limit", path,
+				  (intmax_t)sb.st_size, cap);
+	if (!(buf = malloc((size_t)sb.st_size + 1)))
+		return dm_err_nomem(err);
+	/* One byte of slack detects a file that grew while being read. */
+	for (;;) {
+		ssize_t r = read(fd, buf + n, (size_t)sb.st_size + 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			dm_err_sys(err, "%s", path);
+			free(buf);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > (size_t)sb.st_size) {
+			free(buf);
+			return dm_err_set(err, EAGAIN, "%s: changed while being read", path);
+		}
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int dm_read_small_file(const char *path, size_t cap, char **out, size_t *len, bool *present, mode_t *mode,
+		       dm_error *err)
+{
+	struct stat sb;
+	int fd, rc;
+
+	*out = NULL, *len = 0, *present = false;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return dm_err_sys(err, "%s", path);
+	}
+	if (fstat(fd, &sb) < 0) {
+		rc = dm_err_sys(err, "%s", path);
+	} else if (!S_ISREG(sb.st_mode)) {
+		rc = dm_err_set(err, EINVAL, "%s: not a regular file", path);
+	} else if ((rc = dm_read_fd(fd, path, cap, out, len, err)) == 0) {
+		*present = true;
+		if (mode)
+			*mode = sb.st_mode & 07777;
+	}
+	close(fd);
+	return rc;
 }

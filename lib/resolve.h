@@ -7,6 +7,7 @@
 #ifndef DM_RESOLVE_H
 #define DM_RESOLVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -47,6 +48,17 @@ int dm_open_regular(int dir_fd, const char *rel, const char *path, struct stat *
  * Returns the result length, or -1 (EXDEV) when ".." climbs above the root, EINVAL on a
  * NUL byte, ENAMETOOLONG when out is too small. */
 long dm_path_clean(const char *path, size_t len, char *out, size_t outsz, dm_error *err);
+
+/* Reads the regular file open as fd (path names it in messages) whole into *out (malloc'd,
+ * NUL-terminated, *len bytes before the NUL); fd stays open.  Larger than cap: EFBIG ("<path>: N
+ * bytes, more than the C-byte limit"), refused before any allocation; grown while read: EAGAIN. */
+int dm_read_fd(int fd, const char *path, size_t cap, char **out, size_t *len, dm_error *err);
+
+/* A configuration file named by path read whole as dm_read_fd does, *mode (may be NULL) its
+ * permission bits; a missing file is *present = false and no error.  Not a regular file:
+ * EINVAL. */
+int dm_read_small_file(const char *path, size_t cap, char **out, size_t *len, bool *present, mode_t *mode,
+		       dm_error *err);
 
 /* A malloc'd "a/b" for messages and path-based calls; NULL with ENOMEM in err. */
 char *dm_path_join(const char *a, const char *b, dm_error *err);
