@@ -156,6 +156,19 @@ static int sha_dir(dm_content_store *s, bool create, dm_error *err)
 	return fd;
 }
 
+/* blobs/sha256 when it exists: 1 and *fd; 0 when it does not (so neither does any blob); -1. */
+static int sha_dir_existing(dm_content_store *s, int *fd, dm_error *err)
+{
+	dm_error sub = {0};
+
+	if ((*fd = sha_dir(s, false, &sub)) >= 0)
+		return 1;
+	if (sub.code == ENOENT)
+		return 0;
+	*err = sub;
+	return -1;
+}
+
 /* Removes one ingest directory.  data goes first: containerd skips an ingest
  * without data, so a removal cut short leaves nothing it would trip over. */
 static int remove_ingest(dm_content_store *s, const char *name, dm_error *err)
@@ -542,15 +555,10 @@ static int existing(dm_content_store *s, int shafd, const dm_digest *d, uint64_t
 int dm_content_stat_blob(dm_content_store *s, const dm_digest *d, uint64_t *size, dm_error *err)
 {
 	struct stat st;
-	dm_error sub;
-	int shafd = sha_dir(s, false, &sub);
+	int shafd, r;
 
-	if (shafd < 0) {
-		if (sub.code == ENOENT)
-			return 0;
-		*err = sub;
-		return -1;
-	}
+	if ((r = sha_dir_existing(s, &shafd, err)) <= 0)
+		return r;
 	if (fstatat(shafd, dm_digest_hex(d), &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -651,15 +659,10 @@ int dm_content_write_buffer(dm_content_store *s, const char *ref, const void *bu
 
 int dm_content_remove_blob(dm_content_store *s, const dm_digest *d, dm_error *err)
 {
-	dm_error sub;
-	int shafd = sha_dir(s, false, &sub);
+	int shafd, r;
 
-	if (shafd < 0) {
-		if (sub.code == ENOENT)
-			return 0;
-		*err = sub;
-		return -1;
-	}
+	if ((r = sha_dir_existing(s, &shafd, err)) <= 0)
+		return r;
 	if (unlinkat(shafd, dm_digest_hex(d), 0) < 0) {
 		if (errno == ENOENT)
 			return 0;
