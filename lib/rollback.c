@@ -331,3 +331,34 @@ int dm_rollback_dockerd_on_containerd(int *pid, dm_error *err)
 	closedir(d);
 	return 0;
 }
+
+int dm_rollback_run(const char *socket, const char *root, const char *ns, const char *docker_root,
+		    const char *docker_config, bool dry_run, dm_rollback_report *rep, dm_error *err)
+{
+	dm_journal_entries j = {0};
+	dm_rollback_request rq = {0};
+	char **ids = NULL;
+	size_t n_ids = 0;
+	int rc = -1;
+
+	if (dm_journal_read(root, &j, err) < 0 || dm_rollback_find_containers(docker_root, &ids, &n_ids, err) < 0)
+		goto out;
+	rq.journal = &j;
+	rq.container_ns = ns;
+	rq.containers = ids;
+	rq.n_containers = n_ids;
+	rq.dry_run = dry_run;
+	if ((socket ? dm_rollback_online(socket, &rq, rep, err) : dm_rollback_offline(root, &rq, rep, err)) < 0)
+		goto out;
+	/* Docker's side only once containerd's is undone: a failure above leaves both as they were
+	 * for a second rollback. */
+	if (dm_rollback_restore_containers(docker_root, ids, n_ids, dry_run, rep, err) < 0 ||
+	    dm_rollback_restore_daemon_json(docker_config, dry_run, rep, err) < 0 ||
+	    (!dry_run && dm_journal_remove(root, err) < 0))
+		goto out;
+	rc = 0;
+out:
+	dm_journal_entries_free(&j);
+	dm_rollback_ids_free(ids, n_ids);
+	return rc;
+}

@@ -76,6 +76,15 @@ int dm_rollback_offline(const char *root, const dm_rollback_request *rq, dm_roll
 int dm_rollback_online(const char *socket, const dm_rollback_request *rq, dm_rollback_report *rep,
 		       dm_error *err);
 
+/* The whole rollback, in the order that keeps a failed one repeatable: the journal in root
+ * (containerd's root) and the containers with a config backup under docker_root are read;
+ * containerd's side is undone, online through socket (NULL: offline into root); only then
+ * Docker's side (container configs, daemon.json at docker_config) is restored, and last the
+ * journal removed (not on a dry run).  ns is the containers' namespace.  rep (zeroed by the
+ * caller) says what was removed or kept.  Offline, EWOULDBLOCK: containerd runs on root. */
+int dm_rollback_run(const char *socket, const char *root, const char *ns, const char *docker_root,
+		    const char *docker_config, bool dry_run, dm_rollback_report *rep, dm_error *err);
+
 int dm_rollback_report_add(dm_rollback_report *rep, dm_rollback_kind kind, dm_rollback_status status,
 			   const char *ns, const char *what, const char *note, dm_error *err);
 void dm_rollback_report_free(dm_rollback_report *rep);

@@ -36,12 +36,9 @@ int cmd_rollback(int argc, char **argv)
 {
 	struct options o;
 	dm_rollback_report rep = {0};
-	dm_rollback_request rq = {0};
-	dm_journal_entries j = {0};
 	dm_target_choice c;
 	dm_error err = {0};
-	char *root = NULL, **ids = NULL;
-	size_t n_ids = 0;
+	char *root = NULL;
 	int pid, rc = parse_options(argc, argv, "rollback",
 				    ALLOW(OPT_ROOT) | ALLOW(OPT_JSON) | ALLOW(OPT_CTR_ROOT) | ALLOW(OPT_CTR_ADDRESS) |
 					    ALLOW(OPT_NAMESPACE) | ALLOW(OPT_DOCKER_CONFIG) | ALLOW(OPT_CTR_CONFIG) |
@@ -89,30 +86,14 @@ int cmd_rollback(int argc, char **argv)
 		return EXIT_TARGET;
 	}
 	rc = EXIT_TARGET;
-	if (dm_journal_read(root, &j, &err) < 0 || dm_rollback_find_containers(o.docker_root, &ids, &n_ids, &err) < 0) {
-		report_error(&err);
-		goto out;
-	}
-	rq.journal = &j;
-	rq.container_ns = c.ns;
-	rq.containers = ids;
-	rq.n_containers = n_ids;
-	rq.dry_run = o.dry_run;
-	if ((c.online ? dm_rollback_online(c.address, &rq, &rep, &err) : dm_rollback_offline(root, &rq, &rep, &err)) < 0) {
+	if (dm_rollback_run(c.online ? c.address : NULL, root, c.ns, o.docker_root, o.docker_config, o.dry_run, &rep,
+			    &err) < 0) {
 		report_error(&err);
 		if (err.code == EWOULDBLOCK) {
 			fprintf(stderr, "%s: containerd runs on %s: roll back online with --containerd-address SOCK\n",
 				prog, root);
 			rc = EXIT_BUSY;
 		}
-		goto out;
-	}
-	/* Docker's side only once containerd's is undone: a failure above leaves both as they were
-	 * for a second rollback. */
-	if (dm_rollback_restore_containers(o.docker_root, ids, n_ids, o.dry_run, &rep, &err) < 0 ||
-	    dm_rollback_restore_daemon_json(o.docker_config, o.dry_run, &rep, &err) < 0 ||
-	    (!o.dry_run && dm_journal_remove(root, &err) < 0)) {
-		report_error(&err);
 		goto out;
 	}
 	for (size_t i = 0; i < rep.n; i++) {
@@ -133,8 +114,6 @@ int cmd_rollback(int argc, char **argv)
 	rc = rep.removed ? EXIT_OK : EXIT_NOTHING;
 out:
 	dm_rollback_report_free(&rep);
-	dm_journal_entries_free(&j);
-	dm_rollback_ids_free(ids, n_ids);
 	dm_target_choice_free(&c);
 	dm_docker_config_free(&o.dcfg);
 	free(root);
